@@ -1,0 +1,67 @@
+//! Generates the Unicode character-class table used by the GPT-2 pre-tokenizer.
+//!
+//! The classes come from `regex-syntax`, the parser behind the `regex` and
+//! `fancy-regex` crates, so `\p{L}`, `\p{N}` and `\s` mean exactly what they
+//! mean to the regex engines tiktoken is built on.
+
+use regex_syntax::hir::{Class, HirKind};
+use std::{env, fs, path::Path};
+
+const LETTER: u8 = 1;
+const NUMBER: u8 = 2;
+const SPACE: u8 = 3;
+const CODE_POINTS: usize = 0x11_0000;
+const BLOCK: usize = 256;
+
+fn class_ranges(pattern: &str) -> Vec<(u32, u32)> {
+    let hir = regex_syntax::parse(pattern).expect("class pattern parses");
+    match hir.kind() {
+        HirKind::Class(Class::Unicode(class)) => class
+            .ranges()
+            .iter()
+            .map(|r| (r.start() as u32, r.end() as u32))
+            .collect(),
+        other => panic!("{pattern} is not a Unicode class: {other:?}"),
+    }
+}
+
+fn main() {
+    let mut table = vec![0u8; CODE_POINTS];
+    for (pattern, class) in [(r"\p{L}", LETTER), (r"\p{N}", NUMBER), (r"\s", SPACE)] {
+        for (start, end) in class_ranges(pattern) {
+            for cp in start..=end {
+                assert_eq!(table[cp as usize], 0, "U+{cp:04X} is in two classes");
+                table[cp as usize] = class;
+            }
+        }
+    }
+
+    // Two-level table: block index per 256 code points, then deduplicated blocks.
+    let mut blocks: Vec<&[u8]> = Vec::new();
+    let mut index = Vec::with_capacity(CODE_POINTS / BLOCK);
+    for chunk in table.chunks(BLOCK) {
+        let position = blocks.iter().position(|b| *b == chunk).unwrap_or_else(|| {
+            blocks.push(chunk);
+            blocks.len() - 1
+        });
+        index.push(u16::try_from(position).expect("fewer than 65536 distinct blocks"));
+    }
+
+    let mut out = String::new();
+    out.push_str(&format!(
+        "pub(crate) static BLOCK_INDEX: [u16; {}] = {:?};\n",
+        index.len(),
+        index
+    ));
+    out.push_str(&format!(
+        "pub(crate) static BLOCKS: [[u8; {BLOCK}]; {}] = [\n",
+        blocks.len()
+    ));
+    for block in &blocks {
+        out.push_str(&format!("    {block:?},\n"));
+    }
+    out.push_str("];\n");
+    let path = Path::new(&env::var("OUT_DIR").unwrap()).join("unicode_classes.rs");
+    fs::write(path, out).unwrap();
+    println!("cargo:rerun-if-changed=rust/build.rs");
+}

@@ -1,0 +1,236 @@
+//! Stage 2: text -> ids. Special tokens are cut out first, the rest is split
+//! into pretokens, and each pretoken is merged (through a per-thread cache).
+
+use crate::error::Error;
+use crate::merge::MergeTable;
+use crate::pretokenize::Pretokenizer;
+use crate::vocab::Vocab;
+use aho_corasick::{AhoCorasick, MatchKind};
+use rustc_hash::FxHashMap;
+use std::sync::Mutex;
+
+/// Pretokens up to this many bytes are cached; longer ones are rare and
+/// would make the cache's memory unbounded.
+const MAX_CACHED_PIECE: usize = 48;
+/// Entries per cache before it is cleared (bounds memory on huge corpora).
+const CACHE_CAPACITY: usize = 1 << 18;
+
+/// Which special tokens are recognised when they occur in text; the rest of
+/// the text, including any special token not recognised, is encoded as text.
+#[derive(Debug, Clone, Copy)]
+pub enum Specials<'a> {
+    None,
+    All,
+    Only(&'a [u32]),
+}
+
+#[derive(Default)]
+struct WordCache {
+    ids: FxHashMap<Box<[u8]>, Box<[u32]>>,
+}
+
+pub struct Encoder {
+    vocab: Vocab,
+    merges: MergeTable,
+    pretokenizer: Pretokenizer,
+    special_matcher: Option<AhoCorasick>,
+    /// Slot 0 for callers outside rayon's pool, then one per pool thread.
+    caches: Box<[Mutex<WordCache>]>,
+}
+
+impl Encoder {
+    pub fn new(vocab: Vocab, pretokenizer: Pretokenizer) -> Self {
+        let special_matcher = (!vocab.specials().is_empty()).then(|| {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(vocab.specials().iter().map(|s| s.content.as_bytes()))
+                .expect("special tokens form a valid automaton")
+        });
+        let slots = rayon::current_num_threads() + 1;
+        Encoder {
+            merges: MergeTable::new(&vocab),
+            vocab,
+            pretokenizer,
+            special_matcher,
+            caches: (0..slots).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    pub fn vocab(&self) -> &Vocab {
+        &self.vocab
+    }
+
+    pub fn pretokenizer(&self) -> &Pretokenizer {
+        &self.pretokenizer
+    }
+
+    pub fn encode(&self, text: &str, specials: Specials) -> Result<Vec<u32>, Error> {
+        let mut ids = Vec::with_capacity(text.len() / 3);
+        self.encode_into(text, specials, &mut ids, None)?;
+        Ok(ids)
+    }
+
+    /// Appends the ids of `text` to `ids`, and when `spans` is given the byte
+    /// range in `text` of each id (ids inside one pretoken get consecutive
+    /// ranges of their own bytes; a token may end inside a character).
+    pub fn encode_into(
+        &self,
+        text: &str,
+        specials: Specials,
+        ids: &mut Vec<u32>,
+        mut spans: Option<&mut Vec<(usize, usize)>>,
+    ) -> Result<(), Error> {
+        let slot = rayon::current_thread_index().map_or(0, |i| 1 + i % (self.caches.len() - 1));
+        let mut guard = self.caches[slot].try_lock().ok();
+        let mut scratch = WordCache::default();
+        let cache = guard.as_deref_mut().unwrap_or(&mut scratch);
+
+        let mut text_start = 0;
+        if let (Some(matcher), false) = (&self.special_matcher, matches!(specials, Specials::None))
+        {
+            for found in matcher.find_iter(text) {
+                let special = &self.vocab.specials()[found.pattern().as_usize()];
+                if let Specials::Only(allowed) = specials {
+                    if !allowed.contains(&special.id) {
+                        continue;
+                    }
+                }
+                let segment = &text[text_start..found.start()];
+                self.encode_text(segment, text_start, cache, ids, spans.as_deref_mut())?;
+                ids.push(special.id);
+                if let Some(spans) = spans.as_deref_mut() {
+                    spans.push((found.start(), found.end()));
+                }
+                text_start = found.end();
+            }
+        }
+        self.encode_text(&text[text_start..], text_start, cache, ids, spans)
+    }
+
+    /// Encodes text without special tokens; `base` is its offset for spans.
+    fn encode_text(
+        &self,
+        text: &str,
+        base: usize,
+        cache: &mut WordCache,
+        ids: &mut Vec<u32>,
+        mut spans: Option<&mut Vec<(usize, usize)>>,
+    ) -> Result<(), Error> {
+        let bytes = text.as_bytes();
+        self.pretokenizer.split(text, |start, end| {
+            let first = ids.len();
+            self.encode_piece(&bytes[start..end], cache, ids);
+            if let Some(spans) = spans.as_deref_mut() {
+                let mut at = base + start;
+                for &id in &ids[first..] {
+                    let len = self.vocab.token_bytes(id).map_or(0, <[u8]>::len);
+                    spans.push((at, at + len));
+                    at += len;
+                }
+            }
+        })
+    }
+
+    #[inline]
+    fn encode_piece(&self, piece: &[u8], cache: &mut WordCache, ids: &mut Vec<u32>) {
+        if let [byte] = piece {
+            ids.push(self.vocab.byte_id(*byte));
+            return;
+        }
+        if let Some(cached) = cache.ids.get(piece) {
+            ids.extend_from_slice(cached);
+            return;
+        }
+        let mut symbols: Vec<u32> = piece.iter().map(|&b| self.vocab.byte_id(b)).collect();
+        self.merges.apply(&mut symbols);
+        ids.extend_from_slice(&symbols);
+        if piece.len() <= MAX_CACHED_PIECE {
+            if cache.ids.len() >= CACHE_CAPACITY {
+                cache.ids.clear();
+            }
+            cache.ids.insert(piece.into(), symbols.into());
+        }
+    }
+
+    /// Bytes of `ids`; special tokens are left out when `skip_special`.
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::with_capacity(ids.len() * 4);
+        for &id in ids {
+            let bytes = self.vocab.token_bytes(id).ok_or(Error::UnknownId(id))?;
+            if !(skip_special && self.vocab.is_special(id)) {
+                out.extend_from_slice(bytes);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::SpecialToken;
+
+    fn toy_encoder() -> Encoder {
+        let mut entries: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
+        for (i, token) in ["he", "hel", "hell", "hello", " w", " wo"].iter().enumerate() {
+            entries.push((token.as_bytes().to_vec(), 256 + i as u32));
+        }
+        let merges = [("h", "e"), ("he", "l"), ("hel", "l"), ("hell", "o"), (" ", "w"), (" w", "o")]
+            .iter()
+            .map(|(l, r)| (l.as_bytes().to_vec(), r.as_bytes().to_vec()))
+            .collect();
+        let specials = vec![SpecialToken {
+            content: "<s>".into(),
+            id: 300,
+        }];
+        Encoder::new(
+            Vocab::new(entries, merges, specials).unwrap(),
+            Pretokenizer::Gpt2,
+        )
+    }
+
+    #[test]
+    fn encodes_pretokens_and_specials() {
+        let enc = toy_encoder();
+        assert_eq!(
+            enc.encode("hello world", Specials::None).unwrap(),
+            vec![259, 261, b'r' as u32, b'l' as u32, b'd' as u32]
+        );
+        assert_eq!(
+            enc.encode("<s>hello", Specials::All).unwrap(),
+            vec![300, 259]
+        );
+        assert_eq!(
+            enc.encode("<s>hello", Specials::Only(&[])).unwrap(),
+            enc.encode("<s>hello", Specials::None).unwrap()
+        );
+        // Cached and uncached encodings agree.
+        let first = enc.encode("hello hello", Specials::None).unwrap();
+        assert_eq!(enc.encode("hello hello", Specials::None).unwrap(), first);
+    }
+
+    #[test]
+    fn spans_cover_the_text() {
+        let enc = toy_encoder();
+        let text = "<s>hello wé";
+        let (mut ids, mut spans) = (Vec::new(), Vec::new());
+        enc.encode_into(text, Specials::All, &mut ids, Some(&mut spans))
+            .unwrap();
+        assert_eq!(ids.len(), spans.len());
+        assert_eq!(spans[0], (0, 3));
+        assert_eq!(spans.last().unwrap().1, text.len());
+        for pair in spans.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0);
+        }
+    }
+
+    #[test]
+    fn decode_round_trips_and_rejects_unknown_ids() {
+        let enc = toy_encoder();
+        let text = "<s>hello wörld";
+        let ids = enc.encode(text, Specials::All).unwrap();
+        assert_eq!(enc.decode(&ids, false).unwrap(), text.as_bytes());
+        assert_eq!(enc.decode(&ids, true).unwrap(), "hello wörld".as_bytes());
+        assert!(matches!(enc.decode(&[9999], false), Err(Error::UnknownId(9999))));
+    }
+}

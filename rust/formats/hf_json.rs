@@ -1,0 +1,193 @@
+//! Hugging Face `tokenizer.json` with a byte-level BPE model.
+
+use super::gpt2::{check_complete, parse_vocab_object};
+use super::{build_vocab, display, read_text, write_atomically, Loaded};
+use crate::byte_alphabet::{bytes_to_token_string, token_string_to_bytes};
+use crate::error::Error;
+use crate::pretokenize::GPT2_PATTERN;
+use crate::vocab::{SpecialToken, Vocab};
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// The pattern and prefix-space setting of a supported pre-tokenizer: GPT-2's
+/// ByteLevel, or a regex Split followed by a ByteLevel without its own regex.
+fn read_pretokenizer(node: &Value, file: &str) -> Result<(String, bool), Error> {
+    let unsupported = || {
+        Error::file(
+            file,
+            "pre_tokenizer",
+            format!(
+                "unsupported pre-tokenizer {node}; bbpe reads ByteLevel, or Sequence[Split(Regex), ByteLevel]"
+            ),
+        )
+    };
+    let byte_level = |n: &Value| {
+        (n["type"] == "ByteLevel").then(|| {
+            (
+                n["use_regex"].as_bool().unwrap_or(true),
+                n["add_prefix_space"].as_bool().unwrap_or(false),
+            )
+        })
+    };
+    if let Some((true, prefix)) = byte_level(node) {
+        return Ok((GPT2_PATTERN.to_string(), prefix));
+    }
+    if node["type"] == "Sequence" {
+        if let Some([split, last]) = node["pretokenizers"].as_array().map(Vec::as_slice) {
+            let pattern = split["pattern"]["Regex"].as_str();
+            let isolated = split["behavior"] == "Isolated" && split["invert"] != true;
+            if let (Some(pattern), true, Some((false, prefix))) =
+                (pattern, split["type"] == "Split" && isolated, byte_level(last))
+            {
+                return Ok((pattern.to_string(), prefix));
+            }
+        }
+    }
+    Err(unsupported())
+}
+
+fn read_merges(node: &Value, file: &str) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Vec<String>), Error> {
+    let list = node
+        .as_array()
+        .ok_or_else(|| Error::file(file, "model.merges", "must be a list"))?;
+    let mut merges = Vec::with_capacity(list.len());
+    let mut places = Vec::with_capacity(list.len());
+    for (i, merge) in list.iter().enumerate() {
+        let at = format!("model.merges[{i}]");
+        let parts: Option<(&str, &str)> = match merge {
+            Value::String(s) => s.split_once(' ').filter(|(_, r)| !r.contains(' ')),
+            Value::Array(pair) if pair.len() == 2 => pair[0].as_str().zip(pair[1].as_str()),
+            _ => None,
+        };
+        let (left, right) = parts.ok_or_else(|| {
+            Error::file(file, at.clone(), format!("expected \"a b\" or [a, b], got {merge}"))
+        })?;
+        let decode = |part: &str| {
+            token_string_to_bytes(part).map_err(|c| {
+                Error::file(file, at.clone(), format!("character {c:?} is not in GPT-2's byte alphabet"))
+            })
+        };
+        merges.push((decode(left)?, decode(right)?));
+        places.push(at);
+    }
+    Ok((merges, places))
+}
+
+pub fn load(path: &Path) -> Result<Loaded, Error> {
+    let file = display(path);
+    let root: Value = serde_json::from_str(&read_text(path)?)
+        .map_err(|e| Error::file(&file, "", format!("not valid JSON: {e}")))?;
+    let model = &root["model"];
+    if model["type"] != "BPE" {
+        return Err(Error::file(&file, "model.type", format!("expected \"BPE\", got {}", model["type"])));
+    }
+    for (key, neutral) in [
+        ("continuing_subword_prefix", ""),
+        ("end_of_word_suffix", ""),
+    ] {
+        if !(model[key].is_null() || model[key] == neutral) {
+            return Err(Error::file(&file, format!("model.{key}"), "is not supported by byte-level BPE"));
+        }
+    }
+    for key in ["byte_fallback", "ignore_merges"] {
+        if model[key] == true {
+            return Err(Error::file(&file, format!("model.{key}"), "true is not supported"));
+        }
+    }
+    if !(model["dropout"].is_null() || model["dropout"] == 0.0) {
+        return Err(Error::file(&file, "model.dropout", "BPE dropout is not supported"));
+    }
+    if !root["normalizer"].is_null() {
+        return Err(Error::file(&file, "normalizer", "normalizers are not supported"));
+    }
+    let (pattern, add_prefix_space) = read_pretokenizer(&root["pre_tokenizer"], &file)?;
+
+    let mut specials = Vec::new();
+    for (i, added) in root["added_tokens"].as_array().into_iter().flatten().enumerate() {
+        let content = added["content"].as_str();
+        let id = added["id"].as_u64().and_then(|id| u32::try_from(id).ok());
+        let (Some(content), Some(id)) = (content, id) else {
+            return Err(Error::file(&file, format!("added_tokens[{i}]"), "needs a string content and an integer id"));
+        };
+        specials.push(SpecialToken { content: content.to_string(), id });
+    }
+    let names: Vec<String> = specials.iter().map(|s| s.content.clone()).collect();
+    let entries: Vec<(String, Value)> = model["vocab"]
+        .as_object()
+        .ok_or_else(|| Error::file(&file, "model.vocab", "must be an object of token -> id"))?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let (tokens, _) = parse_vocab_object(entries, &format!("{file}, model.vocab"), &names)?;
+    let (merges, places) = read_merges(&model["merges"], &file)?;
+    let vocab = build_vocab(tokens, merges, specials, &file, &file, &places)?;
+    check_complete(&vocab, &file, &file)?;
+    Ok(Loaded { vocab, pattern, add_prefix_space })
+}
+
+/// The tokenizer.json text. With RoBERTa's `<s>` and `</s>` the post-processor
+/// adds RoBERTa's templates, as `roberta-base`'s own file does.
+pub fn to_json(vocab: &Vocab, pattern: &str, add_prefix_space: bool) -> String {
+    let added: Vec<Value> = vocab
+        .specials()
+        .iter()
+        .map(|s| {
+            json!({"id": s.id, "content": s.content, "single_word": false, "lstrip": false,
+                   "rstrip": false, "normalized": false, "special": true})
+        })
+        .collect();
+    let byte_level = |use_regex: bool| {
+        json!({"type": "ByteLevel", "add_prefix_space": add_prefix_space,
+               "trim_offsets": true, "use_regex": use_regex})
+    };
+    let pre_tokenizer = if pattern == GPT2_PATTERN {
+        byte_level(true)
+    } else {
+        json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false},
+            byte_level(false)]})
+    };
+    let post_processor = match (vocab.special_id("<s>"), vocab.special_id("</s>")) {
+        (Some(cls), Some(sep)) => json!({"type": "RobertaProcessing", "sep": ["</s>", sep],
+            "cls": ["<s>", cls], "trim_offsets": true, "add_prefix_space": add_prefix_space}),
+        _ => byte_level(true),
+    };
+    let mut vocab_map = serde_json::Map::new();
+    for id in 0..vocab.size() as u32 {
+        if let Some(bytes) = vocab.token_bytes(id) {
+            let name = if vocab.is_special(id) {
+                String::from_utf8_lossy(bytes).into_owned()
+            } else {
+                bytes_to_token_string(bytes)
+            };
+            vocab_map.insert(name, Value::from(id));
+        }
+    }
+    let merges: Vec<Value> = vocab
+        .merges()
+        .iter()
+        .map(|&(l, r, _)| {
+            let name = |id| bytes_to_token_string(vocab.token_bytes(id).unwrap_or_default());
+            Value::from(format!("{} {}", name(l), name(r)))
+        })
+        .collect();
+    let root = json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": pre_tokenizer,
+        "post_processor": post_processor,
+        "decoder": byte_level(true),
+        "model": {"type": "BPE", "dropout": null, "unk_token": null,
+                  "continuing_subword_prefix": "", "end_of_word_suffix": "",
+                  "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                  "vocab": vocab_map, "merges": merges},
+    });
+    serde_json::to_string_pretty(&root).expect("JSON values serialise")
+}
+
+pub fn save(vocab: &Vocab, pattern: &str, add_prefix_space: bool, path: &Path) -> Result<(), Error> {
+    write_atomically(path, to_json(vocab, pattern, add_prefix_space).as_bytes())
+}

@@ -1,0 +1,70 @@
+//! Vocabulary files other tools read and write: GPT-2's `vocab.json` +
+//! `merges.txt`, Hugging Face's `tokenizer.json`, and tiktoken's rank file.
+//! Every loading error names the file and the line or entry at fault.
+
+pub mod gpt2;
+pub mod hf_json;
+pub mod tiktoken;
+
+use crate::error::Error;
+use crate::vocab::{SpecialToken, Vocab, VocabError};
+use std::path::Path;
+
+/// Special tokens recognised by name when a file does not say which tokens
+/// are special: RoBERTa's and GPT-2's.
+pub const KNOWN_SPECIALS: [&str; 6] = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "<|endoftext|>"];
+
+/// A vocabulary as loaded from files, with the settings the files carry.
+#[derive(Debug)]
+pub struct Loaded {
+    pub vocab: Vocab,
+    pub pattern: String,
+    pub add_prefix_space: bool,
+}
+
+pub(crate) fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+pub(crate) fn read_text(path: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(&display(path), e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        Error::file(&display(path), format!("line {line}"), "invalid UTF-8")
+    })
+}
+
+/// Writes a file whole or not at all: a temporary file renamed into place.
+pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    let temporary = path.with_extension("partial");
+    std::fs::write(&temporary, contents)
+        .and_then(|_| std::fs::rename(&temporary, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&temporary);
+            Error::io(&display(path), e)
+        })
+}
+
+/// Builds the vocabulary, reporting a bad merge at its place in `merges_file`
+/// (`merge_lines[i]` is where merge `i` was read) and anything else against
+/// `vocab_file`.
+pub(crate) fn build_vocab(
+    entries: Vec<(Vec<u8>, u32)>,
+    merges: Vec<(Vec<u8>, Vec<u8>)>,
+    specials: Vec<SpecialToken>,
+    vocab_file: &str,
+    merges_file: &str,
+    merge_lines: &[String],
+) -> Result<Vocab, Error> {
+    Vocab::new(entries, merges, specials).map_err(|e| match &e {
+        VocabError::MergePartUnknown { merge, .. }
+        | VocabError::MergeResultUnknown { merge, .. }
+        | VocabError::DuplicateMerge { merge, .. } => {
+            Error::file(merges_file, merge_lines[*merge].clone(), e.to_string())
+        }
+        _ => Error::file(vocab_file, "", e.to_string()),
+    })
+}

@@ -1,0 +1,23 @@
+//! bbpe: exact GPT-2 / RoBERTa byte-level BPE.
+//!
+//! Data flows one way: text -> pretokens ([`pretokenize`]) -> ids ([`merge`],
+//! [`encode`], [`batch`]) -> text again ([`encode::Encoder::decode`]).
+//! [`vocab`] holds the tokens and merges, [`formats`] reads and writes them.
+
+pub mod batch;
+pub mod byte_alphabet;
+pub mod char_class;
+pub mod encode;
+pub mod error;
+pub mod formats;
+pub mod merge;
+pub mod pretokenize;
+pub mod vocab;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use encode::{Encoder, Specials};
+pub use error::Error;
+pub use pretokenize::Pretokenizer;
+pub use vocab::{SpecialToken, Vocab};

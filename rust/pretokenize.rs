@@ -1,0 +1,207 @@
+//! Stage 1: text -> pretokens.
+//!
+//! The GPT-2 pattern
+//! `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
+//! is implemented by a hand-written scanner (no regex engine, an ASCII fast
+//! path); any other pattern runs on `fancy-regex`.
+
+use crate::char_class::{class_at, CharClass, ASCII_CLASS};
+use crate::error::Error;
+
+/// GPT-2's pattern as published with the original encoder.
+pub const GPT2_PATTERN: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+/// The same pattern as tiktoken spells it.
+const GPT2_PATTERN_TIKTOKEN: &str =
+    r"'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+#[derive(Debug, Clone)]
+pub enum Pretokenizer {
+    Gpt2,
+    Pattern(Box<fancy_regex::Regex>),
+}
+
+impl Pretokenizer {
+    /// The scanner for GPT-2's pattern, a regex for anything else.
+    pub fn from_pattern(pattern: &str) -> Result<Self, Error> {
+        if pattern == GPT2_PATTERN || pattern == GPT2_PATTERN_TIKTOKEN {
+            return Ok(Pretokenizer::Gpt2);
+        }
+        fancy_regex::Regex::new(pattern)
+            .map(|re| Pretokenizer::Pattern(Box::new(re)))
+            .map_err(|e| Error::Invalid(format!("split pattern {pattern:?}: {e}")))
+    }
+
+    pub fn pattern(&self) -> &str {
+        match self {
+            Pretokenizer::Gpt2 => GPT2_PATTERN,
+            Pretokenizer::Pattern(re) => re.as_str(),
+        }
+    }
+
+    /// Calls `emit` with the byte range of each pretoken, in order. The
+    /// ranges cover `text` exactly: text a custom pattern does not match
+    /// becomes a pretoken of its own rather than being dropped.
+    pub fn split(&self, text: &str, mut emit: impl FnMut(usize, usize)) -> Result<(), Error> {
+        match self {
+            Pretokenizer::Gpt2 => {
+                let bytes = text.as_bytes();
+                let mut start = 0;
+                while start < bytes.len() {
+                    let end = gpt2_pretoken_end(bytes, start);
+                    emit(start, end);
+                    start = end;
+                }
+            }
+            Pretokenizer::Pattern(re) => {
+                let mut covered = 0;
+                for found in re.find_iter(text) {
+                    let found = found.map_err(|e| {
+                        Error::Invalid(format!("split pattern {:?} failed: {e}", re.as_str()))
+                    })?;
+                    if found.start() > covered {
+                        emit(covered, found.start());
+                    }
+                    if found.end() > found.start() {
+                        emit(found.start(), found.end());
+                    }
+                    covered = found.end();
+                }
+                if covered < text.len() {
+                    emit(covered, text.len());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Pretokens of `text` as string slices (a convenience for tests and tools).
+pub fn pretokens<'a>(pretokenizer: &Pretokenizer, text: &'a str) -> Result<Vec<&'a str>, Error> {
+    let mut out = Vec::new();
+    pretokenizer.split(text, |s, e| out.push(&text[s..e]))?;
+    Ok(out)
+}
+
+/// Length of the contraction (`s t re ve m ll d`) after an apostrophe, if any.
+#[inline]
+fn contraction_len(rest: &[u8]) -> Option<usize> {
+    match rest {
+        [b's' | b't' | b'm' | b'd', ..] => Some(1),
+        [b'r', b'e', ..] | [b'v', b'e', ..] | [b'l', b'l', ..] => Some(2),
+        _ => None,
+    }
+}
+
+/// End of the run of characters of `class` starting at `i`.
+#[inline]
+fn run_end(bytes: &[u8], mut i: usize, class: CharClass) -> usize {
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if byte < 0x80 {
+            if ASCII_CLASS[byte as usize] != class {
+                break;
+            }
+            i += 1;
+        } else {
+            let (c, len) = class_at(bytes, i);
+            if c != class {
+                break;
+            }
+            i += len;
+        }
+    }
+    i
+}
+
+/// End of the GPT-2 pretoken that starts at `start` (a character boundary
+/// of valid UTF-8, before the end).
+#[inline]
+fn gpt2_pretoken_end(bytes: &[u8], start: usize) -> usize {
+    let first = bytes[start];
+    if first == b'\'' {
+        if let Some(len) = contraction_len(&bytes[start + 1..]) {
+            return start + 1 + len;
+        }
+    }
+    let (class, len) = class_at(bytes, start);
+    if class != CharClass::Space {
+        return run_end(bytes, start + len, class);
+    }
+    // ` ?X+`: a single ASCII space joins a following run of letters, digits or other.
+    if first == b' ' && start + 1 < bytes.len() {
+        let (next, next_len) = class_at(bytes, start + 1);
+        if next != CharClass::Space {
+            return run_end(bytes, start + 1 + next_len, next);
+        }
+    }
+    // `\s+(?!\S)|\s+`: a whitespace run followed by a non-space gives up its
+    // last character (which then prefixes the next pretoken), unless that
+    // would leave it empty.
+    let mut end = start + len;
+    let mut last_len = len;
+    while end < bytes.len() {
+        let (c, l) = class_at(bytes, end);
+        if c != CharClass::Space {
+            break;
+        }
+        end += l;
+        last_len = l;
+    }
+    if end < bytes.len() && end - start > last_len {
+        end - last_len
+    } else {
+        end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(text: &str) -> Vec<&str> {
+        pretokens(&Pretokenizer::Gpt2, text).unwrap()
+    }
+
+    #[test]
+    fn words_and_contractions() {
+        assert_eq!(
+            split("It's a great day, isn't it?"),
+            ["It", "'s", " a", " great", " day", ",", " isn", "'t", " it", "?"]
+        );
+        assert_eq!(split("'sam 'LL 're"), ["'s", "am", " '", "LL", " '", "re"]);
+    }
+
+    #[test]
+    fn whitespace_gives_up_its_last_character() {
+        assert_eq!(split("a  b"), ["a", " ", " b"]);
+        assert_eq!(split("a \n\nb"), ["a", " \n", "\n", "b"]);
+        assert_eq!(split("a\tb"), ["a", "\t", "b"]);
+        assert_eq!(split("end   "), ["end", "   "]);
+        assert_eq!(split("a\u{3000}\u{3000}b"), ["a", "\u{3000}", "\u{3000}", "b"]);
+    }
+
+    #[test]
+    fn scripts_and_digits() {
+        assert_eq!(split("안녕하세요 세계!"), ["안녕하세요", " 세계", "!"]);
+        assert_eq!(split("x123 ٣٤"), ["x", "123", " ٣٤"]);
+        assert_eq!(split("e\u{301}t\u{e9}"), ["e", "\u{301}", "t\u{e9}"]);
+    }
+
+    #[test]
+    fn custom_pattern_keeps_unmatched_text() {
+        let p = Pretokenizer::from_pattern(r"\d+").unwrap();
+        assert_eq!(pretokens(&p, "ab12cd").unwrap(), ["ab", "12", "cd"]);
+        assert!(matches!(
+            Pretokenizer::from_pattern(GPT2_PATTERN_TIKTOKEN).unwrap(),
+            Pretokenizer::Gpt2
+        ));
+    }
+
+    #[test]
+    fn bad_pattern_is_an_error() {
+        let err = Pretokenizer::from_pattern("(unclosed").unwrap_err();
+        assert!(err.to_string().contains("(unclosed"));
+    }
+}

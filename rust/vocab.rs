@@ -1,0 +1,287 @@
+//! The vocabulary: token bytes <-> ids, the ranked merges, and special tokens.
+
+use rustc_hash::FxHashMap;
+
+/// A token matched in text before pre-tokenization (`<s>`, `<mask>`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecialToken {
+    pub content: String,
+    pub id: u32,
+}
+
+/// Why a set of tokens and merges does not make a vocabulary. Loaders turn
+/// the entry indices into file lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VocabError {
+    DuplicateId {
+        id: u32,
+        first: Vec<u8>,
+        second: Vec<u8>,
+    },
+    DuplicateToken(Vec<u8>),
+    MissingByte(u8),
+    MergePartUnknown {
+        merge: usize,
+        part: Vec<u8>,
+    },
+    MergeResultUnknown {
+        merge: usize,
+        result: Vec<u8>,
+    },
+    DuplicateMerge {
+        merge: usize,
+        first: usize,
+    },
+    SpecialIdClash {
+        content: String,
+        id: u32,
+    },
+}
+
+impl std::fmt::Display for VocabError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |b: &[u8]| format!("{:?}", crate::byte_alphabet::bytes_to_token_string(b));
+        match self {
+            VocabError::DuplicateId { id, first, second } => write!(
+                f,
+                "id {id} is given to both {} and {}",
+                show(first),
+                show(second)
+            ),
+            VocabError::DuplicateToken(t) => write!(f, "token {} appears twice", show(t)),
+            VocabError::MissingByte(b) => write!(
+                f,
+                "byte 0x{b:02X} ({}) has no token: a byte-level vocabulary needs all 256",
+                show(&[*b])
+            ),
+            VocabError::MergePartUnknown { part, .. } => {
+                write!(f, "merge part {} is not in the vocabulary", show(part))
+            }
+            VocabError::MergeResultUnknown { result, .. } => {
+                write!(f, "merge result {} is not in the vocabulary", show(result))
+            }
+            VocabError::DuplicateMerge { first, .. } => {
+                write!(f, "repeats merge number {}", first + 1)
+            }
+            VocabError::SpecialIdClash { content, id } => write!(
+                f,
+                "special token {content:?} has id {id}, which a different token already has"
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Vocab {
+    /// Bytes of each id; `None` where the id space has a hole.
+    tokens: Vec<Option<Box<[u8]>>>,
+    ids: FxHashMap<Box<[u8]>, u32>,
+    /// Merges in rank order, as (left, right, result) ids.
+    merges: Vec<(u32, u32, u32)>,
+    specials: Vec<SpecialToken>,
+    byte_ids: [u32; 256],
+}
+
+impl Vocab {
+    /// Builds a vocabulary from `(bytes, id)` entries, merges as byte pairs in
+    /// rank order, and special tokens. A special token's content may already
+    /// be an entry (RoBERTa's `<s>` is in vocab.json) as long as the ids agree.
+    pub fn new(
+        entries: Vec<(Vec<u8>, u32)>,
+        merges: Vec<(Vec<u8>, Vec<u8>)>,
+        specials: Vec<SpecialToken>,
+    ) -> Result<Self, VocabError> {
+        let size = entries
+            .iter()
+            .map(|(_, id)| *id as usize + 1)
+            .chain(specials.iter().map(|s| s.id as usize + 1))
+            .max()
+            .unwrap_or(0);
+        let mut tokens: Vec<Option<Box<[u8]>>> = vec![None; size];
+        let mut ids = FxHashMap::with_capacity_and_hasher(entries.len(), Default::default());
+        for (bytes, id) in entries {
+            if let Some(first) = &tokens[id as usize] {
+                return Err(VocabError::DuplicateId {
+                    id,
+                    first: first.to_vec(),
+                    second: bytes,
+                });
+            }
+            let bytes: Box<[u8]> = bytes.into();
+            if ids.insert(bytes.clone(), id).is_some() {
+                return Err(VocabError::DuplicateToken(bytes.into()));
+            }
+            tokens[id as usize] = Some(bytes);
+        }
+        for special in &specials {
+            let content = special.content.as_bytes();
+            match &tokens[special.id as usize] {
+                Some(existing) if existing.as_ref() != content => {
+                    return Err(VocabError::SpecialIdClash {
+                        content: special.content.clone(),
+                        id: special.id,
+                    })
+                }
+                Some(_) => {}
+                None => tokens[special.id as usize] = Some(content.into()),
+            }
+        }
+
+        let mut byte_ids = [0u32; 256];
+        for byte in 0..=255u8 {
+            byte_ids[byte as usize] = *ids
+                .get([byte].as_slice())
+                .ok_or(VocabError::MissingByte(byte))?;
+        }
+
+        let mut ranked = Vec::with_capacity(merges.len());
+        let mut seen: FxHashMap<(u32, u32), usize> = FxHashMap::default();
+        for (index, (left, right)) in merges.into_iter().enumerate() {
+            let id_of = |part: &[u8]| {
+                ids.get(part)
+                    .copied()
+                    .ok_or_else(|| VocabError::MergePartUnknown {
+                        merge: index,
+                        part: part.to_vec(),
+                    })
+            };
+            let (l, r) = (id_of(&left)?, id_of(&right)?);
+            let mut joined = left;
+            joined.extend_from_slice(&right);
+            let result = *ids
+                .get(joined.as_slice())
+                .ok_or(VocabError::MergeResultUnknown {
+                    merge: index,
+                    result: joined,
+                })?;
+            if let Some(&first) = seen.get(&(l, r)) {
+                return Err(VocabError::DuplicateMerge {
+                    merge: index,
+                    first,
+                });
+            }
+            seen.insert((l, r), index);
+            ranked.push((l, r, result));
+        }
+
+        Ok(Vocab {
+            tokens,
+            ids,
+            merges: ranked,
+            specials,
+            byte_ids,
+        })
+    }
+
+    /// One past the largest id.
+    pub fn size(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn token_bytes(&self, id: u32) -> Option<&[u8]> {
+        self.tokens.get(id as usize)?.as_deref()
+    }
+
+    /// The id of a token given by its bytes (special tokens by their content).
+    pub fn id_of(&self, bytes: &[u8]) -> Option<u32> {
+        self.ids.get(bytes).copied().or_else(|| {
+            self.specials
+                .iter()
+                .find(|s| s.content.as_bytes() == bytes)
+                .map(|s| s.id)
+        })
+    }
+
+    pub fn byte_id(&self, byte: u8) -> u32 {
+        self.byte_ids[byte as usize]
+    }
+
+    pub fn merges(&self) -> &[(u32, u32, u32)] {
+        &self.merges
+    }
+
+    pub fn specials(&self) -> &[SpecialToken] {
+        &self.specials
+    }
+
+    pub fn is_special(&self, id: u32) -> bool {
+        self.specials.iter().any(|s| s.id == id)
+    }
+
+    pub fn special_id(&self, content: &str) -> Option<u32> {
+        self.specials
+            .iter()
+            .find(|s| s.content == content)
+            .map(|s| s.id)
+    }
+
+    /// Regular entries `(bytes, id)` in id order (special tokens excluded
+    /// unless they are also regular entries).
+    pub fn entries(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
+        self.tokens.iter().enumerate().filter_map(|(id, bytes)| {
+            let bytes = bytes.as_deref()?;
+            (self.ids.get(bytes) == Some(&(id as u32))).then_some((bytes, id as u32))
+        })
+    }
+
+    /// Multi-byte regular tokens that no merge produces. In a vocabulary
+    /// trained by BPE there are none; a truncated merges file leaves some.
+    pub fn unreachable_tokens(&self) -> Vec<u32> {
+        let mut produced = vec![false; self.tokens.len()];
+        for &(_, _, result) in &self.merges {
+            produced[result as usize] = true;
+        }
+        self.entries()
+            .filter(|&(bytes, id)| {
+                bytes.len() > 1 && !produced[id as usize] && !self.is_special(id)
+            })
+            .map(|(_, id)| id)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn byte_entries() -> Vec<(Vec<u8>, u32)> {
+        (0..=255u8).map(|b| (vec![b], b as u32)).collect()
+    }
+
+    #[test]
+    fn builds_and_looks_up() {
+        let mut entries = byte_entries();
+        entries.push((b"ab".to_vec(), 256));
+        let specials = vec![SpecialToken {
+            content: "<s>".into(),
+            id: 257,
+        }];
+        let vocab = Vocab::new(entries, vec![(b"a".to_vec(), b"b".to_vec())], specials).unwrap();
+        assert_eq!(vocab.size(), 258);
+        assert_eq!(vocab.id_of(b"ab"), Some(256));
+        assert_eq!(vocab.id_of(b"<s>"), Some(257));
+        assert_eq!(vocab.token_bytes(257), Some(b"<s>".as_slice()));
+        assert_eq!(vocab.merges(), &[(97, 98, 256)]);
+        assert!(vocab.unreachable_tokens().is_empty());
+    }
+
+    #[test]
+    fn rejects_inconsistent_parts() {
+        let mut entries = byte_entries();
+        entries.push((b"ab".to_vec(), 97));
+        assert!(matches!(
+            Vocab::new(entries, vec![], vec![]),
+            Err(VocabError::DuplicateId { id: 97, .. })
+        ));
+        let merge = vec![(b"a".to_vec(), b"b".to_vec())];
+        assert!(matches!(
+            Vocab::new(byte_entries(), merge, vec![]),
+            Err(VocabError::MergeResultUnknown { merge: 0, .. })
+        ));
+        let missing: Vec<_> = byte_entries().into_iter().skip(1).collect();
+        assert_eq!(
+            Vocab::new(missing, vec![], vec![]).unwrap_err(),
+            VocabError::MissingByte(0)
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! The hand-written GPT-2 scanner against a real regex engine (fancy-regex,
+//! the engine tiktoken uses) on generated Unicode strings.
+
+use bbpe::pretokenize::{pretokens, Pretokenizer, GPT2_PATTERN};
+
+/// Characters chosen to hit every branch of the pattern: apostrophes and
+/// contraction letters, every kind of space, digits and letters of several
+/// scripts, combining marks, emoji, controls.
+const POOL: &[char] = &[
+    'a', 'Z', 's', 't', 'r', 'e', 'v', 'm', 'l', 'd', 'S', '\'', '\'', ' ', ' ', ' ', '\t', '\n',
+    '\r', '\u{0B}', '\u{0C}', '\u{1C}', '\u{1F}', '\u{85}', '\u{A0}', '\u{1680}', '\u{2000}',
+    '\u{200B}', '\u{2028}', '\u{2029}', '\u{202F}', '\u{3000}', '\u{FEFF}', '0', '9', '٣', '१',
+    '²', 'Ⅻ', '〇', '한', '국', 'ㄱ', '漢', 'ア', 'é', '\u{301}', '\u{5D0}', 'ب', '😀', '👍',
+    '\u{1F3FD}', '\u{200D}', '.', ',', '!', '?', '-', '"', '\u{2019}', '_', '$', '\u{0}', '\u{7F}',
+];
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn char(&mut self) -> char {
+        if self.next() % 8 == 0 {
+            // Any scalar value, from any plane.
+            loop {
+                if let Some(c) = char::from_u32((self.next() % 0x11_0000) as u32) {
+                    return c;
+                }
+            }
+        }
+        POOL[(self.next() % POOL.len() as u64) as usize]
+    }
+}
+
+#[test]
+fn scanner_equals_regex_on_generated_text() {
+    let regex = fancy_regex::Regex::new(GPT2_PATTERN).unwrap();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for case in 0..200_000 {
+        let len = (rng.next() % 24) as usize;
+        let text: String = (0..len).map(|_| rng.char()).collect();
+        let expected: Vec<&str> = regex
+            .find_iter(&text)
+            .map(|m| m.unwrap().as_str())
+            .collect();
+        let got = pretokens(&Pretokenizer::Gpt2, &text).unwrap();
+        assert_eq!(got, expected, "case {case}: {text:?}");
+    }
+}
+
+#[test]
+fn scanner_equals_regex_on_long_runs() {
+    let regex = fancy_regex::Regex::new(GPT2_PATTERN).unwrap();
+    for text in [
+        "a".repeat(5000),
+        " ".repeat(5000) + "x",
+        "\n".repeat(3000) + " " + &"9".repeat(3000),
+        "한국어 ".repeat(1000),
+        "!?".repeat(2000) + "'s",
+    ] {
+        let expected: Vec<&str> = regex
+            .find_iter(&text)
+            .map(|m| m.unwrap().as_str())
+            .collect();
+        assert_eq!(pretokens(&Pretokenizer::Gpt2, &text).unwrap(), expected);
+    }
+}
