@@ -51,7 +51,10 @@ pub fn class_at(bytes: &[u8], i: usize) -> (CharClass, usize) {
         return (ASCII_CLASS[lead as usize], 1);
     }
     let (cp, len) = if lead < 0xE0 {
-        (((lead as u32 & 0x1F) << 6) | (bytes[i + 1] as u32 & 0x3F), 2)
+        (
+            ((lead as u32 & 0x1F) << 6) | (bytes[i + 1] as u32 & 0x3F),
+            2,
+        )
     } else if lead < 0xF0 {
         (
             ((lead as u32 & 0x0F) << 12)

@@ -34,12 +34,16 @@ pub struct Encoder {
     merges: MergeTable,
     pretokenizer: Pretokenizer,
     special_matcher: Option<AhoCorasick>,
+    /// Encode each stretch of text between special tokens as if it began
+    /// with a space (HF's `add_prefix_space`), so a first word is encoded
+    /// like any other.
+    add_prefix_space: bool,
     /// Slot 0 for callers outside rayon's pool, then one per pool thread.
     caches: Box<[Mutex<WordCache>]>,
 }
 
 impl Encoder {
-    pub fn new(vocab: Vocab, pretokenizer: Pretokenizer) -> Self {
+    pub fn new(vocab: Vocab, pretokenizer: Pretokenizer, add_prefix_space: bool) -> Self {
         let special_matcher = (!vocab.specials().is_empty()).then(|| {
             AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
@@ -52,6 +56,7 @@ impl Encoder {
             vocab,
             pretokenizer,
             special_matcher,
+            add_prefix_space,
             caches: (0..slots).map(|_| Mutex::default()).collect(),
         }
     }
@@ -62,6 +67,10 @@ impl Encoder {
 
     pub fn pretokenizer(&self) -> &Pretokenizer {
         &self.pretokenizer
+    }
+
+    pub fn add_prefix_space(&self) -> bool {
+        self.add_prefix_space
     }
 
     pub fn encode(&self, text: &str, specials: Specials) -> Result<Vec<u32>, Error> {
@@ -114,17 +123,37 @@ impl Encoder {
         base: usize,
         cache: &mut WordCache,
         ids: &mut Vec<u32>,
+        spans: Option<&mut Vec<(usize, usize)>>,
+    ) -> Result<(), Error> {
+        if self.add_prefix_space && !text.is_empty() && !text.starts_with(' ') {
+            // The added space belongs to no character: spans start at the text.
+            let prefixed = format!(" {text}");
+            return self.encode_pretokens(&prefixed, base as isize - 1, cache, ids, spans);
+        }
+        self.encode_pretokens(text, base as isize, cache, ids, spans)
+    }
+
+    fn encode_pretokens(
+        &self,
+        text: &str,
+        base: isize,
+        cache: &mut WordCache,
+        ids: &mut Vec<u32>,
         mut spans: Option<&mut Vec<(usize, usize)>>,
     ) -> Result<(), Error> {
         let bytes = text.as_bytes();
+        let floor = base.max(0) as usize;
         self.pretokenizer.split(text, |start, end| {
             let first = ids.len();
             self.encode_piece(&bytes[start..end], cache, ids);
             if let Some(spans) = spans.as_deref_mut() {
-                let mut at = base + start;
+                let mut at = base + start as isize;
                 for &id in &ids[first..] {
-                    let len = self.vocab.token_bytes(id).map_or(0, <[u8]>::len);
-                    spans.push((at, at + len));
+                    let len = self.vocab.token_bytes(id).map_or(0, <[u8]>::len) as isize;
+                    spans.push((
+                        (at.max(0) as usize).max(floor),
+                        ((at + len).max(0) as usize).max(floor),
+                    ));
                     at += len;
                 }
             }
@@ -172,13 +201,23 @@ mod tests {
 
     fn toy_encoder() -> Encoder {
         let mut entries: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
-        for (i, token) in ["he", "hel", "hell", "hello", " w", " wo"].iter().enumerate() {
+        for (i, token) in ["he", "hel", "hell", "hello", " w", " wo"]
+            .iter()
+            .enumerate()
+        {
             entries.push((token.as_bytes().to_vec(), 256 + i as u32));
         }
-        let merges = [("h", "e"), ("he", "l"), ("hel", "l"), ("hell", "o"), (" ", "w"), (" w", "o")]
-            .iter()
-            .map(|(l, r)| (l.as_bytes().to_vec(), r.as_bytes().to_vec()))
-            .collect();
+        let merges = [
+            ("h", "e"),
+            ("he", "l"),
+            ("hel", "l"),
+            ("hell", "o"),
+            (" ", "w"),
+            (" w", "o"),
+        ]
+        .iter()
+        .map(|(l, r)| (l.as_bytes().to_vec(), r.as_bytes().to_vec()))
+        .collect();
         let specials = vec![SpecialToken {
             content: "<s>".into(),
             id: 300,
@@ -186,6 +225,7 @@ mod tests {
         Encoder::new(
             Vocab::new(entries, merges, specials).unwrap(),
             Pretokenizer::Gpt2,
+            false,
         )
     }
 
@@ -231,6 +271,9 @@ mod tests {
         let ids = enc.encode(text, Specials::All).unwrap();
         assert_eq!(enc.decode(&ids, false).unwrap(), text.as_bytes());
         assert_eq!(enc.decode(&ids, true).unwrap(), "hello wörld".as_bytes());
-        assert!(matches!(enc.decode(&[9999], false), Err(Error::UnknownId(9999))));
+        assert!(matches!(
+            enc.decode(&[9999], false),
+            Err(Error::UnknownId(9999))
+        ));
     }
 }

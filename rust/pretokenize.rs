@@ -179,7 +179,10 @@ mod tests {
         assert_eq!(split("a \n\nb"), ["a", " \n", "\n", "b"]);
         assert_eq!(split("a\tb"), ["a", "\t", "b"]);
         assert_eq!(split("end   "), ["end", "   "]);
-        assert_eq!(split("a\u{3000}\u{3000}b"), ["a", "\u{3000}", "\u{3000}", "b"]);
+        assert_eq!(
+            split("a\u{3000}\u{3000}b"),
+            ["a", "\u{3000}", "\u{3000}", "b"]
+        );
     }
 
     #[test]

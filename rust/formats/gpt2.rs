@@ -1,7 +1,9 @@
 //! GPT-2 / RoBERTa `vocab.json` (token string -> id, in the byte alphabet)
 //! and `merges.txt` (one merge per line, in rank order).
 
-use super::{build_vocab, display, read_text, write_atomically, Loaded, KNOWN_SPECIALS};
+use super::{
+    build_vocab, display, read_text, write_atomically, Loaded, GPT2_SPECIALS, ROBERTA_SPECIALS,
+};
 use crate::byte_alphabet::{bytes_to_token_string, token_string_to_bytes};
 use crate::error::Error;
 use crate::pretokenize::GPT2_PATTERN;
@@ -49,7 +51,11 @@ pub(crate) fn parse_vocab_object(
             .as_u64()
             .and_then(|id| u32::try_from(id).ok())
             .ok_or_else(|| {
-                Error::file(file, at(), format!("id must be an integer in 0..2^32, got {value}"))
+                Error::file(
+                    file,
+                    at(),
+                    format!("id must be an integer in 0..2^32, got {value}"),
+                )
             })?;
         if !seen.insert(token.clone()) {
             return Err(Error::file(file, at(), "the token appears twice"));
@@ -113,7 +119,8 @@ fn parse_merges(text: &str, file: &str) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Vec<
 }
 
 /// Loads vocab.json + merges.txt. `specials` names the special tokens; when
-/// `None`, the RoBERTa and GPT-2 specials present in vocab.json are used.
+/// `None`, a vocabulary with `<s>` gets RoBERTa's specials, any other GPT-2's
+/// (those of them that vocab.json has).
 pub fn load(
     vocab_path: &Path,
     merges_path: &Path,
@@ -123,12 +130,15 @@ pub fn load(
     let merges_file = display(merges_path);
     let vocab_text = read_text(vocab_path)?;
     let mut deserializer = serde_json::Deserializer::from_str(&vocab_text);
-    let entries = serde::Deserialize::deserialize(&mut deserializer)
+    let entries: Entries = serde::Deserialize::deserialize(&mut deserializer)
         .and_then(|entries: Entries| deserializer.end().map(|_| entries))
         .map_err(|e| Error::file(&vocab_file, "", format!("not a valid vocabulary: {e}")))?;
     let specials: Vec<String> = match specials {
         Some(given) => given.to_vec(),
-        None => KNOWN_SPECIALS.iter().map(|s| s.to_string()).collect(),
+        None if entries.0.iter().any(|(token, _)| token == "<s>") => {
+            ROBERTA_SPECIALS.iter().map(|s| s.to_string()).collect()
+        }
+        None => GPT2_SPECIALS.iter().map(|s| s.to_string()).collect(),
     };
     let (tokens, found_specials) = parse_vocab_object(entries.0, &vocab_file, &specials)?;
 
@@ -149,11 +159,21 @@ pub fn load(
     })
 }
 
-/// In a BPE vocabulary every multi-byte token comes from a merge; tokens that
-/// none produces mean the merges file is truncated or from another vocabulary.
-pub(crate) fn check_complete(vocab: &Vocab, vocab_file: &str, merges_file: &str) -> Result<(), Error> {
+/// Tokens outside BPE that a real vocabulary may carry (roberta-base has
+/// fairseq's three `madeupword` fillers).
+const TOLERATED_UNREACHABLE: usize = 8;
+
+/// In a BPE vocabulary every multi-byte token comes from a merge; many tokens
+/// that none produces mean the merges file is truncated or from another
+/// vocabulary.
+pub(crate) fn check_complete(
+    vocab: &Vocab,
+    vocab_file: &str,
+    merges_file: &str,
+) -> Result<(), Error> {
     let unreachable = vocab.unreachable_tokens();
-    if let Some(&first) = unreachable.first() {
+    if unreachable.len() > TOLERATED_UNREACHABLE {
+        let first = unreachable[0];
         let token = bytes_to_token_string(vocab.token_bytes(first).unwrap_or_default());
         return Err(Error::file(
             merges_file,
@@ -193,7 +213,9 @@ pub fn merges_txt(vocab: &Vocab) -> String {
             if i == 1 {
                 out.push(' ');
             }
-            out.push_str(&bytes_to_token_string(vocab.token_bytes(id).unwrap_or_default()));
+            out.push_str(&bytes_to_token_string(
+                vocab.token_bytes(id).unwrap_or_default(),
+            ));
         }
         out.push('\n');
     }

@@ -36,9 +36,11 @@ fn read_pretokenizer(node: &Value, file: &str) -> Result<(String, bool), Error> 
         if let Some([split, last]) = node["pretokenizers"].as_array().map(Vec::as_slice) {
             let pattern = split["pattern"]["Regex"].as_str();
             let isolated = split["behavior"] == "Isolated" && split["invert"] != true;
-            if let (Some(pattern), true, Some((false, prefix))) =
-                (pattern, split["type"] == "Split" && isolated, byte_level(last))
-            {
+            if let (Some(pattern), true, Some((false, prefix))) = (
+                pattern,
+                split["type"] == "Split" && isolated,
+                byte_level(last),
+            ) {
                 return Ok((pattern.to_string(), prefix));
             }
         }
@@ -60,11 +62,19 @@ fn read_merges(node: &Value, file: &str) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Vec
             _ => None,
         };
         let (left, right) = parts.ok_or_else(|| {
-            Error::file(file, at.clone(), format!("expected \"a b\" or [a, b], got {merge}"))
+            Error::file(
+                file,
+                at.clone(),
+                format!("expected \"a b\" or [a, b], got {merge}"),
+            )
         })?;
         let decode = |part: &str| {
             token_string_to_bytes(part).map_err(|c| {
-                Error::file(file, at.clone(), format!("character {c:?} is not in GPT-2's byte alphabet"))
+                Error::file(
+                    file,
+                    at.clone(),
+                    format!("character {c:?} is not in GPT-2's byte alphabet"),
+                )
             })
         };
         merges.push((decode(left)?, decode(right)?));
@@ -74,42 +84,79 @@ fn read_merges(node: &Value, file: &str) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Vec
 }
 
 pub fn load(path: &Path) -> Result<Loaded, Error> {
-    let file = display(path);
-    let root: Value = serde_json::from_str(&read_text(path)?)
+    parse(&read_text(path)?, &display(path))
+}
+
+/// Reads tokenizer.json text; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Loaded, Error> {
+    let file = file.to_string();
+    let root: Value = serde_json::from_str(text)
         .map_err(|e| Error::file(&file, "", format!("not valid JSON: {e}")))?;
     let model = &root["model"];
     if model["type"] != "BPE" {
-        return Err(Error::file(&file, "model.type", format!("expected \"BPE\", got {}", model["type"])));
+        return Err(Error::file(
+            &file,
+            "model.type",
+            format!("expected \"BPE\", got {}", model["type"]),
+        ));
     }
     for (key, neutral) in [
         ("continuing_subword_prefix", ""),
         ("end_of_word_suffix", ""),
     ] {
         if !(model[key].is_null() || model[key] == neutral) {
-            return Err(Error::file(&file, format!("model.{key}"), "is not supported by byte-level BPE"));
+            return Err(Error::file(
+                &file,
+                format!("model.{key}"),
+                "is not supported by byte-level BPE",
+            ));
         }
     }
     for key in ["byte_fallback", "ignore_merges"] {
         if model[key] == true {
-            return Err(Error::file(&file, format!("model.{key}"), "true is not supported"));
+            return Err(Error::file(
+                &file,
+                format!("model.{key}"),
+                "true is not supported",
+            ));
         }
     }
     if !(model["dropout"].is_null() || model["dropout"] == 0.0) {
-        return Err(Error::file(&file, "model.dropout", "BPE dropout is not supported"));
+        return Err(Error::file(
+            &file,
+            "model.dropout",
+            "BPE dropout is not supported",
+        ));
     }
     if !root["normalizer"].is_null() {
-        return Err(Error::file(&file, "normalizer", "normalizers are not supported"));
+        return Err(Error::file(
+            &file,
+            "normalizer",
+            "normalizers are not supported",
+        ));
     }
     let (pattern, add_prefix_space) = read_pretokenizer(&root["pre_tokenizer"], &file)?;
 
     let mut specials = Vec::new();
-    for (i, added) in root["added_tokens"].as_array().into_iter().flatten().enumerate() {
+    for (i, added) in root["added_tokens"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let content = added["content"].as_str();
         let id = added["id"].as_u64().and_then(|id| u32::try_from(id).ok());
         let (Some(content), Some(id)) = (content, id) else {
-            return Err(Error::file(&file, format!("added_tokens[{i}]"), "needs a string content and an integer id"));
+            return Err(Error::file(
+                &file,
+                format!("added_tokens[{i}]"),
+                "needs a string content and an integer id",
+            ));
         };
-        specials.push(SpecialToken { content: content.to_string(), id });
+        specials.push(SpecialToken {
+            content: content.to_string(),
+            id,
+        });
     }
     let names: Vec<String> = specials.iter().map(|s| s.content.clone()).collect();
     let entries: Vec<(String, Value)> = model["vocab"]
@@ -122,7 +169,11 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
     let (merges, places) = read_merges(&model["merges"], &file)?;
     let vocab = build_vocab(tokens, merges, specials, &file, &file, &places)?;
     check_complete(&vocab, &file, &file)?;
-    Ok(Loaded { vocab, pattern, add_prefix_space })
+    Ok(Loaded {
+        vocab,
+        pattern,
+        add_prefix_space,
+    })
 }
 
 /// The tokenizer.json text. With RoBERTa's `<s>` and `</s>` the post-processor
@@ -188,6 +239,11 @@ pub fn to_json(vocab: &Vocab, pattern: &str, add_prefix_space: bool) -> String {
     serde_json::to_string_pretty(&root).expect("JSON values serialise")
 }
 
-pub fn save(vocab: &Vocab, pattern: &str, add_prefix_space: bool, path: &Path) -> Result<(), Error> {
+pub fn save(
+    vocab: &Vocab,
+    pattern: &str,
+    add_prefix_space: bool,
+    path: &Path,
+) -> Result<(), Error> {
     write_atomically(path, to_json(vocab, pattern, add_prefix_space).as_bytes())
 }

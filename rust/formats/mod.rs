@@ -10,9 +10,10 @@ use crate::error::Error;
 use crate::vocab::{SpecialToken, Vocab, VocabError};
 use std::path::Path;
 
-/// Special tokens recognised by name when a file does not say which tokens
-/// are special: RoBERTa's and GPT-2's.
-pub const KNOWN_SPECIALS: [&str; 6] = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "<|endoftext|>"];
+/// RoBERTa's special tokens, in fairseq's order.
+pub const ROBERTA_SPECIALS: [&str; 5] = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"];
+/// GPT-2's one special token.
+pub const GPT2_SPECIALS: [&str; 1] = ["<|endoftext|>"];
 
 /// A vocabulary as loaded from files, with the settings the files carry.
 #[derive(Debug)]

@@ -67,7 +67,11 @@ pub fn load(path: &Path, specials: &[SpecialToken]) -> Result<Loaded, Error> {
             Some((STANDARD.decode(token).ok()?, rank.parse::<u32>().ok()?))
         });
         let (token, rank) = parsed.ok_or_else(|| {
-            Error::file(&file, at.clone(), format!("expected \"<base64 token> <rank>\", got {line:?}"))
+            Error::file(
+                &file,
+                at.clone(),
+                format!("expected \"<base64 token> <rank>\", got {line:?}"),
+            )
         })?;
         line_of_rank.insert(rank, at);
         entries.push((token, rank));
@@ -79,9 +83,16 @@ pub fn load(path: &Path, specials: &[SpecialToken]) -> Result<Loaded, Error> {
             "this token cannot be made by joining two lower-ranked tokens",
         )
     })?;
-    let mut merged_ranks: Vec<u32> = entries.iter().filter(|(t, _)| t.len() > 1).map(|(_, r)| *r).collect();
+    let mut merged_ranks: Vec<u32> = entries
+        .iter()
+        .filter(|(t, _)| t.len() > 1)
+        .map(|(_, r)| *r)
+        .collect();
     merged_ranks.sort_unstable();
-    let places: Vec<String> = merged_ranks.iter().map(|r| line_of_rank[r].clone()).collect();
+    let places: Vec<String> = merged_ranks
+        .iter()
+        .map(|r| line_of_rank[r].clone())
+        .collect();
     let vocab = build_vocab(entries, merges, specials.to_vec(), &file, &file, &places)?;
     Ok(Loaded {
         vocab,

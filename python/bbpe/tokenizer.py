@@ -1,0 +1,481 @@
+"""The public tokenizer: a thin Python layer over the Rust core (`bbpe._core`).
+
+The core does all per-token work with the GIL released; this module turns
+options into core calls and shapes the results (lists or NumPy arrays).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Literal, Union
+
+import numpy as np
+
+from bbpe._core import CoreTokenizer
+
+PRETRAINED = ("gpt2", "roberta-base")
+
+AllowedSpecial = Union[Literal["all", "none"], Iterable[str]]
+Padding = Union[bool, Literal["longest", "max_length"]]
+Ids = Union[Sequence[int], np.ndarray]
+
+
+def _pretrained_dir(name: str) -> Path:
+    return Path(str(resources.files("bbpe") / "vocabularies" / name))
+
+
+def _without_surrogates(text: str) -> str:
+    """Lone surrogates cannot be UTF-8: replace them with U+FFFD, as tiktoken does."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _utf8_safe(call, texts):
+    """Run `call(texts)`, retrying with lone surrogates replaced if the core refuses them."""
+    try:
+        return call(texts)
+    except UnicodeEncodeError:
+        if isinstance(texts, str):
+            return call(_without_surrogates(texts))
+        return call([_without_surrogates(t) for t in texts])
+
+
+def _id_list(ids: Ids) -> list[int]:
+    values = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
+    for value in values:
+        if not isinstance(value, (int, np.integer)) or not 0 <= value < 2**32:
+            raise ValueError(f"token id {value!r} is not in the vocabulary")
+    return values
+
+
+class Tokenizer:
+    """Byte-level BPE tokenizer with GPT-2's pre-tokenizer and RoBERTa's templates.
+
+    Load one with :meth:`from_pretrained` (``"gpt2"``, ``"roberta-base"``, or a
+    directory), :meth:`from_files` (vocab.json + merges.txt), :meth:`from_file`
+    (Hugging Face tokenizer.json) or :meth:`from_tiktoken`.
+    """
+
+    def __init__(self, core: CoreTokenizer, *, name: str | None = None):
+        self._core = core
+        self._name = name
+        self._special_tokens = dict(core.special_tokens())
+        self._allowed_cache: dict[frozenset, list[int]] = {}
+
+    # ----------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike) -> Tokenizer:
+        """A bundled vocabulary (``"gpt2"``, ``"roberta-base"``) or a directory
+        holding ``tokenizer.json`` or ``vocab.json`` + ``merges.txt``."""
+        name = str(name_or_path)
+        if name in PRETRAINED:
+            directory = _pretrained_dir(name)
+            core = CoreTokenizer.from_gpt2_files(
+                str(directory / "vocab.json"), str(directory / "merges.txt")
+            )
+            return cls(core, name=name)
+        directory = Path(name)
+        if (directory / "tokenizer.json").is_file():
+            return cls.from_file(directory / "tokenizer.json")
+        if (directory / "vocab.json").is_file() and (directory / "merges.txt").is_file():
+            return cls.from_files(directory / "vocab.json", directory / "merges.txt")
+        raise FileNotFoundError(
+            f"{name!r} is neither a bundled vocabulary {PRETRAINED} nor a directory "
+            "with tokenizer.json or vocab.json + merges.txt"
+        )
+
+    @classmethod
+    def from_files(
+        cls,
+        vocab: str | os.PathLike,
+        merges: str | os.PathLike,
+        special_tokens: Iterable[str] | None = None,
+    ) -> Tokenizer:
+        """GPT-2 style vocab.json + merges.txt. ``special_tokens`` defaults to
+        whichever of RoBERTa's and GPT-2's specials vocab.json contains."""
+        specials = None if special_tokens is None else list(special_tokens)
+        return cls(CoreTokenizer.from_gpt2_files(os.fspath(vocab), os.fspath(merges), specials))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> Tokenizer:
+        """A Hugging Face tokenizer.json with a byte-level BPE model."""
+        return cls(CoreTokenizer.from_hf_json(os.fspath(path)))
+
+    @classmethod
+    def from_tiktoken(
+        cls, path: str | os.PathLike, special_tokens: dict[str, int] | None = None
+    ) -> Tokenizer:
+        """A tiktoken rank file (``base64-token rank`` per line)."""
+        specials = list((special_tokens or {}).items())
+        return cls(CoreTokenizer.from_tiktoken(os.fspath(path), specials))
+
+    # -------------------------------------------------------------- properties
+    @property
+    def vocab_size(self) -> int:
+        return self._core.vocab_size
+
+    @property
+    def special_tokens(self) -> dict[str, int]:
+        return dict(self._special_tokens)
+
+    @property
+    def pattern(self) -> str:
+        return self._core.pattern
+
+    @property
+    def add_prefix_space(self) -> bool:
+        return self._core.add_prefix_space
+
+    @add_prefix_space.setter
+    def add_prefix_space(self, value: bool) -> None:
+        if value != self._core.add_prefix_space:
+            self._core = self._core.with_prefix_space(bool(value))
+            self._name = None
+
+    @property
+    def bos_token_id(self) -> int | None:
+        return self._special_tokens.get("<s>")
+
+    @property
+    def eos_token_id(self) -> int | None:
+        return self._special_tokens.get("</s>", self._special_tokens.get("<|endoftext|>"))
+
+    @property
+    def pad_token_id(self) -> int | None:
+        return self._special_tokens.get("<pad>")
+
+    @property
+    def mask_token_id(self) -> int | None:
+        return self._special_tokens.get("<mask>")
+
+    @property
+    def has_roberta_template(self) -> bool:
+        """Whether ``add_special_tokens`` wraps inputs as ``<s> A </s></s> B </s>``."""
+        return "<s>" in self._special_tokens and "</s>" in self._special_tokens
+
+    def token_to_id(self, token: str) -> int | None:
+        """Id of a token spelled in the byte alphabet (``"Ġthe"``) or of a special token."""
+        return self._core.token_to_id(token)
+
+    def id_to_token(self, id: int) -> str | None:
+        """The token spelled in the byte alphabet (``"Ġthe"``); None if no such id."""
+        return self._core.id_to_token(id) if 0 <= id < 2**32 else None
+
+    def get_vocab(self) -> dict[str, int]:
+        vocab = {}
+        for id in range(self.vocab_size):
+            token = self.id_to_token(id)
+            if token is not None:
+                vocab[token] = id
+        return vocab
+
+    # ---------------------------------------------------------------- encoding
+    def _allowed(self, allowed_special: AllowedSpecial) -> list[int] | None:
+        """Core form of `allowed_special`: None for all, a list of ids otherwise."""
+        if allowed_special == "all":
+            return None
+        if allowed_special == "none":
+            return []
+        key = frozenset(allowed_special)
+        if key not in self._allowed_cache:
+            unknown = sorted(t for t in key if t not in self._special_tokens)
+            if unknown:
+                raise ValueError(
+                    f"{unknown} are not special tokens of this vocabulary "
+                    f"(it has {sorted(self._special_tokens)})"
+                )
+            self._allowed_cache[key] = sorted(self._special_tokens[t] for t in key)
+        return self._allowed_cache[key]
+
+    def _template(self, first: list[int], second: list[int] | None) -> list[int]:
+        if not self.has_roberta_template:
+            return first if second is None else first + second
+        bos, eos = self._special_tokens["<s>"], self._special_tokens["</s>"]
+        if second is None:
+            return [bos, *first, eos]
+        return [bos, *first, eos, eos, *second, eos]
+
+    def num_special_tokens_to_add(self, pair: bool = False) -> int:
+        if not self.has_roberta_template:
+            return 0
+        return 4 if pair else 2
+
+    def _finish(
+        self,
+        first: list[int],
+        second: list[int] | None,
+        add_special_tokens: bool,
+        max_length: int | None,
+        truncation: bool,
+    ) -> list[int]:
+        extra = self.num_special_tokens_to_add(second is not None) if add_special_tokens else 0
+        if truncation:
+            if max_length is None:
+                raise ValueError("truncation=True needs max_length")
+            budget = max_length - extra
+            if budget < 0:
+                raise ValueError(
+                    f"max_length={max_length} leaves no room: the template adds {extra} tokens"
+                )
+            first, second = _truncate_longest_first(first, second, budget)
+        if add_special_tokens:
+            return self._template(first, second)
+        return first if second is None else first + second
+
+    def _pad(self, rows: list[list[int]], padding: Padding, max_length: int | None) -> int | None:
+        """Pads rows in place; returns the common length, or None without padding."""
+        if padding is False:
+            return None
+        if padding == "max_length":
+            if max_length is None:
+                raise ValueError('padding="max_length" needs max_length')
+            length = max_length
+        elif padding in (True, "longest"):
+            length = max((len(r) for r in rows), default=0)
+        else:
+            raise ValueError(f"padding must be False, True, 'longest' or 'max_length', not {padding!r}")
+        pad = self.pad_token_id
+        if pad is None:
+            raise ValueError("this vocabulary has no <pad> token to pad with")
+        for row in rows:
+            row.extend([pad] * (length - len(row)))
+        return length
+
+    def encode(
+        self,
+        text: str,
+        pair: str | None = None,
+        *,
+        add_special_tokens: bool = True,
+        allowed_special: AllowedSpecial = "all",
+        max_length: int | None = None,
+        truncation: bool = False,
+        padding: Padding = False,
+        return_numpy: bool = False,
+    ) -> list[int] | np.ndarray:
+        """Token ids of ``text`` (and ``pair``), with RoBERTa's template when
+        ``add_special_tokens`` and the vocabulary has ``<s>``/``</s>``.
+
+        ``allowed_special`` chooses which special tokens written in the text
+        (``"<mask>"``) become their ids: ``"all"``, ``"none"`` or a set of
+        them; the others are encoded as plain text.
+        """
+        allowed = self._allowed(allowed_special)
+        first = _utf8_safe(lambda t: self._core.encode(t, allowed), text)
+        second = None if pair is None else _utf8_safe(lambda t: self._core.encode(t, allowed), pair)
+        ids = self._finish(first, second, add_special_tokens, max_length, truncation)
+        self._pad([ids], padding, max_length)
+        return np.asarray(ids, dtype=np.int64) if return_numpy else ids
+
+    def encode_batch(
+        self,
+        texts: Sequence[str],
+        pairs: Sequence[str] | None = None,
+        *,
+        add_special_tokens: bool = True,
+        allowed_special: AllowedSpecial = "all",
+        max_length: int | None = None,
+        truncation: bool = False,
+        padding: Padding = False,
+        return_numpy: bool = False,
+        threads: int | None = None,
+    ) -> list[list[int]] | list[np.ndarray] | np.ndarray:
+        """Encodes many texts on all cores (or ``threads``) with the GIL released.
+
+        Returns lists; with ``return_numpy`` a 2-D int64 array when padded, else
+        a list of 1-D arrays. Results do not depend on the number of threads.
+        """
+        texts = list(texts)
+        allowed = self._allowed(allowed_special)
+        n_threads = _threads(threads)
+
+        def run(batch):
+            return self._core.encode_batch(batch, allowed, n_threads)
+
+        firsts = _utf8_safe(run, texts)
+        if pairs is None:
+            seconds: list[list[int] | None] = [None] * len(firsts)
+        else:
+            pairs = list(pairs)
+            if len(pairs) != len(texts):
+                raise ValueError(f"{len(texts)} texts but {len(pairs)} pairs")
+            seconds = _utf8_safe(run, pairs)
+        plain = pairs is None and not add_special_tokens and not truncation
+        rows = firsts if plain else [
+            self._finish(a, b, add_special_tokens, max_length, truncation)
+            for a, b in zip(firsts, seconds)
+        ]
+        length = self._pad(rows, padding, max_length)
+        if not return_numpy:
+            return rows
+        if length is not None:
+            return np.array(rows, dtype=np.int64).reshape(len(rows), length)
+        return [np.asarray(r, dtype=np.int64) for r in rows]
+
+    def encode_batch_flat(
+        self,
+        texts: Sequence[str],
+        *,
+        allowed_special: AllowedSpecial = "none",
+        threads: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """All ids of all texts as one uint32 array, plus int64 offsets such that
+        ``ids[offsets[i]:offsets[i+1]]`` are text ``i``'s ids (no template).
+        No Python object is made per token: the fast path for corpora."""
+        allowed = self._allowed(allowed_special)
+        n_threads = _threads(threads)
+        ids, offsets = _utf8_safe(
+            lambda batch: self._core.encode_batch_flat(batch, allowed, n_threads), list(texts)
+        )
+        return np.frombuffer(ids, dtype=np.uint32), np.frombuffer(offsets, dtype=np.uint64).astype(
+            np.int64
+        )
+
+    def encode_with_offsets(
+        self,
+        text: str,
+        pair: str | None = None,
+        *,
+        add_special_tokens: bool = True,
+        allowed_special: AllowedSpecial = "all",
+        trim_offsets: bool = True,
+    ) -> tuple[list[int], list[tuple[int, int]]]:
+        """Ids and, for each, its ``(start, end)`` character span in its text.
+
+        Template tokens get ``(0, 0)``. A token holding part of a character
+        spans the whole character. With ``trim_offsets`` (RoBERTa's setting) a
+        token's leading space is left out of its span.
+        """
+        allowed = self._allowed(allowed_special)
+        texts = [text] if pair is None else [text, pair]
+        parts = []
+        for t in texts:
+            ids, spans = _utf8_safe(lambda s: self._core.encode_with_offsets(s, allowed), t)
+            if trim_offsets:
+                spans = [_trim_span(t, s) for s in spans]
+            parts.append((ids, spans))
+        if not (add_special_tokens and self.has_roberta_template):
+            return [i for p in parts for i in p[0]], [s for p in parts for s in p[1]]
+        ids = self._template(parts[0][0], parts[1][0] if pair is not None else None)
+        none = (0, 0)
+        spans = [none, *parts[0][1], none]
+        if pair is not None:
+            spans += [none, *parts[1][1], none]
+        return ids, spans
+
+    def tokenize(self, text: str, *, allowed_special: AllowedSpecial = "all") -> list[str]:
+        """Token strings in GPT-2's byte alphabet (``['It', 'Ġwas', ...]``), no template."""
+        ids = self.encode(text, add_special_tokens=False, allowed_special=allowed_special)
+        return [self.id_to_token(i) for i in ids]
+
+    def pretokenize(self, text: str) -> list[str]:
+        """The pre-tokenizer's pieces of ``text``."""
+        return _utf8_safe(self._core.pretokenize, text)
+
+    # ---------------------------------------------------------------- decoding
+    def decode_bytes(self, ids: Ids, *, skip_special_tokens: bool = False) -> bytes:
+        return self._core.decode_bytes(_id_list(ids), skip_special_tokens)
+
+    def decode(
+        self,
+        ids: Ids,
+        *,
+        skip_special_tokens: bool = False,
+        errors: Literal["replace", "strict"] = "replace",
+    ) -> str:
+        """Text of ``ids``. Bytes that are not valid UTF-8 (a token sequence cut
+        inside a character) become U+FFFD, or raise with ``errors="strict"``."""
+        return self.decode_bytes(ids, skip_special_tokens=skip_special_tokens).decode(
+            "utf-8", errors
+        )
+
+    def decode_batch(
+        self,
+        batch: Iterable[Ids],
+        *,
+        skip_special_tokens: bool = False,
+        errors: Literal["replace", "strict"] = "replace",
+        threads: int | None = None,
+    ) -> list[str]:
+        raw = self._core.decode_batch_bytes(
+            [_id_list(ids) for ids in batch], skip_special_tokens, _threads(threads)
+        )
+        return [b.decode("utf-8", errors) for b in raw]
+
+    # ------------------------------------------------------------------ saving
+    def save(
+        self,
+        directory: str | os.PathLike,
+        format: Literal["gpt2", "hf", "tiktoken"] = "gpt2",
+    ) -> list[Path]:
+        """Writes the vocabulary to ``directory``: ``gpt2`` (vocab.json +
+        merges.txt), ``hf`` (tokenizer.json) or ``tiktoken`` (vocab.tiktoken).
+        Returns the paths written."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        if format == "gpt2":
+            paths = [out / "vocab.json", out / "merges.txt"]
+            self._core.save_gpt2(str(paths[0]), str(paths[1]))
+        elif format == "hf":
+            paths = [out / "tokenizer.json"]
+            partial = paths[0].with_suffix(".partial")
+            partial.write_text(self._core.to_hf_json(), encoding="utf-8")
+            partial.replace(paths[0])
+        elif format == "tiktoken":
+            paths = [out / "vocab.tiktoken"]
+            self._core.save_tiktoken(str(paths[0]))
+        else:
+            raise ValueError(f"format must be 'gpt2', 'hf' or 'tiktoken', not {format!r}")
+        return paths
+
+    def to_json(self) -> str:
+        """The Hugging Face tokenizer.json text."""
+        return self._core.to_hf_json()
+
+    # ---------------------------------------------------------------- pickling
+    def __reduce__(self):
+        if self._name is not None:
+            return (Tokenizer.from_pretrained, (self._name,))
+        return (_from_json_text, (self._core.to_hf_json(),))
+
+    def __repr__(self) -> str:
+        name = f"{self._name!r}, " if self._name else ""
+        return f"Tokenizer({name}vocab_size={self.vocab_size}, specials={sorted(self._special_tokens)})"
+
+
+def _from_json_text(text: str) -> Tokenizer:
+    return Tokenizer(CoreTokenizer.from_hf_json_text(text))
+
+
+def _threads(threads: int | None) -> int:
+    if threads is None:
+        return 0
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    return threads
+
+
+def _trim_span(text: str, span: tuple[int, int]) -> tuple[int, int]:
+    """Leave leading spaces out of a span, unless the token is only spaces."""
+    start, end = span
+    trimmed = start
+    while trimmed < end and text[trimmed] == " ":
+        trimmed += 1
+    return (trimmed, end) if trimmed < end else span
+
+
+def _truncate_longest_first(
+    first: list[int], second: list[int] | None, budget: int
+) -> tuple[list[int], list[int] | None]:
+    """Drop tokens from the end of the longer sequence until both fit in `budget`."""
+    if second is None:
+        return first[:budget], None
+    a, b = len(first), len(second)
+    while a + b > budget:
+        if a > b:
+            a -= 1
+        else:
+            b -= 1
+    return first[:a], second[:b]

@@ -1,0 +1,306 @@
+//! The Python face of the core (`bbpe._core`): a thin layer that converts
+//! arguments, releases the GIL around encoding, and maps errors. The public
+//! API lives in `python/bbpe/tokenizer.py`.
+
+use crate::batch::{encode_batch, encode_batch_flat, run_with_threads};
+use crate::byte_alphabet::{bytes_to_token_string, token_string_to_bytes};
+use crate::encode::{Encoder, Specials};
+use crate::error::Error;
+use crate::formats::{self, Loaded};
+use crate::pretokenize::{pretokens, Pretokenizer};
+use crate::vocab::SpecialToken;
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use rayon::prelude::*;
+use std::path::PathBuf;
+
+fn to_py(error: Error) -> PyErr {
+    match error {
+        Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            PyFileNotFoundError::new_err(error.to_string())
+        }
+        Error::Io { .. } => PyOSError::new_err(error.to_string()),
+        _ => PyValueError::new_err(error.to_string()),
+    }
+}
+
+/// `None` recognises every special token in text; a list only those ids.
+fn specials_of(allowed: &Option<Vec<u32>>) -> Specials<'_> {
+    match allowed {
+        None => Specials::All,
+        Some(ids) if ids.is_empty() => Specials::None,
+        Some(ids) => Specials::Only(ids),
+    }
+}
+
+/// Character offsets of byte spans in `text`: a span starting or ending inside
+/// a character is widened to the whole character.
+fn char_spans(text: &str, spans: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let mut char_index = vec![0usize; text.len() + 1];
+    let mut count = 0;
+    for (i, c) in text.char_indices() {
+        for slot in &mut char_index[i..i + c.len_utf8()] {
+            *slot = count;
+        }
+        count += 1;
+    }
+    char_index[text.len()] = count;
+    spans
+        .iter()
+        .map(|&(start, end)| {
+            let end_char = if end > start {
+                char_index[end - 1] + 1
+            } else {
+                char_index[end]
+            };
+            (char_index[start], end_char)
+        })
+        .collect()
+}
+
+#[pyclass(module = "bbpe._core", frozen)]
+pub struct CoreTokenizer {
+    encoder: Encoder,
+}
+
+impl CoreTokenizer {
+    fn from_loaded(loaded: Loaded) -> PyResult<Self> {
+        let pretokenizer = Pretokenizer::from_pattern(&loaded.pattern).map_err(to_py)?;
+        Ok(CoreTokenizer {
+            encoder: Encoder::new(loaded.vocab, pretokenizer, loaded.add_prefix_space),
+        })
+    }
+}
+
+#[pymethods]
+impl CoreTokenizer {
+    #[staticmethod]
+    #[pyo3(signature = (vocab_path, merges_path, special_tokens=None))]
+    fn from_gpt2_files(
+        vocab_path: PathBuf,
+        merges_path: PathBuf,
+        special_tokens: Option<Vec<String>>,
+    ) -> PyResult<Self> {
+        let loaded = formats::gpt2::load(&vocab_path, &merges_path, special_tokens.as_deref())
+            .map_err(to_py)?;
+        Self::from_loaded(loaded)
+    }
+
+    #[staticmethod]
+    fn from_hf_json(path: PathBuf) -> PyResult<Self> {
+        Self::from_loaded(formats::hf_json::load(&path).map_err(to_py)?)
+    }
+
+    #[staticmethod]
+    fn from_hf_json_text(text: &str) -> PyResult<Self> {
+        Self::from_loaded(formats::hf_json::parse(text, "tokenizer.json text").map_err(to_py)?)
+    }
+
+    #[staticmethod]
+    fn from_tiktoken(path: PathBuf, special_tokens: Vec<(String, u32)>) -> PyResult<Self> {
+        let specials: Vec<SpecialToken> = special_tokens
+            .into_iter()
+            .map(|(content, id)| SpecialToken { content, id })
+            .collect();
+        Self::from_loaded(formats::tiktoken::load(&path, &specials).map_err(to_py)?)
+    }
+
+    #[getter]
+    fn vocab_size(&self) -> usize {
+        self.encoder.vocab().size()
+    }
+
+    #[getter]
+    fn pattern(&self) -> &str {
+        self.encoder.pretokenizer().pattern()
+    }
+
+    #[getter]
+    fn add_prefix_space(&self) -> bool {
+        self.encoder.add_prefix_space()
+    }
+
+    /// A copy with `add_prefix_space` set as given.
+    fn with_prefix_space(&self, add_prefix_space: bool) -> PyResult<Self> {
+        let vocab = self.encoder.vocab().clone();
+        let pretokenizer = self.encoder.pretokenizer().clone();
+        Ok(CoreTokenizer {
+            encoder: Encoder::new(vocab, pretokenizer, add_prefix_space),
+        })
+    }
+
+    fn special_tokens(&self) -> Vec<(String, u32)> {
+        let specials = self.encoder.vocab().specials();
+        specials.iter().map(|s| (s.content.clone(), s.id)).collect()
+    }
+
+    fn token_bytes<'py>(&self, py: Python<'py>, id: u32) -> Option<Bound<'py, PyBytes>> {
+        let bytes = self.encoder.vocab().token_bytes(id)?;
+        Some(PyBytes::new(py, bytes))
+    }
+
+    /// The id of a token spelled in the byte alphabet, or of a special token.
+    fn token_to_id(&self, token: &str) -> Option<u32> {
+        let vocab = self.encoder.vocab();
+        vocab.special_id(token).or_else(|| {
+            let bytes = token_string_to_bytes(token).ok()?;
+            vocab.id_of(&bytes)
+        })
+    }
+
+    /// The token spelled in the byte alphabet (special tokens as written).
+    fn id_to_token(&self, id: u32) -> Option<String> {
+        let vocab = self.encoder.vocab();
+        let bytes = vocab.token_bytes(id)?;
+        Some(if vocab.is_special(id) {
+            String::from_utf8_lossy(bytes).into_owned()
+        } else {
+            bytes_to_token_string(bytes)
+        })
+    }
+
+    fn is_special(&self, id: u32) -> bool {
+        self.encoder.vocab().is_special(id)
+    }
+
+    fn pretokenize(&self, text: &str) -> PyResult<Vec<String>> {
+        let pieces = pretokens(self.encoder.pretokenizer(), text).map_err(to_py)?;
+        Ok(pieces.into_iter().map(str::to_string).collect())
+    }
+
+    #[pyo3(signature = (text, allowed_special=None))]
+    fn encode(
+        &self,
+        py: Python<'_>,
+        text: String,
+        allowed_special: Option<Vec<u32>>,
+    ) -> PyResult<Vec<u32>> {
+        py.detach(|| self.encoder.encode(&text, specials_of(&allowed_special)))
+            .map_err(to_py)
+    }
+
+    /// Ids and the character span of each in `text`.
+    #[pyo3(signature = (text, allowed_special=None))]
+    #[allow(clippy::type_complexity)]
+    fn encode_with_offsets(
+        &self,
+        py: Python<'_>,
+        text: String,
+        allowed_special: Option<Vec<u32>>,
+    ) -> PyResult<(Vec<u32>, Vec<(usize, usize)>)> {
+        py.detach(|| {
+            let (mut ids, mut spans) = (Vec::new(), Vec::new());
+            self.encoder.encode_into(
+                &text,
+                specials_of(&allowed_special),
+                &mut ids,
+                Some(&mut spans),
+            )?;
+            Ok((ids, char_spans(&text, &spans)))
+        })
+        .map_err(to_py)
+    }
+
+    #[pyo3(signature = (texts, allowed_special=None, threads=0))]
+    fn encode_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<String>,
+        allowed_special: Option<Vec<u32>>,
+        threads: usize,
+    ) -> PyResult<Vec<Vec<u32>>> {
+        py.detach(|| {
+            encode_batch(
+                &self.encoder,
+                &texts,
+                specials_of(&allowed_special),
+                threads,
+            )
+        })
+        .map_err(to_py)
+    }
+
+    /// All ids as native-endian u32 bytes and the u64 offsets of each text's
+    /// ids, for NumPy to view without a Python object per token.
+    #[pyo3(signature = (texts, allowed_special=None, threads=0))]
+    fn encode_batch_flat<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<String>,
+        allowed_special: Option<Vec<u32>>,
+        threads: usize,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let (ids, offsets) = py
+            .detach(|| {
+                encode_batch_flat(
+                    &self.encoder,
+                    &texts,
+                    specials_of(&allowed_special),
+                    threads,
+                )
+            })
+            .map_err(to_py)?;
+        let id_bytes: Vec<u8> = ids.iter().flat_map(|id| id.to_ne_bytes()).collect();
+        let offset_bytes: Vec<u8> = offsets.iter().flat_map(|o| o.to_ne_bytes()).collect();
+        Ok((PyBytes::new(py, &id_bytes), PyBytes::new(py, &offset_bytes)))
+    }
+
+    #[pyo3(signature = (ids, skip_special_tokens=false))]
+    fn decode_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<u32>,
+        skip_special_tokens: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = self
+            .encoder
+            .decode(&ids, skip_special_tokens)
+            .map_err(to_py)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    #[pyo3(signature = (batch, skip_special_tokens=false, threads=0))]
+    fn decode_batch_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        batch: Vec<Vec<u32>>,
+        skip_special_tokens: bool,
+        threads: usize,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let decoded: Vec<Vec<u8>> = py
+            .detach(|| {
+                run_with_threads(threads, || {
+                    batch
+                        .par_iter()
+                        .map(|ids| self.encoder.decode(ids, skip_special_tokens))
+                        .collect::<Result<Vec<_>, Error>>()
+                })
+            })
+            .and_then(|r| r)
+            .map_err(to_py)?;
+        Ok(decoded.iter().map(|b| PyBytes::new(py, b)).collect())
+    }
+
+    fn save_gpt2(&self, vocab_path: PathBuf, merges_path: PathBuf) -> PyResult<()> {
+        formats::gpt2::save(self.encoder.vocab(), &vocab_path, &merges_path).map_err(to_py)
+    }
+
+    fn to_hf_json(&self) -> String {
+        formats::hf_json::to_json(
+            self.encoder.vocab(),
+            self.pattern(),
+            self.add_prefix_space(),
+        )
+    }
+
+    fn save_tiktoken(&self, path: PathBuf) -> PyResult<()> {
+        formats::tiktoken::save(self.encoder.vocab(), &path).map_err(to_py)
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<CoreTokenizer>()?;
+    Ok(())
+}
