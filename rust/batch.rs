@@ -54,21 +54,39 @@ pub fn encode_batch<S: AsRef<str> + Sync>(
 }
 
 /// All ids of all texts in one vector, with `offsets[i]..offsets[i + 1]`
-/// the ids of text `i`.
+/// the ids of text `i`. Texts are encoded in chunks, each into one buffer,
+/// so no vector is allocated per text.
 pub fn encode_batch_flat<S: AsRef<str> + Sync>(
     encoder: &Encoder,
     texts: &[S],
     specials: Specials,
     threads: usize,
 ) -> Result<(Vec<u32>, Vec<u64>), Error> {
-    let per_text = encode_batch(encoder, texts, specials, threads)?;
-    let mut offsets = Vec::with_capacity(per_text.len() + 1);
-    offsets.push(0u64);
-    let total: usize = per_text.iter().map(Vec::len).sum();
+    const CHUNK: usize = 64;
+    let chunks: Vec<(Vec<u32>, Vec<u64>)> = run_with_threads(threads, || {
+        texts
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                // Roughly one id per 3 bytes: few reallocations, little waste.
+                let bytes: usize = chunk.iter().map(|t| t.as_ref().len()).sum();
+                let mut ids = Vec::with_capacity(bytes / 3 + 16);
+                let mut ends = Vec::with_capacity(chunk.len());
+                for text in chunk {
+                    encoder.encode_into(text.as_ref(), specials, &mut ids, None)?;
+                    ends.push(ids.len() as u64);
+                }
+                Ok((ids, ends))
+            })
+            .collect::<Result<_, Error>>()
+    })??;
+    let total = chunks.iter().map(|(ids, _)| ids.len()).sum();
     let mut ids = Vec::with_capacity(total);
-    for text_ids in per_text {
-        ids.extend_from_slice(&text_ids);
-        offsets.push(ids.len() as u64);
+    let mut offsets = Vec::with_capacity(texts.len() + 1);
+    offsets.push(0u64);
+    for (chunk_ids, ends) in chunks {
+        let base = ids.len() as u64;
+        offsets.extend(ends.iter().map(|end| base + end));
+        ids.extend_from_slice(&chunk_ids);
     }
     Ok((ids, offsets))
 }

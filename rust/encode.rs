@@ -6,7 +6,9 @@ use crate::merge::MergeTable;
 use crate::pretokenize::Pretokenizer;
 use crate::vocab::Vocab;
 use aho_corasick::{AhoCorasick, MatchKind};
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::FxHasher;
+use std::hash::Hasher;
 use std::sync::Mutex;
 
 /// Pretokens up to this many bytes are cached; longer ones are rare and
@@ -24,9 +26,91 @@ pub enum Specials<'a> {
     Only(&'a [u32]),
 }
 
+/// Pretoken bytes -> ids, with keys and values in two arenas so that a
+/// lookup or insert allocates nothing; cleared when full.
 #[derive(Default)]
 struct WordCache {
-    ids: FxHashMap<Box<[u8]>, Box<[u32]>>,
+    table: HashTable<CacheEntry>,
+    key_bytes: Vec<u8>,
+    id_arena: Vec<u32>,
+    /// Scratch for merging, kept to avoid allocating per pretoken.
+    symbols: Vec<u32>,
+    ranks: Vec<u64>,
+}
+
+#[derive(Clone, Copy)]
+struct CacheEntry {
+    hash: u64,
+    key_start: u32,
+    key_len: u32,
+    ids_start: u32,
+    ids_len: u32,
+}
+
+impl WordCache {
+    #[inline]
+    fn get(&self, hash: u64, key: &[u8]) -> Option<&[u32]> {
+        let entry = self.table.find(hash, |e| {
+            e.hash == hash
+                && short_eq(
+                    &self.key_bytes[e.key_start as usize..(e.key_start + e.key_len) as usize],
+                    key,
+                )
+        })?;
+        Some(&self.id_arena[entry.ids_start as usize..(entry.ids_start + entry.ids_len) as usize])
+    }
+
+    fn insert(&mut self, hash: u64, key: &[u8], ids: &[u32]) {
+        if self.table.len() >= CACHE_CAPACITY {
+            self.table.clear();
+            self.key_bytes.clear();
+            self.id_arena.clear();
+        }
+        let entry = CacheEntry {
+            hash,
+            key_start: self.key_bytes.len() as u32,
+            key_len: key.len() as u32,
+            ids_start: self.id_arena.len() as u32,
+            ids_len: ids.len() as u32,
+        };
+        self.key_bytes.extend_from_slice(key);
+        self.id_arena.extend_from_slice(ids);
+        self.table.insert_unique(hash, entry, |e| e.hash);
+    }
+}
+
+/// Slice equality without a call to `memcmp`, which dominates for the short
+/// keys of the cache: two overlapping word loads cover 4..=16 bytes.
+#[inline]
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap());
+    let half = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap());
+    match n {
+        0..=3 => a == b,
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
+}
+
+/// Appends a few ids; a loop beats `extend_from_slice`'s `memcpy` call here.
+#[inline]
+fn append(ids: &mut Vec<u32>, new: &[u32]) {
+    ids.reserve(new.len());
+    for &id in new {
+        ids.push(id);
+    }
+}
+
+#[inline]
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut hasher = FxHasher::default();
+    hasher.write(bytes);
+    hasher.finish()
 }
 
 pub struct Encoder {
@@ -166,19 +250,20 @@ impl Encoder {
             ids.push(self.vocab.byte_id(*byte));
             return;
         }
-        if let Some(cached) = cache.ids.get(piece) {
-            ids.extend_from_slice(cached);
+        let hash = hash_bytes(piece);
+        if let Some(cached) = cache.get(hash, piece) {
+            append(ids, cached);
             return;
         }
-        let mut symbols: Vec<u32> = piece.iter().map(|&b| self.vocab.byte_id(b)).collect();
-        self.merges.apply(&mut symbols);
-        ids.extend_from_slice(&symbols);
+        let mut symbols = std::mem::take(&mut cache.symbols);
+        symbols.clear();
+        symbols.extend(piece.iter().map(|&b| self.vocab.byte_id(b)));
+        self.merges.apply(&mut symbols, &mut cache.ranks);
+        append(ids, &symbols);
         if piece.len() <= MAX_CACHED_PIECE {
-            if cache.ids.len() >= CACHE_CAPACITY {
-                cache.ids.clear();
-            }
-            cache.ids.insert(piece.into(), symbols.into());
+            cache.insert(hash, piece, &symbols);
         }
+        cache.symbols = symbols;
     }
 
     /// Bytes of `ids`; special tokens are left out when `skip_special`.

@@ -52,23 +52,22 @@ impl MergeTable {
             .unwrap_or(NO_MERGE)
     }
 
-    /// Merges `symbols` (initially one id per byte) in place.
-    pub fn apply(&self, symbols: &mut Vec<u32>) {
+    /// Merges `symbols` (initially one id per byte) in place; `ranks` is
+    /// scratch space, passed in so that callers can reuse it.
+    pub fn apply(&self, symbols: &mut Vec<u32>, ranks: &mut Vec<u64>) {
         if symbols.len() < 2 {
             return;
         }
         if symbols.len() > HEAP_THRESHOLD {
             self.apply_with_heap(symbols);
         } else {
-            self.apply_by_scan(symbols);
+            self.apply_by_scan(symbols, ranks);
         }
     }
 
-    fn apply_by_scan(&self, symbols: &mut Vec<u32>) {
-        let mut ranks: Vec<u64> = symbols
-            .windows(2)
-            .map(|w| self.lookup(w[0], w[1]))
-            .collect();
+    fn apply_by_scan(&self, symbols: &mut Vec<u32>, ranks: &mut Vec<u64>) {
+        ranks.clear();
+        ranks.extend(symbols.windows(2).map(|w| self.lookup(w[0], w[1])));
         loop {
             let mut best = NO_MERGE;
             let mut at = 0;
@@ -180,7 +179,7 @@ mod tests {
         if heap {
             table.apply_with_heap(&mut symbols);
         } else {
-            table.apply_by_scan(&mut symbols);
+            table.apply_by_scan(&mut symbols, &mut Vec::new());
         }
         symbols
     }
@@ -223,7 +222,7 @@ mod tests {
                         state ^= state << 13;
                         state ^= state >> 7;
                         state ^= state << 17;
-                        if state % 3 == 0 {
+                        if state.is_multiple_of(3) {
                             'b'
                         } else {
                             'a'

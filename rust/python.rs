@@ -11,7 +11,7 @@ use crate::pretokenize::{pretokens, Pretokenizer};
 use crate::vocab::SpecialToken;
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyString};
 use rayon::prelude::*;
 use std::path::PathBuf;
 
@@ -57,6 +57,18 @@ fn char_spans(text: &str, spans: &[(usize, usize)]) -> Vec<(usize, usize)> {
             (char_index[start], end_char)
         })
         .collect()
+}
+
+/// The native-endian bytes of a slice of integers.
+fn as_bytes<T: Copy>(values: &[T]) -> &[u8] {
+    // SAFETY: u32/u64 have no padding and any byte pattern is a valid u8.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), std::mem::size_of_val(values)) }
+}
+
+/// Borrowed UTF-8 views of Python strings (CPython caches the UTF-8 form, so
+/// nothing is copied); lone surrogates raise UnicodeEncodeError.
+fn utf8_views<'a>(texts: &'a [Bound<'_, PyString>]) -> PyResult<Vec<&'a str>> {
+    texts.iter().map(|t| t.to_str()).collect()
 }
 
 #[pyclass(module = "bbpe._core", frozen)]
@@ -227,10 +239,11 @@ impl CoreTokenizer {
     fn encode_batch_flat<'py>(
         &self,
         py: Python<'py>,
-        texts: Vec<String>,
+        texts: Vec<Bound<'py, PyString>>,
         allowed_special: Option<Vec<u32>>,
         threads: usize,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let texts = utf8_views(&texts)?;
         let (ids, offsets) = py
             .detach(|| {
                 encode_batch_flat(
@@ -241,9 +254,10 @@ impl CoreTokenizer {
                 )
             })
             .map_err(to_py)?;
-        let id_bytes: Vec<u8> = ids.iter().flat_map(|id| id.to_ne_bytes()).collect();
-        let offset_bytes: Vec<u8> = offsets.iter().flat_map(|o| o.to_ne_bytes()).collect();
-        Ok((PyBytes::new(py, &id_bytes), PyBytes::new(py, &offset_bytes)))
+        Ok((
+            PyBytes::new(py, as_bytes(&ids)),
+            PyBytes::new(py, as_bytes(&offsets)),
+        ))
     }
 
     #[pyo3(signature = (ids, skip_special_tokens=false))]

@@ -2,6 +2,11 @@
 
 use rustc_hash::FxHashMap;
 
+/// A regular token: its bytes and its id.
+pub type TokenEntry = (Vec<u8>, u32);
+/// A merge as the bytes of its left and right parts.
+pub type MergePair = (Vec<u8>, Vec<u8>);
+
 /// A token matched in text before pre-tokenization (`<s>`, `<mask>`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecialToken {
@@ -87,8 +92,8 @@ impl Vocab {
     /// rank order, and special tokens. A special token's content may already
     /// be an entry (RoBERTa's `<s>` is in vocab.json) as long as the ids agree.
     pub fn new(
-        entries: Vec<(Vec<u8>, u32)>,
-        merges: Vec<(Vec<u8>, Vec<u8>)>,
+        entries: Vec<TokenEntry>,
+        merges: Vec<MergePair>,
         specials: Vec<SpecialToken>,
     ) -> Result<Self, VocabError> {
         let size = entries

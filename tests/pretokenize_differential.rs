@@ -84,7 +84,7 @@ impl Rng {
     }
 
     fn char(&mut self) -> char {
-        if self.next() % 8 == 0 {
+        if self.next().is_multiple_of(8) {
             // Any scalar value, from any plane.
             loop {
                 if let Some(c) = char::from_u32((self.next() % 0x11_0000) as u32) {

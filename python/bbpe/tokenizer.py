@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 
@@ -18,9 +18,9 @@ from bbpe._core import CoreTokenizer
 
 PRETRAINED = ("gpt2", "roberta-base")
 
-AllowedSpecial = Union[Literal["all", "none"], Iterable[str]]
-Padding = Union[bool, Literal["longest", "max_length"]]
-Ids = Union[Sequence[int], np.ndarray]
+AllowedSpecial = Literal["all", "none"] | Iterable[str]
+Padding = bool | Literal["longest", "max_length"]
+Ids = Sequence[int] | np.ndarray
 
 
 def _pretrained_dir(name: str) -> Path:
@@ -235,7 +235,9 @@ class Tokenizer:
         elif padding in (True, "longest"):
             length = max((len(r) for r in rows), default=0)
         else:
-            raise ValueError(f"padding must be False, True, 'longest' or 'max_length', not {padding!r}")
+            raise ValueError(
+                f"padding must be False, True, 'longest' or 'max_length', not {padding!r}"
+            )
         pad = self.pad_token_id
         if pad is None:
             raise ValueError("this vocabulary has no <pad> token to pad with")
@@ -303,10 +305,14 @@ class Tokenizer:
                 raise ValueError(f"{len(texts)} texts but {len(pairs)} pairs")
             seconds = _utf8_safe(run, pairs)
         plain = pairs is None and not add_special_tokens and not truncation
-        rows = firsts if plain else [
-            self._finish(a, b, add_special_tokens, max_length, truncation)
-            for a, b in zip(firsts, seconds)
-        ]
+        rows = (
+            firsts
+            if plain
+            else [
+                self._finish(a, b, add_special_tokens, max_length, truncation)
+                for a, b in zip(firsts, seconds, strict=True)
+            ]
+        )
         length = self._pad(rows, padding, max_length)
         if not return_numpy:
             return rows
@@ -442,7 +448,8 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         name = f"{self._name!r}, " if self._name else ""
-        return f"Tokenizer({name}vocab_size={self.vocab_size}, specials={sorted(self._special_tokens)})"
+        specials = sorted(self._special_tokens)
+        return f"Tokenizer({name}vocab_size={self.vocab_size}, specials={specials})"
 
 
 def _from_json_text(text: str) -> Tokenizer:
@@ -458,12 +465,14 @@ def _threads(threads: int | None) -> int:
 
 
 def _trim_span(text: str, span: tuple[int, int]) -> tuple[int, int]:
-    """Leave leading spaces out of a span, unless the token is only spaces."""
+    """Leave a token's leading and trailing spaces out of its span, as Hugging
+    Face's ByteLevel ``trim_offsets`` does (a token of only spaces becomes empty)."""
     start, end = span
-    trimmed = start
-    while trimmed < end and text[trimmed] == " ":
-        trimmed += 1
-    return (trimmed, end) if trimmed < end else span
+    while start < end and text[start] == " ":
+        start += 1
+    while end > start and text[end - 1] == " ":
+        end -= 1
+    return start, end
 
 
 def _truncate_longest_first(

@@ -2,12 +2,13 @@
 //! and `merges.txt` (one merge per line, in rank order).
 
 use super::{
-    build_vocab, display, read_text, write_atomically, Loaded, GPT2_SPECIALS, ROBERTA_SPECIALS,
+    build_vocab, display, read_text, write_atomically, Loaded, PlacedMerges, GPT2_SPECIALS,
+    ROBERTA_SPECIALS,
 };
 use crate::byte_alphabet::{bytes_to_token_string, token_string_to_bytes};
 use crate::error::Error;
 use crate::pretokenize::GPT2_PATTERN;
-use crate::vocab::{SpecialToken, Vocab};
+use crate::vocab::{SpecialToken, TokenEntry, Vocab};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use std::fmt;
 use std::path::Path;
@@ -41,7 +42,7 @@ pub(crate) fn parse_vocab_object(
     entries: Vec<(String, serde_json::Value)>,
     file: &str,
     specials: &[String],
-) -> Result<(Vec<(Vec<u8>, u32)>, Vec<SpecialToken>), Error> {
+) -> Result<(Vec<TokenEntry>, Vec<SpecialToken>), Error> {
     let mut tokens = Vec::with_capacity(entries.len());
     let mut found_specials = Vec::new();
     let mut seen = rustc_hash::FxHashSet::default();
@@ -60,7 +61,7 @@ pub(crate) fn parse_vocab_object(
         if !seen.insert(token.clone()) {
             return Err(Error::file(file, at(), "the token appears twice"));
         }
-        if specials.iter().any(|s| *s == token) {
+        if specials.contains(&token) {
             found_specials.push(SpecialToken {
                 content: token.clone(),
                 id,
@@ -68,7 +69,7 @@ pub(crate) fn parse_vocab_object(
         }
         let bytes = match token_string_to_bytes(&token) {
             Ok(bytes) => bytes,
-            Err(_) if specials.iter().any(|s| *s == token) => continue,
+            Err(_) if specials.contains(&token) => continue,
             Err(c) => {
                 return Err(Error::file(
                     file,
@@ -86,7 +87,7 @@ pub(crate) fn parse_vocab_object(
 }
 
 /// Merges from merges.txt text, with the line each came from.
-fn parse_merges(text: &str, file: &str) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Vec<String>), Error> {
+fn parse_merges(text: &str, file: &str) -> Result<PlacedMerges, Error> {
     let mut merges = Vec::new();
     let mut lines = Vec::new();
     for (index, line) in text.lines().enumerate() {

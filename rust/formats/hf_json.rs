@@ -1,7 +1,7 @@
 //! Hugging Face `tokenizer.json` with a byte-level BPE model.
 
 use super::gpt2::{check_complete, parse_vocab_object};
-use super::{build_vocab, display, read_text, write_atomically, Loaded};
+use super::{build_vocab, display, read_text, write_atomically, Loaded, PlacedMerges};
 use crate::byte_alphabet::{bytes_to_token_string, token_string_to_bytes};
 use crate::error::Error;
 use crate::pretokenize::GPT2_PATTERN;
@@ -48,7 +48,7 @@ fn read_pretokenizer(node: &Value, file: &str) -> Result<(String, bool), Error> 
     Err(unsupported())
 }
 
-fn read_merges(node: &Value, file: &str) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, Vec<String>), Error> {
+fn read_merges(node: &Value, file: &str) -> Result<PlacedMerges, Error> {
     let list = node
         .as_array()
         .ok_or_else(|| Error::file(file, "model.merges", "must be a list"))?;

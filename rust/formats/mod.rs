@@ -7,7 +7,10 @@ pub mod hf_json;
 pub mod tiktoken;
 
 use crate::error::Error;
-use crate::vocab::{SpecialToken, Vocab, VocabError};
+use crate::vocab::{MergePair, SpecialToken, TokenEntry, Vocab, VocabError};
+
+/// Merges read from a file, with where each was read (for error messages).
+pub(crate) type PlacedMerges = (Vec<MergePair>, Vec<String>);
 use std::path::Path;
 
 /// RoBERTa's special tokens, in fairseq's order.
@@ -53,8 +56,8 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error
 /// (`merge_lines[i]` is where merge `i` was read) and anything else against
 /// `vocab_file`.
 pub(crate) fn build_vocab(
-    entries: Vec<(Vec<u8>, u32)>,
-    merges: Vec<(Vec<u8>, Vec<u8>)>,
+    entries: Vec<TokenEntry>,
+    merges: Vec<MergePair>,
     specials: Vec<SpecialToken>,
     vocab_file: &str,
     merges_file: &str,

@@ -4,7 +4,7 @@
 use super::{build_vocab, display, read_text, write_atomically, Loaded};
 use crate::error::Error;
 use crate::pretokenize::GPT2_PATTERN;
-use crate::vocab::{SpecialToken, Vocab};
+use crate::vocab::{MergePair, SpecialToken, TokenEntry, Vocab};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use rustc_hash::FxHashMap;
@@ -39,7 +39,7 @@ fn split_in_two<'a>(
 
 /// Merges equivalent to tiktoken's ranks: for each multi-byte token in rank
 /// order, the two lower-ranked parts tiktoken would join to make it.
-fn derive_merges(entries: &[(Vec<u8>, u32)]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, u32> {
+fn derive_merges(entries: &[TokenEntry]) -> Result<Vec<MergePair>, u32> {
     let ranks: FxHashMap<&[u8], u32> = entries.iter().map(|(t, r)| (t.as_slice(), *r)).collect();
     let mut by_rank: Vec<&(Vec<u8>, u32)> = entries.iter().filter(|(t, _)| t.len() > 1).collect();
     by_rank.sort_by_key(|(_, r)| *r);

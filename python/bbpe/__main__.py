@@ -1,0 +1,3 @@
+from bbpe.cli import main
+
+raise SystemExit(main())

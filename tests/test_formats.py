@@ -1,0 +1,183 @@
+"""Vocabulary files: loading, saving, and the ids other tools get from them."""
+
+import base64
+import json
+
+import pytest
+from bbpe import Tokenizer
+from bbpe.corpus import read_documents, sample_path
+
+TEXTS = [
+    "It was a great day, wasn't it?",
+    "안녕하세요! 한국어 텍스트 😀",
+    "def f(x):\n    return x  # code\n\n\n",
+    "Ünïcödé   spaces\t\ttabs  ",
+]
+
+
+@pytest.fixture(scope="module")
+def sample_texts():
+    return [doc.text for doc in read_documents(sample_path())][:60] + TEXTS
+
+
+@pytest.mark.parametrize("name", ["gpt2", "roberta-base"])
+def test_gpt2_files_round_trip(tmp_path, name, sample_texts):
+    original = Tokenizer.from_pretrained(name)
+    vocab, merges = original.save(tmp_path)
+    reloaded = Tokenizer.from_files(vocab, merges)
+    assert reloaded.special_tokens == original.special_tokens
+    assert reloaded.encode_batch(sample_texts) == original.encode_batch(sample_texts)
+    assert (
+        merges.read_text().splitlines()[1:]
+        == (
+            (sample_path().parent.parent / "vocabularies" / name / "merges.txt")
+            .read_text()
+            .splitlines()[1:]
+        )
+    )
+
+
+@pytest.mark.parametrize("name", ["gpt2", "roberta-base"])
+def test_hf_tokenizer_json_gives_identical_ids(tmp_path, name, sample_texts):
+    tokenizers = pytest.importorskip("tokenizers")
+    original = Tokenizer.from_pretrained(name)
+    (path,) = original.save(tmp_path, format="hf")
+    hf = tokenizers.Tokenizer.from_file(str(path))
+    for text in sample_texts:
+        assert hf.encode(text).ids == original.encode(text), text[:60]
+    for a, b in zip(sample_texts[:10], sample_texts[10:20], strict=True):
+        assert hf.encode(a, b).ids == original.encode(a, b)
+    # And bbpe reads the file back to the same tokenizer.
+    assert Tokenizer.from_file(path).encode_batch(sample_texts) == original.encode_batch(
+        sample_texts
+    )
+
+
+def test_tiktoken_file_gives_identical_ids(tmp_path, sample_texts):
+    tiktoken = pytest.importorskip("tiktoken")
+    gpt2 = Tokenizer.from_pretrained("gpt2")
+    (path,) = gpt2.save(tmp_path, format="tiktoken")
+    ranks = {}
+    for line in path.read_text().splitlines():
+        token, rank = line.split()
+        ranks[base64.b64decode(token)] = int(rank)
+    encoding = tiktoken.Encoding(
+        name="bbpe-gpt2",
+        pat_str=gpt2.pattern,
+        mergeable_ranks=ranks,
+        special_tokens=gpt2.special_tokens,
+    )
+    for text in sample_texts:
+        assert encoding.encode_ordinary(text) == gpt2.encode(text, allowed_special="none")
+    reloaded = Tokenizer.from_tiktoken(path, special_tokens=gpt2.special_tokens)
+    assert reloaded.encode_batch(sample_texts) == gpt2.encode_batch(sample_texts)
+
+
+def test_tiktoken_export_refuses_fairseq_ids(tmp_path):
+    with pytest.raises(ValueError, match="not in merge order"):
+        Tokenizer.from_pretrained("roberta-base").save(tmp_path, format="tiktoken")
+
+
+@pytest.fixture
+def small_vocab(tmp_path):
+    """A GPT-2 vocabulary trimmed to its bytes and first 100 merges."""
+    gpt2 = Tokenizer.from_pretrained("gpt2")
+    vocab_path, merges_path = gpt2.save(tmp_path / "full")
+    vocab = json.loads(vocab_path.read_text())
+    merges = merges_path.read_text().splitlines()[: 1 + 100]
+    keep = {t: i for t, i in vocab.items() if i < 256 + 100}
+    return keep, merges
+
+
+def _write(tmp_path, vocab_text, merges_lines):
+    v, m = tmp_path / "vocab.json", tmp_path / "merges.txt"
+    v.write_text(vocab_text, encoding="utf-8")
+    m.write_text("\n".join(merges_lines) + "\n", encoding="utf-8")
+    return v, m
+
+
+def test_small_vocab_loads(tmp_path, small_vocab):
+    vocab, merges = small_vocab
+    v, m = _write(tmp_path, json.dumps(vocab), merges)
+    assert Tokenizer.from_files(v, m).vocab_size == 356
+
+
+def test_bad_json_names_file_and_line(tmp_path, small_vocab):
+    vocab, merges = small_vocab
+    text = json.dumps(vocab, indent=0)
+    v, m = _write(tmp_path, text[: len(text) // 2], merges)  # truncated
+    with pytest.raises(ValueError, match=r"vocab\.json.*line \d+"):
+        Tokenizer.from_files(v, m)
+
+
+def test_merge_with_unknown_part_names_line(tmp_path, small_vocab):
+    vocab, merges = small_vocab
+    merges = [*merges[:50], "Ġzzz q", *merges[50:]]
+    v, m = _write(tmp_path, json.dumps(vocab), merges)
+    with pytest.raises(ValueError, match=r"merges\.txt, line 51: merge part \"Ġzzz\""):
+        Tokenizer.from_files(v, m)
+
+
+def test_malformed_merge_line(tmp_path, small_vocab):
+    vocab, merges = small_vocab
+    merges = [*merges[:10], "Ġt"]  # cut in the middle of a line
+    v, m = _write(tmp_path, json.dumps(vocab), merges)
+    with pytest.raises(ValueError, match=r"merges\.txt, line 11: expected two tokens"):
+        Tokenizer.from_files(v, m)
+
+
+def test_truncated_merges_detected(tmp_path, small_vocab):
+    vocab, merges = small_vocab
+    v, m = _write(tmp_path, json.dumps(vocab), merges[:60])
+    with pytest.raises(ValueError, match=r"merges\.txt.*produced by no merge.*truncated"):
+        Tokenizer.from_files(v, m)
+
+
+def test_duplicate_id_named(tmp_path, small_vocab):
+    vocab, merges = small_vocab
+    text = json.dumps(vocab)[:-1] + ', "Ġextra": 5}'
+    v, m = _write(tmp_path, text, merges)
+    with pytest.raises(ValueError, match=r"vocab\.json.*id 5 is given to both"):
+        Tokenizer.from_files(v, m)
+
+
+def test_duplicate_key_named(tmp_path, small_vocab):
+    vocab, merges = small_vocab
+    text = json.dumps(vocab)[:-1] + ', "Ġt": 999}'
+    v, m = _write(tmp_path, text, merges)
+    with pytest.raises(ValueError, match=r"vocab\.json, entry \"Ġt\": the token appears twice"):
+        Tokenizer.from_files(v, m)
+
+
+def test_bad_id_value(tmp_path, small_vocab):
+    vocab, merges = small_vocab
+    vocab["Ġt"] = -3
+    v, m = _write(tmp_path, json.dumps(vocab), merges)
+    with pytest.raises(ValueError, match=r"entry \"Ġt\": id must be an integer"):
+        Tokenizer.from_files(v, m)
+
+
+def test_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope"):
+        Tokenizer.from_files(tmp_path / "nope.json", tmp_path / "nope.txt")
+    with pytest.raises(FileNotFoundError, match="neither a bundled vocabulary"):
+        Tokenizer.from_pretrained("no-such-model")
+
+
+def test_unsupported_hf_json(tmp_path):
+    roberta = Tokenizer.from_pretrained("roberta-base")
+    data = json.loads(roberta.to_json())
+    data["normalizer"] = {"type": "NFC"}
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(
+        ValueError, match=r"tokenizer\.json, normalizer: normalizers are not supported"
+    ):
+        Tokenizer.from_file(path)
+
+
+def test_bad_tiktoken_line(tmp_path):
+    path = tmp_path / "bad.tiktoken"
+    path.write_text("IQ== 0\nnot-base64!! 1\n")
+    with pytest.raises(ValueError, match=r"bad\.tiktoken, line 2"):
+        Tokenizer.from_tiktoken(path)

@@ -1,0 +1,217 @@
+"""Behaviour of the public Tokenizer API."""
+
+import multiprocessing
+import pickle
+
+import numpy as np
+import pytest
+from bbpe import Tokenizer
+from bbpe.corpus import read_documents, sample_path
+
+
+@pytest.fixture(scope="module")
+def roberta():
+    return Tokenizer.from_pretrained("roberta-base")
+
+
+@pytest.fixture(scope="module")
+def gpt2():
+    return Tokenizer.from_pretrained("gpt2")
+
+
+@pytest.fixture(scope="module")
+def sample_texts():
+    return [doc.text for doc in read_documents(sample_path())]
+
+
+def test_seed_examples(roberta):
+    assert roberta.tokenize("It was a great day") == ["It", "Ġwas", "Ġa", "Ġgreat", "Ġday"]
+    assert roberta.encode("It was a great day") == [0, 243, 21, 10, 372, 183, 2]
+    assert roberta.encode("Hello world", "How are you?") == [
+        0,
+        31414,
+        232,
+        2,
+        2,
+        6179,
+        32,
+        47,
+        116,
+        2,
+    ]
+
+
+def test_roberta_special_ids(roberta):
+    assert roberta.special_tokens == {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 50264}
+    assert (roberta.bos_token_id, roberta.pad_token_id, roberta.eos_token_id) == (0, 1, 2)
+    assert roberta.mask_token_id == 50264
+    assert roberta.vocab_size == 50265
+
+
+def test_gpt2_has_no_template(gpt2):
+    assert gpt2.special_tokens == {"<|endoftext|>": 50256}
+    assert gpt2.encode("Hello world") == [15496, 995]
+    assert gpt2.encode("Hello", "world") == [15496, 6894]
+    assert gpt2.eos_token_id == 50256
+
+
+def test_special_tokens_in_text(roberta, gpt2):
+    text = "a <mask> b</s>"
+    assert 50264 in roberta.encode(text, add_special_tokens=False)
+    plain = roberta.encode(text, add_special_tokens=False, allowed_special="none")
+    assert 50264 not in plain and 2 not in plain
+    assert roberta.decode(plain) == text
+    only_mask = roberta.encode(text, add_special_tokens=False, allowed_special={"<mask>"})
+    assert 50264 in only_mask and 2 not in only_mask
+    assert gpt2.encode("x<|endoftext|>y") == [87, 50256, 88]
+    with pytest.raises(ValueError, match="not special tokens"):
+        roberta.encode("x", allowed_special={"<|endoftext|>"})
+
+
+def test_decode_round_trip_and_errors(roberta):
+    text = "안녕하세요, world! 😀 e\u0301"
+    assert roberta.decode(roberta.encode(text)) == "<s>" + text + "</s>"
+    assert roberta.decode(roberta.encode(text), skip_special_tokens=True) == text
+    # A token sequence cut inside a character: replacement, or a strict error.
+    ids = roberta.encode("😀", add_special_tokens=False)
+    assert len(ids) > 1
+    assert roberta.decode(ids[:1]) == "\ufffd"
+    with pytest.raises(UnicodeDecodeError):
+        roberta.decode(ids[:1], errors="strict")
+    for bad in ([50265], [-1], [2**40]):
+        with pytest.raises(ValueError, match="not in the vocabulary"):
+            roberta.decode(bad)
+    assert roberta.decode(np.array(roberta.encode("numpy ids"))) == "<s>numpy ids</s>"
+
+
+def test_token_lookup(roberta):
+    assert roberta.token_to_id("Ġgreat") == 372
+    assert roberta.id_to_token(372) == "Ġgreat"
+    assert roberta.token_to_id("<mask>") == 50264
+    assert roberta.id_to_token(0) == "<s>"
+    assert roberta.token_to_id("not-a-token-☃") is None
+    assert roberta.id_to_token(10**6) is None
+    vocab = roberta.get_vocab()
+    assert vocab["Ġthe"] == 5 and len(vocab) == roberta.vocab_size
+
+
+def test_offsets(roberta):
+    text = "It was 한국"
+    ids, spans = roberta.encode_with_offsets(text)
+    assert len(ids) == len(spans)
+    assert spans[0] == (0, 0) and spans[-1] == (0, 0)
+    words = [text[s:e] for s, e in spans[1:-1]]
+    # The lone space token trims to nothing; Korean syllables split across
+    # byte-level tokens widen to whole characters.
+    assert words == ["It", "was", "", "한", "한", "국", "국", "국"]
+    _, raw = roberta.encode_with_offsets(text, trim_offsets=False, add_special_tokens=False)
+    assert text[raw[1][0] : raw[1][1]] == " was"
+    pair_ids, pair_spans = roberta.encode_with_offsets("Hi", "there")
+    assert pair_ids == roberta.encode("Hi", "there")
+    assert len(pair_spans) == len(pair_ids)
+
+
+def test_truncation_and_padding(roberta):
+    ids = roberta.encode("one two three four five", max_length=4, truncation=True)
+    assert ids == [0, *roberta.encode("one two", add_special_tokens=False), 2]
+    pair = roberta.encode("a b c d e f", "x", max_length=7, truncation=True)
+    assert len(pair) == 7 and pair[-3:] == [2, roberta.token_to_id("x"), 2]
+    padded = roberta.encode("hi", max_length=6, padding="max_length")
+    assert padded == [0, roberta.token_to_id("hi"), 2, 1, 1, 1]
+    with pytest.raises(ValueError, match="max_length"):
+        roberta.encode("x", truncation=True)
+    with pytest.raises(ValueError, match="no room"):
+        roberta.encode("x", "y", max_length=3, truncation=True)
+
+
+def test_batch_matches_single(roberta, sample_texts):
+    texts = sample_texts[:50]
+    batch = roberta.encode_batch(texts)
+    assert batch == [roberta.encode(t) for t in texts]
+    pairs = roberta.encode_batch(texts[:5], texts[5:10])
+    assert pairs == [roberta.encode(a, b) for a, b in zip(texts[:5], texts[5:10], strict=True)]
+
+
+def test_batch_independent_of_thread_count(gpt2, sample_texts):
+    reference = gpt2.encode_batch(sample_texts, threads=1)
+    for threads in (2, 3, 7):
+        assert gpt2.encode_batch(sample_texts, threads=threads) == reference
+    ids, offsets = gpt2.encode_batch_flat(sample_texts, threads=2)
+    assert ids.dtype == np.uint32 and offsets.dtype == np.int64
+    assert offsets[0] == 0 and offsets[-1] == len(ids) and len(offsets) == len(sample_texts) + 1
+    for i in (0, 17, len(sample_texts) - 1):
+        assert ids[offsets[i] : offsets[i + 1]].tolist() == reference[i]
+
+
+def test_numpy_results(roberta):
+    texts = ["short", "a somewhat longer text", ""]
+    arrays = roberta.encode_batch(texts, return_numpy=True)
+    assert [a.tolist() for a in arrays] == roberta.encode_batch(texts)
+    padded = roberta.encode_batch(texts, padding=True, return_numpy=True)
+    assert padded.shape == (3, max(len(a) for a in arrays))
+    assert padded[2].tolist()[:2] == [0, 2] and set(padded[2].tolist()[2:]) == {1}
+    fixed = roberta.encode_batch(
+        texts, padding="max_length", truncation=True, max_length=4, return_numpy=True
+    )
+    assert fixed.shape == (3, 4)
+
+
+def test_lone_surrogates_are_replaced(roberta):
+    assert roberta.encode("a\ud800b") == roberta.encode("a\ufffdb")
+    assert roberta.encode_batch(["ok", "x\udfffy"]) == [
+        roberta.encode("ok"),
+        roberta.encode("x\ufffdy"),
+    ]
+
+
+def test_add_prefix_space(roberta):
+    tok = Tokenizer.from_pretrained("roberta-base")
+    tok.add_prefix_space = True
+    assert tok.encode("Hello", add_special_tokens=False) == roberta.encode(
+        " Hello", add_special_tokens=False
+    )
+    assert tok.encode(" Hello", add_special_tokens=False) == roberta.encode(
+        " Hello", add_special_tokens=False
+    )
+    ids, spans = tok.encode_with_offsets("Hello", add_special_tokens=False)
+    assert spans == [(0, 5)]
+
+
+def test_pickle(roberta):
+    clone = pickle.loads(pickle.dumps(roberta))
+    assert clone.encode("pickled 한국어") == roberta.encode("pickled 한국어")
+    modified = Tokenizer.from_pretrained("roberta-base")
+    modified.add_prefix_space = True
+    clone = pickle.loads(pickle.dumps(modified))
+    assert clone.add_prefix_space and clone.encode("x") == modified.encode("x")
+
+
+def _encode_in_worker(args):
+    tokenizer, text = args
+    return tokenizer.encode(text)
+
+
+def test_multiprocessing(roberta):
+    texts = ["first text", "두 번째", "third"]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        results = pool.map(_encode_in_worker, [(roberta, t) for t in texts])
+    assert results == [roberta.encode(t) for t in texts]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 1_000_000,
+        "가" * 300_000,
+        " " * 1_000_000 + "x",
+        "\n\t " * 300_000,
+        "9" * 1_000_000,
+        "".join(chr(0x4E00 + i % 20000) for i in range(300_000)),
+    ],
+    ids=["letters", "hangul", "spaces", "mixed-space", "digits", "cjk-no-spaces"],
+)
+def test_pathological_inputs_round_trip(gpt2, text):
+    # Each is a single huge pretoken or run; encoding must stay near-linear
+    # (a quadratic merge would not finish) and be exact.
+    ids = gpt2.encode(text)
+    assert gpt2.decode(ids, errors="strict") == text
