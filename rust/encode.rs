@@ -183,18 +183,29 @@ impl Encoder {
         {
             for found in matcher.find_iter(text) {
                 let special = &self.vocab.specials()[found.pattern().as_usize()];
-                if let Specials::Only(allowed) = specials {
-                    if !allowed.contains(&special.id) {
-                        continue;
-                    }
+                let allowed = match specials {
+                    Specials::Only(allowed) => allowed.contains(&special.id),
+                    _ => true,
+                };
+                if !allowed || found.start() < text_start {
+                    continue;
                 }
-                let segment = &text[text_start..found.start()];
+                let (mut start, mut end) = (found.start(), found.end());
+                if special.lstrip {
+                    let before = &text[text_start..start];
+                    start = text_start + before.trim_end_matches(char::is_whitespace).len();
+                }
+                if special.rstrip {
+                    let after = &text[end..];
+                    end = text.len() - after.trim_start_matches(char::is_whitespace).len();
+                }
+                let segment = &text[text_start..start];
                 self.encode_text(segment, text_start, cache, ids, spans.as_deref_mut())?;
                 ids.push(special.id);
                 if let Some(spans) = spans.as_deref_mut() {
-                    spans.push((found.start(), found.end()));
+                    spans.push((start, end));
                 }
-                text_start = found.end();
+                text_start = end;
             }
         }
         self.encode_text(&text[text_start..], text_start, cache, ids, spans)
@@ -303,10 +314,9 @@ mod tests {
         .iter()
         .map(|(l, r)| (l.as_bytes().to_vec(), r.as_bytes().to_vec()))
         .collect();
-        let specials = vec![SpecialToken {
-            content: "<s>".into(),
-            id: 300,
-        }];
+        let mut mask = SpecialToken::new("<mask>", 301);
+        mask.lstrip = true;
+        let specials = vec![SpecialToken::new("<s>", 300), mask];
         Encoder::new(
             Vocab::new(entries, merges, specials).unwrap(),
             Pretokenizer::Gpt2,
@@ -328,6 +338,11 @@ mod tests {
         assert_eq!(
             enc.encode("<s>hello", Specials::Only(&[])).unwrap(),
             enc.encode("<s>hello", Specials::None).unwrap()
+        );
+        // `<mask>` absorbs the whitespace before it, `<s>` does not.
+        assert_eq!(
+            enc.encode("hello \t<mask> <s>", Specials::All).unwrap(),
+            vec![259, 301, b' ' as u32, 300]
         );
         // Cached and uncached encodings agree.
         let first = enc.encode("hello hello", Specials::None).unwrap();

@@ -113,7 +113,7 @@ impl CoreTokenizer {
     fn from_tiktoken(path: PathBuf, special_tokens: Vec<(String, u32)>) -> PyResult<Self> {
         let specials: Vec<SpecialToken> = special_tokens
             .into_iter()
-            .map(|(content, id)| SpecialToken { content, id })
+            .map(|(content, id)| SpecialToken::new(content, id))
             .collect();
         Self::from_loaded(formats::tiktoken::load(&path, &specials).map_err(to_py)?)
     }

@@ -12,6 +12,22 @@ pub type MergePair = (Vec<u8>, Vec<u8>);
 pub struct SpecialToken {
     pub content: String,
     pub id: u32,
+    /// Absorb the whitespace before (`lstrip`) or after (`rstrip`) the token
+    /// where it occurs in text, as Hugging Face's added tokens can
+    /// (RoBERTa's `<mask>` has `lstrip`, so `"a <mask>"` is two tokens).
+    pub lstrip: bool,
+    pub rstrip: bool,
+}
+
+impl SpecialToken {
+    pub fn new(content: impl Into<String>, id: u32) -> Self {
+        SpecialToken {
+            content: content.into(),
+            id,
+            lstrip: false,
+            rstrip: false,
+        }
+    }
 }
 
 /// Why a set of tokens and merges does not make a vocabulary. Loaders turn
@@ -257,10 +273,7 @@ mod tests {
     fn builds_and_looks_up() {
         let mut entries = byte_entries();
         entries.push((b"ab".to_vec(), 256));
-        let specials = vec![SpecialToken {
-            content: "<s>".into(),
-            id: 257,
-        }];
+        let specials = vec![SpecialToken::new("<s>", 257)];
         let vocab = Vocab::new(entries, vec![(b"a".to_vec(), b"b".to_vec())], specials).unwrap();
         assert_eq!(vocab.size(), 258);
         assert_eq!(vocab.id_of(b"ab"), Some(256));

@@ -12,6 +12,7 @@ TEXTS = [
     "안녕하세요! 한국어 텍스트 😀",
     "def f(x):\n    return x  # code\n\n\n",
     "Ünïcödé   spaces\t\ttabs  ",
+    "Fill the <mask> here:\t<mask>, then </s> and <s>.",
 ]
 
 

@@ -62,10 +62,10 @@ pub(crate) fn parse_vocab_object(
             return Err(Error::file(file, at(), "the token appears twice"));
         }
         if specials.contains(&token) {
-            found_specials.push(SpecialToken {
-                content: token.clone(),
-                id,
-            });
+            let mut special = SpecialToken::new(token.clone(), id);
+            // As in roberta-base's own tokenizer.json: "a <mask>" is two tokens.
+            special.lstrip = token == "<mask>";
+            found_specials.push(special);
         }
         let bytes = match token_string_to_bytes(&token) {
             Ok(bytes) => bytes,

@@ -153,10 +153,10 @@ pub fn parse(text: &str, file: &str) -> Result<Loaded, Error> {
                 "needs a string content and an integer id",
             ));
         };
-        specials.push(SpecialToken {
-            content: content.to_string(),
-            id,
-        });
+        let mut special = SpecialToken::new(content, id);
+        special.lstrip = added["lstrip"] == true;
+        special.rstrip = added["rstrip"] == true;
+        specials.push(special);
     }
     let names: Vec<String> = specials.iter().map(|s| s.content.clone()).collect();
     let entries: Vec<(String, Value)> = model["vocab"]
@@ -183,8 +183,8 @@ pub fn to_json(vocab: &Vocab, pattern: &str, add_prefix_space: bool) -> String {
         .specials()
         .iter()
         .map(|s| {
-            json!({"id": s.id, "content": s.content, "single_word": false, "lstrip": false,
-                   "rstrip": false, "normalized": false, "special": true})
+            json!({"id": s.id, "content": s.content, "single_word": false, "lstrip": s.lstrip,
+                   "rstrip": s.rstrip, "normalized": false, "special": true})
         })
         .collect();
     let byte_level = |use_regex: bool| {
