@@ -4,6 +4,7 @@ import base64
 import json
 
 import pytest
+
 from bbpe import Tokenizer
 from bbpe.corpus import read_documents, sample_path
 

@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+
 from bbpe import Tokenizer
 from bbpe.corpus import read_documents, sample_path
 

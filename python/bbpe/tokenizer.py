@@ -360,7 +360,11 @@ class Tokenizer:
         for t in texts:
             ids, spans = _utf8_safe(lambda s: self._core.encode_with_offsets(s, allowed), t)
             if trim_offsets:
-                spans = [_trim_span(t, s) for s in spans]
+                # Special tokens keep the whitespace they absorbed, as in HF.
+                special = set(self._special_tokens.values())
+                spans = [
+                    s if i in special else _trim_span(t, s) for i, s in zip(ids, spans, strict=True)
+                ]
             parts.append((ids, spans))
         if not (add_special_tokens and self.has_roberta_template):
             return [i for p in parts for i in p[0]], [s for p in parts for s in p[1]]
