@@ -44,7 +44,7 @@ pub fn class_of(c: char) -> CharClass {
 
 /// Class and UTF-8 length of the character starting at `bytes[i]`.
 /// `bytes` must be valid UTF-8 and `i` a character boundary.
-#[inline]
+#[inline(always)]
 pub fn class_at(bytes: &[u8], i: usize) -> (CharClass, usize) {
     let lead = bytes[i];
     if lead < 0x80 {

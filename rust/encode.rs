@@ -97,20 +97,21 @@ fn short_eq(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// Appends a few ids; a loop beats `extend_from_slice`'s `memcpy` call here.
-#[inline]
-fn append(ids: &mut Vec<u32>, new: &[u32]) {
-    ids.reserve(new.len());
-    for &id in new {
-        ids.push(id);
-    }
-}
-
-#[inline]
+#[inline(always)]
 fn hash_bytes(bytes: &[u8]) -> u64 {
     let mut hasher = FxHasher::default();
     hasher.write(bytes);
     hasher.finish()
+}
+
+/// Appends a few ids: one capacity check and a plain copy loop, cheaper than
+/// `extend_from_slice`'s `memcpy` call for the handful of ids of a pretoken.
+#[inline(always)]
+fn append(ids: &mut Vec<u32>, new: &[u32]) {
+    match new {
+        [id] => ids.push(*id),
+        _ => ids.extend(new.iter().copied()),
+    }
 }
 
 pub struct Encoder {
@@ -158,7 +159,7 @@ impl Encoder {
     }
 
     pub fn encode(&self, text: &str, specials: Specials) -> Result<Vec<u32>, Error> {
-        let mut ids = Vec::with_capacity(text.len() / 3);
+        let mut ids = Vec::with_capacity(text.len() / 2 + 8);
         self.encode_into(text, specials, &mut ids, None)?;
         Ok(ids)
     }
@@ -267,9 +268,7 @@ impl Encoder {
             return;
         }
         let mut symbols = std::mem::take(&mut cache.symbols);
-        symbols.clear();
-        symbols.extend(piece.iter().map(|&b| self.vocab.byte_id(b)));
-        self.merges.apply(&mut symbols, &mut cache.ranks);
+        self.merges.apply(piece, &mut symbols, &mut cache.ranks);
         append(ids, &symbols);
         if piece.len() <= MAX_CACHED_PIECE {
             cache.insert(hash, piece, &symbols);

@@ -2,7 +2,6 @@
 //! lowest-rank-first (leftmost first among equal ranks), as GPT-2 does.
 
 use crate::vocab::Vocab;
-use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -12,11 +11,65 @@ const HEAP_THRESHOLD: usize = 96;
 
 const NO_MERGE: u64 = u64::MAX;
 
+/// Open addressing with linear probing, at most half full: one multiply and
+/// usually one probe per lookup, the hottest operation of merging.
+#[derive(Debug, Clone)]
+struct PairTable {
+    slots: Box<[(u64, u64)]>,
+    shift: u32,
+}
+
+/// No real pair has this key: ids are below the vocabulary size.
+const EMPTY: u64 = u64::MAX;
+
+impl PairTable {
+    fn new(entries: impl ExactSizeIterator<Item = (u64, u64)>) -> Self {
+        let capacity = (entries.len() * 2).next_power_of_two().max(16);
+        let mut table = PairTable {
+            slots: vec![(EMPTY, NO_MERGE); capacity].into_boxed_slice(),
+            shift: 64 - capacity.trailing_zeros(),
+        };
+        for (key, value) in entries {
+            let mut at = table.slot(key);
+            while table.slots[at].0 != EMPTY && table.slots[at].0 != key {
+                at = (at + 1) & (capacity - 1);
+            }
+            table.slots[at] = (key, value);
+        }
+        table
+    }
+
+    #[inline(always)]
+    fn slot(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    #[inline(always)]
+    fn get(&self, key: u64) -> u64 {
+        let mask = self.slots.len() - 1;
+        let mut at = self.slot(key);
+        loop {
+            let (k, v) = self.slots[at];
+            if k == key {
+                return v;
+            }
+            if k == EMPTY {
+                return NO_MERGE;
+            }
+            at = (at + 1) & mask;
+        }
+    }
+}
+
 /// (left id, right id) -> rank and result, packed so that comparing packed
 /// values compares ranks.
 #[derive(Debug, Clone)]
 pub struct MergeTable {
-    pairs: FxHashMap<u64, u64>,
+    pairs: PairTable,
+    byte_ids: [u32; 256],
+    /// The merge of each pair of bytes, indexed directly: the first round of
+    /// every piece looks up only these.
+    byte_pairs: Box<[u64]>,
 }
 
 #[inline]
@@ -36,65 +89,86 @@ fn result_of(packed: u64) -> u32 {
 
 impl MergeTable {
     pub fn new(vocab: &Vocab) -> Self {
-        let mut pairs =
-            FxHashMap::with_capacity_and_hasher(vocab.merges().len(), Default::default());
-        for (rank, &(left, right, result)) in vocab.merges().iter().enumerate() {
-            pairs.insert(pair_key(left, right), ((rank as u64) << 32) | result as u64);
+        let pairs = PairTable::new(vocab.merges().iter().enumerate().map(
+            |(rank, &(left, right, result))| {
+                (pair_key(left, right), ((rank as u64) << 32) | result as u64)
+            },
+        ));
+        let byte_ids: [u32; 256] = std::array::from_fn(|b| vocab.byte_id(b as u8));
+        let byte_pairs = (0..1usize << 16)
+            .map(|i| pairs.get(pair_key(byte_ids[i >> 8], byte_ids[i & 0xFF])))
+            .collect();
+        MergeTable {
+            pairs,
+            byte_ids,
+            byte_pairs,
         }
-        MergeTable { pairs }
     }
 
-    #[inline]
+    #[inline(always)]
     fn lookup(&self, left: u32, right: u32) -> u64 {
-        self.pairs
-            .get(&pair_key(left, right))
-            .copied()
-            .unwrap_or(NO_MERGE)
+        self.pairs.get(pair_key(left, right))
     }
 
-    /// Merges `symbols` (initially one id per byte) in place; `ranks` is
-    /// scratch space, passed in so that callers can reuse it.
-    pub fn apply(&self, symbols: &mut Vec<u32>, ranks: &mut Vec<u64>) {
-        if symbols.len() < 2 {
-            return;
-        }
-        if symbols.len() > HEAP_THRESHOLD {
-            self.apply_with_heap(symbols);
-        } else {
-            self.apply_by_scan(symbols, ranks);
+    #[inline(always)]
+    fn byte_pair(&self, left: u8, right: u8) -> u64 {
+        self.byte_pairs[(left as usize) << 8 | right as usize]
+    }
+
+    /// The ids of `piece`, merged, in `symbols`; `ranks` is scratch space.
+    /// Both are passed in so that callers can reuse them.
+    pub fn apply(&self, piece: &[u8], symbols: &mut Vec<u32>, ranks: &mut Vec<u64>) {
+        symbols.clear();
+        symbols.extend(piece.iter().map(|&b| self.byte_ids[b as usize]));
+        if piece.len() > HEAP_THRESHOLD {
+            self.apply_with_heap(piece, symbols);
+        } else if piece.len() > 1 {
+            self.apply_by_scan(piece, symbols, ranks);
         }
     }
 
-    fn apply_by_scan(&self, symbols: &mut Vec<u32>, ranks: &mut Vec<u64>) {
+    fn apply_by_scan(&self, piece: &[u8], symbols: &mut Vec<u32>, ranks: &mut Vec<u64>) {
         ranks.clear();
-        ranks.extend(symbols.windows(2).map(|w| self.lookup(w[0], w[1])));
+        ranks.extend(piece.windows(2).map(|w| self.byte_pair(w[0], w[1])));
+        let mut len = symbols.len();
         loop {
             let mut best = NO_MERGE;
             let mut at = 0;
-            for (i, &r) in ranks.iter().enumerate() {
+            for (i, &r) in ranks[..len - 1].iter().enumerate() {
                 if r < best {
                     best = r;
                     at = i;
                 }
             }
             if best == NO_MERGE {
-                return;
+                break;
             }
+            // Symbols `at` and `at + 1` become one; later ones move left.
+            // Plain loops: the moves are short and `memmove` calls cost more.
             symbols[at] = result_of(best);
-            symbols.remove(at + 1);
-            ranks.remove(at);
-            if at + 1 < symbols.len() {
+            for k in at + 1..len - 1 {
+                symbols[k] = symbols[k + 1];
+            }
+            for k in at + 1..len - 2 {
+                ranks[k] = ranks[k + 1];
+            }
+            len -= 1;
+            if at + 1 < len {
                 ranks[at] = self.lookup(symbols[at], symbols[at + 1]);
             }
             if at > 0 {
                 ranks[at - 1] = self.lookup(symbols[at - 1], symbols[at]);
             }
+            if len == 1 {
+                break;
+            }
         }
+        symbols.truncate(len);
     }
 
     /// The same merges as the scan, with a heap of candidate pairs and a
     /// linked list of live symbols; stale heap entries are skipped on pop.
-    fn apply_with_heap(&self, symbols: &mut Vec<u32>) {
+    fn apply_with_heap(&self, piece: &[u8], symbols: &mut Vec<u32>) {
         const END: u32 = u32::MAX;
         let n = symbols.len();
         if n < 2 {
@@ -106,7 +180,7 @@ impl MergeTable {
         let mut alive = vec![true; n];
         let mut heap = BinaryHeap::with_capacity(n);
         for i in 0..n - 1 {
-            let packed = self.lookup(symbols[i], symbols[i + 1]);
+            let packed = self.byte_pair(piece[i], piece[i + 1]);
             if packed != NO_MERGE {
                 heap.push(Reverse((rank_of(packed), i as u32)));
             }
@@ -175,11 +249,12 @@ mod tests {
     }
 
     fn merged(table: &MergeTable, text: &str, heap: bool) -> Vec<u32> {
-        let mut symbols: Vec<u32> = text.bytes().map(u32::from).collect();
+        let piece = text.as_bytes();
+        let mut symbols: Vec<u32> = piece.iter().map(|&b| u32::from(b)).collect();
         if heap {
-            table.apply_with_heap(&mut symbols);
-        } else {
-            table.apply_by_scan(&mut symbols, &mut Vec::new());
+            table.apply_with_heap(piece, &mut symbols);
+        } else if piece.len() > 1 {
+            table.apply_by_scan(piece, &mut symbols, &mut Vec::new());
         }
         symbols
     }

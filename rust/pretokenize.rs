@@ -95,10 +95,9 @@ fn contraction_len(rest: &[u8]) -> Option<usize> {
 }
 
 /// End of the run of characters of `class` starting at `i`.
-#[inline]
+#[inline(always)]
 fn run_end(bytes: &[u8], mut i: usize, class: CharClass) -> usize {
-    while i < bytes.len() {
-        let byte = bytes[i];
+    while let Some(&byte) = bytes.get(i) {
         if byte < 0x80 {
             if ASCII_CLASS[byte as usize] != class {
                 break;
@@ -115,32 +114,13 @@ fn run_end(bytes: &[u8], mut i: usize, class: CharClass) -> usize {
     i
 }
 
-/// End of the GPT-2 pretoken that starts at `start` (a character boundary
-/// of valid UTF-8, before the end).
+/// `\s+(?!\S)|\s+` from `start`, whose first character (`first_len` bytes)
+/// is whitespace: a run followed by a non-space gives up its last character
+/// (which then prefixes the next pretoken), unless that would leave it empty.
 #[inline]
-fn gpt2_pretoken_end(bytes: &[u8], start: usize) -> usize {
-    let first = bytes[start];
-    if first == b'\'' {
-        if let Some(len) = contraction_len(&bytes[start + 1..]) {
-            return start + 1 + len;
-        }
-    }
-    let (class, len) = class_at(bytes, start);
-    if class != CharClass::Space {
-        return run_end(bytes, start + len, class);
-    }
-    // ` ?X+`: a single ASCII space joins a following run of letters, digits or other.
-    if first == b' ' && start + 1 < bytes.len() {
-        let (next, next_len) = class_at(bytes, start + 1);
-        if next != CharClass::Space {
-            return run_end(bytes, start + 1 + next_len, next);
-        }
-    }
-    // `\s+(?!\S)|\s+`: a whitespace run followed by a non-space gives up its
-    // last character (which then prefixes the next pretoken), unless that
-    // would leave it empty.
-    let mut end = start + len;
-    let mut last_len = len;
+fn whitespace_end(bytes: &[u8], start: usize, first_len: usize) -> usize {
+    let mut end = start + first_len;
+    let mut last_len = first_len;
     while end < bytes.len() {
         let (c, l) = class_at(bytes, end);
         if c != CharClass::Space {
@@ -153,6 +133,36 @@ fn gpt2_pretoken_end(bytes: &[u8], start: usize) -> usize {
         end - last_len
     } else {
         end
+    }
+}
+
+/// End of the GPT-2 pretoken that starts at `start` (a character boundary
+/// of valid UTF-8, before the end). ASCII is decided without decoding.
+#[inline(always)]
+fn gpt2_pretoken_end(bytes: &[u8], start: usize) -> usize {
+    let first = bytes[start];
+    let (class, len) = if first < 0x80 {
+        (ASCII_CLASS[first as usize], 1)
+    } else {
+        class_at(bytes, start)
+    };
+    match class {
+        CharClass::Space => {
+            // ` ?X+`: a single ASCII space joins a following run of letters,
+            // digits or other characters.
+            if first == b' ' && start + 1 < bytes.len() {
+                let (next, next_len) = class_at(bytes, start + 1);
+                if next != CharClass::Space {
+                    return run_end(bytes, start + 1 + next_len, next);
+                }
+            }
+            whitespace_end(bytes, start, len)
+        }
+        CharClass::Other if first == b'\'' => match contraction_len(&bytes[start + 1..]) {
+            Some(contraction) => start + 1 + contraction,
+            None => run_end(bytes, start + 1, class),
+        },
+        _ => run_end(bytes, start + len, class),
     }
 }
 
