@@ -67,9 +67,10 @@ pub fn encode_batch_flat<S: AsRef<str> + Sync>(
         texts
             .par_chunks(CHUNK)
             .map(|chunk| {
-                // One id per 2 bytes: English needs less, Korean a little more.
+                // At most one id per byte: no reallocation, and the pages
+                // never written are never touched.
                 let bytes: usize = chunk.iter().map(|t| t.as_ref().len()).sum();
-                let mut ids = Vec::with_capacity(bytes / 2 + 16);
+                let mut ids = Vec::with_capacity(bytes);
                 let mut ends = Vec::with_capacity(chunk.len());
                 for text in chunk {
                     encoder.encode_into(text.as_ref(), specials, &mut ids, None)?;

@@ -61,6 +61,12 @@ impl WordCache {
     }
 
     fn insert(&mut self, hash: u64, key: &[u8], ids: &[u32]) {
+        if self.table.capacity() == 0 {
+            // Start big enough that a corpus's first pages do not rehash.
+            self.table.reserve(CACHE_CAPACITY / 8, |e| e.hash);
+            self.key_bytes.reserve(CACHE_CAPACITY * 4);
+            self.id_arena.reserve(CACHE_CAPACITY * 2);
+        }
         if self.table.len() >= CACHE_CAPACITY {
             self.table.clear();
             self.key_bytes.clear();
@@ -159,7 +165,9 @@ impl Encoder {
     }
 
     pub fn encode(&self, text: &str, specials: Specials) -> Result<Vec<u32>, Error> {
-        let mut ids = Vec::with_capacity(text.len() / 2 + 8);
+        // A piece never has more ids than bytes: reserving that much means no
+        // reallocation, and pages never written cost nothing.
+        let mut ids = Vec::with_capacity(text.len());
         self.encode_into(text, specials, &mut ids, None)?;
         Ok(ids)
     }

@@ -117,6 +117,7 @@ impl MergeTable {
 
     /// The ids of `piece`, merged, in `symbols`; `ranks` is scratch space.
     /// Both are passed in so that callers can reuse them.
+    #[inline(never)]
     pub fn apply(&self, piece: &[u8], symbols: &mut Vec<u32>, ranks: &mut Vec<u64>) {
         symbols.clear();
         symbols.extend(piece.iter().map(|&b| self.byte_ids[b as usize]));
