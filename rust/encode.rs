@@ -96,18 +96,33 @@ fn short_eq(a: &[u8], b: &[u8]) -> bool {
     let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap());
     let half = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap());
     match n {
-        0..=3 => a == b,
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
         4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
         8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
         _ => a == b,
     }
 }
 
+/// A hash of a pretoken: its first and last 8 (or 4) bytes and its length,
+/// mixed by one folded 64x64->128 multiply; FxHash only for long pieces.
 #[inline(always)]
 fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut hasher = FxHasher::default();
-    hasher.write(bytes);
-    hasher.finish()
+    let n = bytes.len();
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    let half = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as u64;
+    let (first, last) = match n {
+        0..=3 => (bytes.iter().fold(0, |h, &b| h << 8 | b as u64), 0),
+        4..=7 => (half(0), half(n - 4)),
+        8..=16 => (word(0), word(n - 8)),
+        _ => {
+            let mut hasher = FxHasher::default();
+            hasher.write(bytes);
+            return hasher.finish();
+        }
+    };
+    let product = ((first ^ 0x243F_6A88_85A3_08D3) as u128)
+        * ((last ^ 0x1319_8A2E_0370_7344 ^ n as u64) as u128);
+    (product as u64) ^ ((product >> 64) as u64)
 }
 
 /// Appends a few ids: one capacity check and a plain copy loop, cheaper than
