@@ -183,3 +183,20 @@ def test_bad_tiktoken_line(tmp_path):
     path.write_text("IQ== 0\nnot-base64!! 1\n")
     with pytest.raises(ValueError, match=r"bad\.tiktoken, line 2"):
         Tokenizer.from_tiktoken(path)
+
+
+def test_offsets_match_hf_tokenizers(tmp_path, sample_texts):
+    tokenizers = pytest.importorskip("tokenizers")
+    roberta = Tokenizer.from_pretrained("roberta-base")
+    (path,) = roberta.save(tmp_path, format="hf")
+    hf = tokenizers.Tokenizer.from_file(str(path))
+    for text in sample_texts:
+        expected = hf.encode(text)
+        ids, offsets = roberta.encode_with_offsets(text)
+        assert ids == expected.ids
+        assert offsets == [tuple(o) for o in expected.offsets], text[:60]
+    pair = hf.encode("Hello world", "How are you?")
+    assert roberta.encode_with_offsets("Hello world", "How are you?") == (
+        pair.ids,
+        [tuple(o) for o in pair.offsets],
+    )

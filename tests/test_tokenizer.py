@@ -60,7 +60,7 @@ def test_mask_absorbs_the_space_before_it(roberta):
     # As roberta-base's own tokenizer.json (lstrip on <mask>): "a <mask>" is two tokens.
     assert roberta.encode("a <mask> b") == [0, 102, 50264, 741, 2]
     ids, spans = roberta.encode_with_offsets("a <mask>", add_special_tokens=False)
-    assert ids == [102, 50264] and spans == [(0, 1), (1, 8)]
+    assert ids == [102, 50264] and spans == [(0, 1), (2, 8)]
 
 
 def test_special_tokens_in_text(roberta, gpt2):

@@ -351,8 +351,9 @@ class Tokenizer:
         """Ids and, for each, its ``(start, end)`` character span in its text.
 
         Template tokens get ``(0, 0)``. A token holding part of a character
-        spans the whole character. With ``trim_offsets`` (RoBERTa's setting) a
-        token's leading space is left out of its span.
+        spans the whole character. With ``trim_offsets`` (RoBERTa's setting,
+        as in Hugging Face) spaces at either end of a token's span are left
+        out, including those a special token like ``<mask>`` absorbed.
         """
         allowed = self._allowed(allowed_special)
         texts = [text] if pair is None else [text, pair]
@@ -360,10 +361,10 @@ class Tokenizer:
         for t in texts:
             ids, spans = _utf8_safe(lambda s: self._core.encode_with_offsets(s, allowed), t)
             if trim_offsets:
-                # Special tokens keep the whitespace they absorbed, as in HF.
                 special = set(self._special_tokens.values())
                 spans = [
-                    s if i in special else _trim_span(t, s) for i, s in zip(ids, spans, strict=True)
+                    _trim_span(t, s, any_space=i in special)
+                    for i, s in zip(ids, spans, strict=True)
                 ]
             parts.append((ids, spans))
         if not (add_special_tokens and self.has_roberta_template):
@@ -468,13 +469,18 @@ def _threads(threads: int | None) -> int:
     return threads
 
 
-def _trim_span(text: str, span: tuple[int, int]) -> tuple[int, int]:
-    """Leave a token's leading and trailing spaces out of its span, as Hugging
-    Face's ByteLevel ``trim_offsets`` does (a token of only spaces becomes empty)."""
+def _trim_span(text: str, span: tuple[int, int], any_space: bool) -> tuple[int, int]:
+    """Leave spaces at either end out of a token's span, as Hugging Face's
+    ByteLevel ``trim_offsets`` does: only ``" "`` for BPE tokens (a token of
+    only spaces becomes empty), any whitespace a special token absorbed."""
+
+    def is_space(c: str) -> bool:
+        return c.isspace() if any_space else c == " "
+
     start, end = span
-    while start < end and text[start] == " ":
+    while start < end and is_space(text[start]):
         start += 1
-    while end > start and text[end - 1] == " ":
+    while end > start and is_space(text[end - 1]):
         end -= 1
     return start, end
 
