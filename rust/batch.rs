@@ -53,26 +53,45 @@ pub fn encode_batch<S: AsRef<str> + Sync>(
     })?
 }
 
+/// Consecutive runs of texts of about `target` bytes each (a longer text is a
+/// run of its own): units of work of similar size, whatever the documents.
+fn runs_by_size<S: AsRef<str>>(texts: &[S], target: usize) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, text) in texts.iter().enumerate() {
+        bytes += text.as_ref().len();
+        if bytes >= target {
+            runs.push(start..i + 1);
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    if start < texts.len() {
+        runs.push(start..texts.len());
+    }
+    runs
+}
+
 /// All ids of all texts in one vector, with `offsets[i]..offsets[i + 1]`
-/// the ids of text `i`. Texts are encoded in chunks, each into one buffer,
-/// so no vector is allocated per text.
+/// the ids of text `i`. Texts are encoded in runs of similar size, each into
+/// one buffer, so no vector is allocated per text.
 pub fn encode_batch_flat<S: AsRef<str> + Sync>(
     encoder: &Encoder,
     texts: &[S],
     specials: Specials,
     threads: usize,
 ) -> Result<(Vec<u32>, Vec<u64>), Error> {
-    const CHUNK: usize = 64;
-    let chunks: Vec<(Vec<u32>, Vec<u64>)> = run_with_threads(threads, || {
-        texts
-            .par_chunks(CHUNK)
-            .map(|chunk| {
+    const RUN_BYTES: usize = 256 << 10;
+    let runs = runs_by_size(texts, RUN_BYTES);
+    let encoded: Vec<(Vec<u32>, Vec<u64>)> = run_with_threads(threads, || {
+        runs.par_iter()
+            .map(|run| {
+                let run = &texts[run.clone()];
                 // At most one id per byte: no reallocation, and the pages
                 // never written are never touched.
-                let bytes: usize = chunk.iter().map(|t| t.as_ref().len()).sum();
+                let bytes: usize = run.iter().map(|t| t.as_ref().len()).sum();
                 let mut ids = Vec::with_capacity(bytes);
-                let mut ends = Vec::with_capacity(chunk.len());
-                for text in chunk {
+                let mut ends = Vec::with_capacity(run.len());
+                for text in run {
                     encoder.encode_into(text.as_ref(), specials, &mut ids, None)?;
                     ends.push(ids.len() as u64);
                 }
@@ -80,14 +99,27 @@ pub fn encode_batch_flat<S: AsRef<str> + Sync>(
             })
             .collect::<Result<_, Error>>()
     })??;
-    let total = chunks.iter().map(|(ids, _)| ids.len()).sum();
+    let total = encoded.iter().map(|(ids, _)| ids.len()).sum();
     let mut ids = Vec::with_capacity(total);
     let mut offsets = Vec::with_capacity(texts.len() + 1);
     offsets.push(0u64);
-    for (chunk_ids, ends) in chunks {
+    for (run_ids, ends) in encoded {
         let base = ids.len() as u64;
         offsets.extend(ends.iter().map(|end| base + end));
-        ids.extend_from_slice(&chunk_ids);
+        ids.extend_from_slice(&run_ids);
     }
     Ok((ids, offsets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs_by_size;
+
+    #[test]
+    fn runs_cover_every_text_once() {
+        let texts = ["aaaa", "b", "cc", "dddddddd", "", "e"];
+        let runs = runs_by_size(&texts, 4);
+        assert_eq!(runs, vec![0..1, 1..3, 3..4, 4..6]);
+        assert!(runs_by_size::<&str>(&[], 4).is_empty());
+    }
 }
