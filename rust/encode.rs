@@ -2,7 +2,7 @@
 //! into pretokens, and each pretoken is merged (through a per-thread cache).
 
 use crate::error::Error;
-use crate::merge::MergeTable;
+use crate::merge::{HeapScratch, MergeTable};
 use crate::pretokenize::Pretokenizer;
 use crate::vocab::Vocab;
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -36,6 +36,7 @@ struct WordCache {
     /// Scratch for merging, kept to avoid allocating per pretoken.
     symbols: Vec<u32>,
     ranks: Vec<u64>,
+    heap: HeapScratch,
 }
 
 #[derive(Clone, Copy)]
@@ -291,7 +292,8 @@ impl Encoder {
             return;
         }
         let mut symbols = std::mem::take(&mut cache.symbols);
-        self.merges.apply(piece, &mut symbols, &mut cache.ranks);
+        self.merges
+            .apply(piece, &mut symbols, &mut cache.ranks, &mut cache.heap);
         append(ids, &symbols);
         if piece.len() <= MAX_CACHED_PIECE {
             cache.insert(hash, piece, &symbols);

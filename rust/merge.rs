@@ -7,7 +7,7 @@ use std::collections::BinaryHeap;
 
 /// Pieces longer than this (in bytes) merge with a heap, O(n log n); shorter
 /// ones with a plain scan, which is faster when n is small.
-const HEAP_THRESHOLD: usize = 96;
+const HEAP_THRESHOLD: usize = 16;
 
 const NO_MERGE: u64 = u64::MAX;
 
@@ -59,6 +59,14 @@ impl PairTable {
             at = (at + 1) & mask;
         }
     }
+}
+
+/// Buffers for merging long pieces, kept between pieces to avoid allocating.
+#[derive(Debug, Default)]
+pub struct HeapScratch {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    heap: BinaryHeap<Reverse<u64>>,
 }
 
 /// (left id, right id) -> rank and result, packed so that comparing packed
@@ -115,14 +123,19 @@ impl MergeTable {
         self.byte_pairs[(left as usize) << 8 | right as usize]
     }
 
-    /// The ids of `piece`, merged, in `symbols`; `ranks` is scratch space.
-    /// Both are passed in so that callers can reuse them.
-    #[inline(never)]
-    pub fn apply(&self, piece: &[u8], symbols: &mut Vec<u32>, ranks: &mut Vec<u64>) {
+    /// The ids of `piece`, merged, in `symbols`; `ranks` and `heap` are
+    /// scratch space. All are passed in so that callers can reuse them.
+    pub fn apply(
+        &self,
+        piece: &[u8],
+        symbols: &mut Vec<u32>,
+        ranks: &mut Vec<u64>,
+        heap: &mut HeapScratch,
+    ) {
         symbols.clear();
         symbols.extend(piece.iter().map(|&b| self.byte_ids[b as usize]));
         if piece.len() > HEAP_THRESHOLD {
-            self.apply_with_heap(piece, symbols);
+            self.apply_with_heap(piece, symbols, heap);
         } else if piece.len() > 1 {
             self.apply_by_scan(piece, symbols, ranks);
         }
@@ -167,37 +180,38 @@ impl MergeTable {
         symbols.truncate(len);
     }
 
-    /// The same merges as the scan, with a heap of candidate pairs and a
-    /// linked list of live symbols; stale heap entries are skipped on pop.
-    fn apply_with_heap(&self, piece: &[u8], symbols: &mut Vec<u32>) {
+    /// The same merges as the scan, with a min-heap of candidate pairs keyed
+    /// `rank << 32 | position` and a linked list of live symbols; a stale
+    /// entry (its pair changed since) is skipped when popped. O(n log n).
+    fn apply_with_heap(&self, piece: &[u8], symbols: &mut Vec<u32>, scratch: &mut HeapScratch) {
         const END: u32 = u32::MAX;
+        const DEAD: u32 = u32::MAX;
         let n = symbols.len();
-        if n < 2 {
-            return;
-        }
-        let mut next: Vec<u32> = (1..=n as u32).collect();
+        let HeapScratch { next, prev, heap } = scratch;
+        next.clear();
+        next.extend(1..=n as u32);
         next[n - 1] = END;
-        let mut prev: Vec<u32> = (0..n as u32).map(|i| i.wrapping_sub(1)).collect();
-        let mut alive = vec![true; n];
-        let mut heap = BinaryHeap::with_capacity(n);
-        for i in 0..n - 1 {
+        prev.clear();
+        prev.extend((0..n as u32).map(|i| i.wrapping_sub(1)));
+        let mut candidates = std::mem::take(heap).into_vec();
+        candidates.clear();
+        candidates.extend((0..n - 1).filter_map(|i| {
             let packed = self.byte_pair(piece[i], piece[i + 1]);
-            if packed != NO_MERGE {
-                heap.push(Reverse((rank_of(packed), i as u32)));
-            }
-        }
-        while let Some(Reverse((rank, i))) = heap.pop() {
-            let i = i as usize;
-            if !alive[i] || next[i] == END {
+            (packed != NO_MERGE).then(|| Reverse((packed & !0xFFFF_FFFF) | i as u64))
+        }));
+        let mut queue = BinaryHeap::from(candidates);
+        while let Some(Reverse(key)) = queue.pop() {
+            let i = (key & 0xFFFF_FFFF) as usize;
+            if symbols[i] == DEAD || next[i] == END {
                 continue;
             }
             let j = next[i] as usize;
             let packed = self.lookup(symbols[i], symbols[j]);
-            if packed == NO_MERGE || rank_of(packed) != rank {
+            if packed == NO_MERGE || rank_of(packed) != (key >> 32) as u32 {
                 continue;
             }
             symbols[i] = result_of(packed);
-            alive[j] = false;
+            symbols[j] = DEAD;
             next[i] = next[j];
             if next[j] != END {
                 prev[next[j] as usize] = i as u32;
@@ -206,24 +220,18 @@ impl MergeTable {
                 let p = prev[i] as usize;
                 let left = self.lookup(symbols[p], symbols[i]);
                 if left != NO_MERGE {
-                    heap.push(Reverse((rank_of(left), p as u32)));
+                    queue.push(Reverse((left & !0xFFFF_FFFF) | p as u64));
                 }
             }
             if next[i] != END {
                 let right = self.lookup(symbols[i], symbols[next[i] as usize]);
                 if right != NO_MERGE {
-                    heap.push(Reverse((rank_of(right), i as u32)));
+                    queue.push(Reverse((right & !0xFFFF_FFFF) | i as u64));
                 }
             }
         }
-        let mut write = 0;
-        for read in 0..n {
-            if alive[read] {
-                symbols[write] = symbols[read];
-                write += 1;
-            }
-        }
-        symbols.truncate(write);
+        *heap = queue;
+        symbols.retain(|&s| s != DEAD);
     }
 }
 
@@ -253,7 +261,9 @@ mod tests {
         let piece = text.as_bytes();
         let mut symbols: Vec<u32> = piece.iter().map(|&b| u32::from(b)).collect();
         if heap {
-            table.apply_with_heap(piece, &mut symbols);
+            if piece.len() > 1 {
+                table.apply_with_heap(piece, &mut symbols, &mut HeapScratch::default());
+            }
         } else if piece.len() > 1 {
             table.apply_by_scan(piece, &mut symbols, &mut Vec::new());
         }
