@@ -197,7 +197,7 @@ impl MergeTable {
         candidates.clear();
         candidates.extend((0..n - 1).filter_map(|i| {
             let packed = self.byte_pair(piece[i], piece[i + 1]);
-            (packed != NO_MERGE).then(|| Reverse((packed & !0xFFFF_FFFF) | i as u64))
+            (packed != NO_MERGE).then_some(Reverse((packed & !0xFFFF_FFFF) | i as u64))
         }));
         let mut queue = BinaryHeap::from(candidates);
         while let Some(Reverse(key)) = queue.pop() {
