@@ -36,8 +36,12 @@ fn main() {
         }
     }
 
-    // Two-level table: block index per 256 code points, then deduplicated blocks.
-    let mut blocks: Vec<&[u8]> = Vec::new();
+    // Two-level table: a block id per 256 code points, then the distinct
+    // blocks. The first four blocks are uniform, one per class, with ids equal
+    // to the class code, so a lookup in a block of one class throughout can
+    // stop at the first level.
+    let uniform: Vec<Vec<u8>> = (0..4).map(|code| vec![code; BLOCK]).collect();
+    let mut blocks: Vec<&[u8]> = uniform.iter().map(Vec::as_slice).collect();
     let mut index = Vec::with_capacity(CODE_POINTS / BLOCK);
     for chunk in table.chunks(BLOCK) {
         let position = blocks.iter().position(|b| *b == chunk).unwrap_or_else(|| {

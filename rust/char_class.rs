@@ -15,13 +15,16 @@ pub enum CharClass {
     Space = 3,
 }
 
+const CLASSES: [CharClass; 4] = [
+    CharClass::Other,
+    CharClass::Letter,
+    CharClass::Number,
+    CharClass::Space,
+];
+
+#[inline(always)]
 const fn from_code(code: u8) -> CharClass {
-    match code {
-        1 => CharClass::Letter,
-        2 => CharClass::Number,
-        3 => CharClass::Space,
-        _ => CharClass::Other,
-    }
+    CLASSES[(code & 3) as usize]
 }
 
 /// Classes of the 128 ASCII characters, the hot path of every scan.
@@ -35,44 +38,46 @@ pub static ASCII_CLASS: [CharClass; 128] = {
     out
 };
 
+#[inline(always)]
+fn class_in_block(block: usize, low: usize) -> CharClass {
+    let id = table::BLOCK_INDEX[block];
+    if id < 4 {
+        // The whole block is of one class, numbered by it (see build.rs).
+        return from_code(id as u8);
+    }
+    from_code(table::BLOCKS[id as usize][low])
+}
+
 #[inline]
 pub fn class_of(c: char) -> CharClass {
     let cp = c as usize;
-    let block = table::BLOCK_INDEX[cp >> 8] as usize;
-    from_code(table::BLOCKS[block][cp & 0xFF])
+    class_in_block(cp >> 8, cp & 0xFF)
 }
 
 /// Class and UTF-8 length of the character starting at `bytes[i]`.
 /// `bytes` must be valid UTF-8 and `i` a character boundary.
 #[inline(always)]
 pub fn class_at(bytes: &[u8], i: usize) -> (CharClass, usize) {
-    let lead = bytes[i];
+    let lead = bytes[i] as usize;
     if lead < 0x80 {
-        return (ASCII_CLASS[lead as usize], 1);
+        return (ASCII_CLASS[lead], 1);
     }
-    let (cp, len) = if lead < 0xE0 {
-        (
-            ((lead as u32 & 0x1F) << 6) | (bytes[i + 1] as u32 & 0x3F),
-            2,
-        )
-    } else if lead < 0xF0 {
-        (
-            ((lead as u32 & 0x0F) << 12)
-                | ((bytes[i + 1] as u32 & 0x3F) << 6)
-                | (bytes[i + 2] as u32 & 0x3F),
-            3,
-        )
-    } else {
-        (
-            ((lead as u32 & 0x07) << 18)
-                | ((bytes[i + 1] as u32 & 0x3F) << 12)
-                | ((bytes[i + 2] as u32 & 0x3F) << 6)
-                | (bytes[i + 3] as u32 & 0x3F),
-            4,
-        )
-    };
-    let block = table::BLOCK_INDEX[(cp >> 8) as usize] as usize;
-    (from_code(table::BLOCKS[block][(cp & 0xFF) as usize]), len)
+    let second = bytes[i + 1] as usize & 0x3F;
+    if lead < 0xE0 {
+        let cp = ((lead & 0x1F) << 6) | second;
+        return (class_in_block(cp >> 8, cp & 0xFF), 2);
+    }
+    // Three- and four-byte characters: the block comes from the first two or
+    // three bytes; the last byte is read only for mixed blocks.
+    if lead < 0xF0 {
+        let block = ((lead & 0x0F) << 4) | (second >> 2);
+        let low = ((second & 3) << 6) | (bytes[i + 2] as usize & 0x3F);
+        return (class_in_block(block, low), 3);
+    }
+    let third = bytes[i + 2] as usize & 0x3F;
+    let block = ((lead & 0x07) << 10) | (second << 4) | (third >> 2);
+    let low = ((third & 3) << 6) | (bytes[i + 3] as usize & 0x3F);
+    (class_in_block(block, low), 4)
 }
 
 #[cfg(test)]
@@ -93,6 +98,15 @@ mod tests {
         assert_eq!(class_of('\u{301}'), CharClass::Other);
         assert_eq!(class_of('😀'), CharClass::Other);
         assert_eq!(class_of('\''), CharClass::Other);
+    }
+
+    #[test]
+    fn class_at_agrees_with_class_of_for_every_character() {
+        let mut buffer = [0u8; 4];
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let encoded = c.encode_utf8(&mut buffer).as_bytes();
+            assert_eq!(class_at(encoded, 0), (class_of(c), c.len_utf8()), "{c:?}");
+        }
     }
 
     #[test]
