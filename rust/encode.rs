@@ -5,17 +5,9 @@ use crate::error::Error;
 use crate::merge::{HeapScratch, MergeTable};
 use crate::pretokenize::Pretokenizer;
 use crate::vocab::Vocab;
+use crate::word_cache::{Key, WordCache, MAX_KEY_LEN};
 use aho_corasick::{AhoCorasick, MatchKind};
-use hashbrown::HashTable;
-use rustc_hash::FxHasher;
-use std::hash::Hasher;
 use std::sync::Mutex;
-
-/// Pretokens up to this many bytes are cached; longer ones are rare and
-/// would make the cache's memory unbounded.
-const MAX_CACHED_PIECE: usize = 48;
-/// Entries per cache before it is cleared (bounds memory on huge corpora).
-const CACHE_CAPACITY: usize = 1 << 18;
 
 /// Which special tokens are recognised when they occur in text; the rest of
 /// the text, including any special token not recognised, is encoded as text.
@@ -26,104 +18,14 @@ pub enum Specials<'a> {
     Only(&'a [u32]),
 }
 
-/// Pretoken bytes -> ids, with keys and values in two arenas so that a
-/// lookup or insert allocates nothing; cleared when full.
+/// Per-thread state: the word cache and merge buffers, kept between
+/// pretokens so that encoding allocates nothing per word.
 #[derive(Default)]
-struct WordCache {
-    table: HashTable<CacheEntry>,
-    key_bytes: Vec<u8>,
-    id_arena: Vec<u32>,
-    /// Scratch for merging, kept to avoid allocating per pretoken.
+struct Scratch {
+    words: WordCache,
     symbols: Vec<u32>,
     ranks: Vec<u64>,
     heap: HeapScratch,
-}
-
-#[derive(Clone, Copy)]
-struct CacheEntry {
-    hash: u64,
-    key_start: u32,
-    key_len: u32,
-    ids_start: u32,
-    ids_len: u32,
-}
-
-impl WordCache {
-    #[inline]
-    fn get(&self, hash: u64, key: &[u8]) -> Option<&[u32]> {
-        let entry = self.table.find(hash, |e| {
-            e.hash == hash
-                && short_eq(
-                    &self.key_bytes[e.key_start as usize..(e.key_start + e.key_len) as usize],
-                    key,
-                )
-        })?;
-        Some(&self.id_arena[entry.ids_start as usize..(entry.ids_start + entry.ids_len) as usize])
-    }
-
-    fn insert(&mut self, hash: u64, key: &[u8], ids: &[u32]) {
-        if self.table.capacity() == 0 {
-            // Start big enough that a corpus's first pages do not rehash.
-            self.table.reserve(CACHE_CAPACITY / 8, |e| e.hash);
-            self.key_bytes.reserve(CACHE_CAPACITY * 4);
-            self.id_arena.reserve(CACHE_CAPACITY * 2);
-        }
-        if self.table.len() >= CACHE_CAPACITY {
-            self.table.clear();
-            self.key_bytes.clear();
-            self.id_arena.clear();
-        }
-        let entry = CacheEntry {
-            hash,
-            key_start: self.key_bytes.len() as u32,
-            key_len: key.len() as u32,
-            ids_start: self.id_arena.len() as u32,
-            ids_len: ids.len() as u32,
-        };
-        self.key_bytes.extend_from_slice(key);
-        self.id_arena.extend_from_slice(ids);
-        self.table.insert_unique(hash, entry, |e| e.hash);
-    }
-}
-
-/// Slice equality without a call to `memcmp`, which dominates for the short
-/// keys of the cache: two overlapping word loads cover 4..=16 bytes.
-#[inline]
-fn short_eq(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap());
-    let half = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap());
-    match n {
-        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
-        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
-        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
-        _ => a == b,
-    }
-}
-
-/// A hash of a pretoken: its first and last 8 (or 4) bytes and its length,
-/// mixed by one folded 64x64->128 multiply; FxHash only for long pieces.
-#[inline(always)]
-fn hash_bytes(bytes: &[u8]) -> u64 {
-    let n = bytes.len();
-    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
-    let half = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as u64;
-    let (first, last) = match n {
-        0..=3 => (bytes.iter().fold(0, |h, &b| h << 8 | b as u64), 0),
-        4..=7 => (half(0), half(n - 4)),
-        8..=16 => (word(0), word(n - 8)),
-        _ => {
-            let mut hasher = FxHasher::default();
-            hasher.write(bytes);
-            return hasher.finish();
-        }
-    };
-    let product = ((first ^ 0x243F_6A88_85A3_08D3) as u128)
-        * ((last ^ 0x1319_8A2E_0370_7344 ^ n as u64) as u128);
-    (product as u64) ^ ((product >> 64) as u64)
 }
 
 /// Appends a few ids: one capacity check and a plain copy loop, cheaper than
@@ -146,7 +48,7 @@ pub struct Encoder {
     /// like any other.
     add_prefix_space: bool,
     /// Slot 0 for callers outside rayon's pool, then one per pool thread.
-    caches: Box<[Mutex<WordCache>]>,
+    scratch: Box<[Mutex<Scratch>]>,
 }
 
 impl Encoder {
@@ -164,7 +66,7 @@ impl Encoder {
             pretokenizer,
             special_matcher,
             add_prefix_space,
-            caches: (0..slots).map(|_| Mutex::default()).collect(),
+            scratch: (0..slots).map(|_| Mutex::default()).collect(),
         }
     }
 
@@ -198,10 +100,11 @@ impl Encoder {
         ids: &mut Vec<u32>,
         mut spans: Option<&mut Vec<(usize, usize)>>,
     ) -> Result<(), Error> {
-        let slot = rayon::current_thread_index().map_or(0, |i| 1 + i % (self.caches.len() - 1));
-        let mut guard = self.caches[slot].try_lock().ok();
-        let mut scratch = WordCache::default();
-        let cache = guard.as_deref_mut().unwrap_or(&mut scratch);
+        let slot = rayon::current_thread_index().map_or(0, |i| 1 + i % (self.scratch.len() - 1));
+        // Another caller on this slot (a thread outside the pool): start empty.
+        let mut guard = self.scratch[slot].try_lock().ok();
+        let mut own = Scratch::default();
+        let cache = guard.as_deref_mut().unwrap_or(&mut own);
 
         let mut text_start = 0;
         if let (Some(matcher), false) = (&self.special_matcher, matches!(specials, Specials::None))
@@ -241,7 +144,7 @@ impl Encoder {
         &self,
         text: &str,
         base: usize,
-        cache: &mut WordCache,
+        cache: &mut Scratch,
         ids: &mut Vec<u32>,
         spans: Option<&mut Vec<(usize, usize)>>,
     ) -> Result<(), Error> {
@@ -257,7 +160,7 @@ impl Encoder {
         &self,
         text: &str,
         base: isize,
-        cache: &mut WordCache,
+        cache: &mut Scratch,
         ids: &mut Vec<u32>,
         mut spans: Option<&mut Vec<(usize, usize)>>,
     ) -> Result<(), Error> {
@@ -281,24 +184,22 @@ impl Encoder {
     }
 
     #[inline]
-    fn encode_piece(&self, piece: &[u8], cache: &mut WordCache, ids: &mut Vec<u32>) {
+    fn encode_piece(&self, piece: &[u8], cache: &mut Scratch, ids: &mut Vec<u32>) {
         if let [byte] = piece {
             ids.push(self.vocab.byte_id(*byte));
             return;
         }
-        let hash = hash_bytes(piece);
-        if let Some(cached) = cache.get(hash, piece) {
+        let key = Key::new(piece);
+        if let Some(cached) = cache.words.get(&key) {
             append(ids, cached);
             return;
         }
-        let mut symbols = std::mem::take(&mut cache.symbols);
         self.merges
-            .apply(piece, &mut symbols, &mut cache.ranks, &mut cache.heap);
-        append(ids, &symbols);
-        if piece.len() <= MAX_CACHED_PIECE {
-            cache.insert(hash, piece, &symbols);
+            .apply(piece, &mut cache.symbols, &mut cache.ranks, &mut cache.heap);
+        append(ids, &cache.symbols);
+        if piece.len() <= MAX_KEY_LEN {
+            cache.words.insert(&key, &cache.symbols);
         }
-        cache.symbols = symbols;
     }
 
     /// Bytes of `ids`; special tokens are left out when `skip_special`.

@@ -13,6 +13,7 @@ pub mod formats;
 pub mod merge;
 pub mod pretokenize;
 pub mod vocab;
+mod word_cache;
 
 #[cfg(feature = "python")]
 mod python;

@@ -1,0 +1,155 @@
+//! The encoder's memo of pretoken -> ids. Words repeat (Zipf), so most
+//! pretokens are found here instead of being merged again.
+//!
+//! A pretoken of up to 16 bytes is fully determined by its length and its
+//! first and last 8 (or 4) bytes, which entries hold inline: a hit compares two
+//! words and, for the common single-id pretoken, reads its id from the entry
+//! too. Longer keys and multi-id values live in arenas, so nothing is
+//! allocated per entry; the cache is cleared when full to bound memory.
+
+use hashbrown::HashTable;
+use rustc_hash::FxHasher;
+use std::hash::Hasher;
+
+/// Entries before the cache is cleared.
+const CAPACITY: usize = 1 << 18;
+/// Longer pretokens are rare and mostly unique: not worth their memory.
+pub const MAX_KEY_LEN: usize = 48;
+
+/// A pretoken prepared for lookup.
+pub struct Key<'a> {
+    bytes: &'a [u8],
+    first: u64,
+    last: u64,
+    hash: u64,
+}
+
+impl<'a> Key<'a> {
+    #[inline(always)]
+    pub fn new(bytes: &'a [u8]) -> Self {
+        let n = bytes.len();
+        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        let half = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as u64;
+        let (first, last) = match n {
+            0..=3 => (bytes.iter().fold(0, |h, &b| h << 8 | b as u64), 0),
+            4..=7 => (half(0), half(n - 4)),
+            _ => (word(0), word(n - 8)),
+        };
+        let hash = if n <= 16 {
+            // One folded 64x64->128 multiply mixes all the key's bytes.
+            let product = ((first ^ 0x243F_6A88_85A3_08D3) as u128)
+                * ((last ^ 0x1319_8A2E_0370_7344 ^ n as u64) as u128);
+            (product as u64) ^ ((product >> 64) as u64)
+        } else {
+            let mut hasher = FxHasher::default();
+            hasher.write(bytes);
+            hasher.finish()
+        };
+        Key {
+            bytes,
+            first,
+            last,
+            hash,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    hash: u64,
+    first: u64,
+    last: u64,
+    len: u32,
+    /// Start of the key in `long_keys`, for keys over 16 bytes.
+    long_key: u32,
+    /// The id itself when there is one, else the start in `id_arena`.
+    ids: u32,
+    ids_len: u32,
+}
+
+#[derive(Default)]
+pub struct WordCache {
+    table: HashTable<Entry>,
+    long_keys: Vec<u8>,
+    id_arena: Vec<u32>,
+}
+
+impl WordCache {
+    #[inline(always)]
+    pub fn get(&self, key: &Key) -> Option<&[u32]> {
+        let n = key.bytes.len();
+        let entry = self.table.find(key.hash, |e| {
+            e.hash == key.hash
+                && e.len as usize == n
+                && e.first == key.first
+                && e.last == key.last
+                && (n <= 16 || &self.long_keys[e.long_key as usize..][..n] == key.bytes)
+        })?;
+        Some(if entry.ids_len == 1 {
+            std::slice::from_ref(&entry.ids)
+        } else {
+            &self.id_arena[entry.ids as usize..][..entry.ids_len as usize]
+        })
+    }
+
+    pub fn insert(&mut self, key: &Key, ids: &[u32]) {
+        if self.table.capacity() == 0 {
+            // Start big enough that a corpus's first pages do not rehash.
+            self.table.reserve(CAPACITY / 8, |e| e.hash);
+            self.id_arena.reserve(CAPACITY * 2);
+        }
+        if self.table.len() >= CAPACITY {
+            self.table.clear();
+            self.long_keys.clear();
+            self.id_arena.clear();
+        }
+        let long_key = self.long_keys.len() as u32;
+        if key.bytes.len() > 16 {
+            self.long_keys.extend_from_slice(key.bytes);
+        }
+        let stored = if let [id] = ids {
+            *id
+        } else {
+            self.id_arena.extend_from_slice(ids);
+            (self.id_arena.len() - ids.len()) as u32
+        };
+        let entry = Entry {
+            hash: key.hash,
+            first: key.first,
+            last: key.last,
+            len: key.bytes.len() as u32,
+            long_key,
+            ids: stored,
+            ids_len: ids.len() as u32,
+        };
+        self.table.insert_unique(key.hash, entry, |e| e.hash);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_exactly_what_was_stored() {
+        let mut cache = WordCache::default();
+        let words: Vec<Vec<u8>> = (0..60usize)
+            .map(|len| (0..len).map(|i| (i * 7 + len) as u8).collect())
+            .collect();
+        for (i, word) in words.iter().enumerate() {
+            let ids: Vec<u32> = (0..(i % 4) as u32 + 1).map(|k| k + i as u32).collect();
+            cache.insert(&Key::new(word), &ids);
+        }
+        for (i, word) in words.iter().enumerate() {
+            let expected: Vec<u32> = (0..(i % 4) as u32 + 1).map(|k| k + i as u32).collect();
+            assert_eq!(cache.get(&Key::new(word)), Some(expected.as_slice()), "{i}");
+            // Same length and ends, different middle: a different key.
+            if word.len() > 16 {
+                let mut other = word.clone();
+                other[10] ^= 1;
+                assert_eq!(cache.get(&Key::new(&other)), None);
+            }
+        }
+        assert_eq!(cache.get(&Key::new(b"absent")), None);
+    }
+}
