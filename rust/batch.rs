@@ -71,15 +71,22 @@ fn runs_by_size<S: AsRef<str>>(texts: &[S], target: usize) -> Vec<std::ops::Rang
     runs
 }
 
-/// All ids of all texts in one vector, with `offsets[i]..offsets[i + 1]`
-/// the ids of text `i`. Texts are encoded in runs of similar size, each into
-/// one buffer, so no vector is allocated per text.
+/// The ids of many texts as consecutive runs of ids (each run is several
+/// whole texts), with `offsets[i]..offsets[i + 1]` the ids of text `i`
+/// counted over the runs laid end to end.
+pub struct FlatBatch {
+    pub runs: Vec<Vec<u32>>,
+    pub offsets: Vec<u64>,
+}
+
+/// Encodes texts in runs of similar size, each into one buffer, so no
+/// vector is allocated per text and no run waits on an oversized neighbour.
 pub fn encode_batch_flat<S: AsRef<str> + Sync>(
     encoder: &Encoder,
     texts: &[S],
     specials: Specials,
     threads: usize,
-) -> Result<(Vec<u32>, Vec<u64>), Error> {
+) -> Result<FlatBatch, Error> {
     const RUN_BYTES: usize = 256 << 10;
     let runs = runs_by_size(texts, RUN_BYTES);
     let encoded: Vec<(Vec<u32>, Vec<u64>)> = run_with_threads(threads, || {
@@ -99,21 +106,56 @@ pub fn encode_batch_flat<S: AsRef<str> + Sync>(
             })
             .collect::<Result<_, Error>>()
     })??;
-    let total = encoded.iter().map(|(ids, _)| ids.len()).sum();
-    let mut ids = Vec::with_capacity(total);
     let mut offsets = Vec::with_capacity(texts.len() + 1);
     offsets.push(0u64);
-    for (run_ids, ends) in encoded {
-        let base = ids.len() as u64;
+    let mut base = 0u64;
+    let mut runs = Vec::with_capacity(encoded.len());
+    for (ids, ends) in encoded {
         offsets.extend(ends.iter().map(|end| base + end));
-        ids.extend_from_slice(&run_ids);
+        base += ids.len() as u64;
+        runs.push(ids);
     }
-    Ok((ids, offsets))
+    Ok(FlatBatch { runs, offsets })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::runs_by_size;
+    use super::*;
+    use crate::pretokenize::Pretokenizer;
+    use crate::vocab::Vocab;
+
+    #[test]
+    fn flat_batch_matches_single_encodes_for_any_thread_count() {
+        let entries: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
+        let merges = vec![(b"a".to_vec(), b"b".to_vec())];
+        let mut entries = entries;
+        entries.push((b"ab".to_vec(), 256));
+        let encoder = Encoder::new(
+            Vocab::new(entries, merges, vec![]).unwrap(),
+            Pretokenizer::Gpt2,
+            false,
+        );
+        let texts: Vec<String> = (0..500)
+            .map(|i| "ab cab ".repeat(i % 37) + &"x".repeat(i % 5000))
+            .collect();
+        let expected: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| encoder.encode(t, Specials::None).unwrap())
+            .collect();
+        for threads in [1, 2, 3] {
+            let batch = encode_batch_flat(&encoder, &texts, Specials::None, threads).unwrap();
+            let ids = batch.runs.concat();
+            assert_eq!(batch.offsets.len(), texts.len() + 1);
+            for (i, want) in expected.iter().enumerate() {
+                let span = batch.offsets[i] as usize..batch.offsets[i + 1] as usize;
+                assert_eq!(&ids[span], want.as_slice());
+            }
+            assert_eq!(
+                encode_batch(&encoder, &texts, Specials::None, threads).unwrap(),
+                expected
+            );
+        }
+    }
 
     #[test]
     fn runs_cover_every_text_once() {

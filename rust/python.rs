@@ -244,7 +244,7 @@ impl CoreTokenizer {
         threads: usize,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
         let texts = utf8_views(&texts)?;
-        let (ids, offsets) = py
+        let batch = py
             .detach(|| {
                 encode_batch_flat(
                     &self.encoder,
@@ -254,10 +254,18 @@ impl CoreTokenizer {
                 )
             })
             .map_err(to_py)?;
-        Ok((
-            PyBytes::new(py, as_bytes(&ids)),
-            PyBytes::new(py, as_bytes(&offsets)),
-        ))
+        // Runs are copied straight into the bytes object: one copy, no concatenation.
+        let total: usize = batch.runs.iter().map(Vec::len).sum();
+        let ids = PyBytes::new_with(py, total * 4, |out| {
+            let mut at = 0;
+            for run in &batch.runs {
+                let bytes = as_bytes(run);
+                out[at..at + bytes.len()].copy_from_slice(bytes);
+                at += bytes.len();
+            }
+            Ok(())
+        })?;
+        Ok((ids, PyBytes::new(py, as_bytes(&batch.offsets))))
     }
 
     #[pyo3(signature = (ids, skip_special_tokens=false))]
