@@ -1,0 +1,497 @@
+"""Encoding speed and conformance of bbpe against tiktoken, HF tokenizers and gigatoken.
+
+Every engine encodes the same documents with the GPT-2 vocabulary as ordinary text
+(no special tokens). Each measurement runs in a fresh worker process, so it times the
+first pass over the text with cold caches: once pinned to one core with one thread,
+once on all cores. The parent compares every engine's ids with tiktoken's, document by
+document, outside the timed call.
+
+    PYTHONPATH=python python benches/encode.py --max-mb 5
+    python benches/encode.py --corpora en,ko --engines bbpe,tiktoken --markdown
+"""
+
+import argparse
+import datetime
+import json
+import lzma
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+VOCAB_DIR = REPO / "python" / "bbpe" / "vocabularies" / "gpt2"
+GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+ENDOFTEXT = "<|endoftext|>"
+CORPORA = ("en", "ko", "multi", "code")
+REFERENCE = "tiktoken"
+MB = 1_000_000
+
+
+# ---------------------------------------------------------------------------
+# Shared helpers
+
+
+def load_texts(path: Path, max_mb: float | None) -> list[str]:
+    """Whole documents from an xz JSONL corpus, stopping once max_mb of UTF-8 is read."""
+    limit = None if max_mb is None else max_mb * MB
+    texts, size = [], 0
+    with lzma.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            text = json.loads(line)["text"]
+            texts.append(text)
+            size += len(text.encode("utf-8"))
+            if limit is not None and size >= limit:
+                break
+    return texts
+
+
+def byte_decoder() -> dict[str, int]:
+    """GPT-2's printable alphabet back to bytes: vocab.json spells tokens in it."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1), *range(0xAE, 0xFF + 1)]
+    chars = {b: b for b in printable}
+    extra = 0
+    for b in range(256):
+        if b not in chars:
+            chars[b] = 256 + extra
+            extra += 1
+    return {chr(c): b for b, c in chars.items()}
+
+
+def gpt2_token_bytes() -> dict[int, bytes]:
+    """Token id -> the bytes it stands for, from the bundled vocab.json."""
+    decode = byte_decoder()
+    vocab = json.loads((VOCAB_DIR / "vocab.json").read_text(encoding="utf-8"))
+    return {i: bytes(decode[c] for c in token) for token, i in vocab.items()}
+
+
+# ---------------------------------------------------------------------------
+# Engines. Each builder returns (encode, to_flat, version): only encode(texts) is
+# timed; to_flat turns its result into (uint32 ids, int64 offsets) afterwards.
+
+
+def flat_from_lists(rows) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in rows], out=offsets[1:])
+    ids = np.fromiter((i for r in rows for i in r), dtype=np.uint32, count=int(offsets[-1]))
+    return ids, offsets
+
+
+def build_bbpe(threads: int, flat: bool = True):
+    import hashlib
+
+    import bbpe
+    import bbpe._core
+
+    tok = bbpe.Tokenizer.from_pretrained("gpt2")
+    # The extension's hash tells builds apart, since it is rebuilt without a version bump.
+    core = Path(bbpe._core.__file__)
+    digest = hashlib.sha256(core.read_bytes()).hexdigest()[:12]
+    version = f"{bbpe.__version__} ({core}, sha256 {digest})"
+    if flat:
+        return (
+            lambda texts: tok.encode_batch_flat(texts, allowed_special="none", threads=threads),
+            lambda result: result,
+            version,
+        )
+    return (
+        lambda texts: tok.encode_batch(
+            texts, add_special_tokens=False, allowed_special="none", threads=threads
+        ),
+        flat_from_lists,
+        version,
+    )
+
+
+def tiktoken_ranks() -> dict[bytes, int]:
+    ranks = {t: i for i, t in gpt2_token_bytes().items()}
+    del ranks[ENDOFTEXT.encode()]
+    return ranks
+
+
+def build_tiktoken(threads: int):
+    import tiktoken
+
+    enc = tiktoken.Encoding(
+        name="gpt2",
+        pat_str=GPT2_PATTERN,
+        mergeable_ranks=tiktoken_ranks(),
+        special_tokens={ENDOFTEXT: 50256},
+    )
+    # A Python ThreadPoolExecutor over documents; the Rust core releases the GIL.
+    return (
+        lambda texts: enc.encode_ordinary_batch(texts, num_threads=threads),
+        flat_from_lists,
+        tiktoken.__version__,
+    )
+
+
+def hf_tokenizer():
+    """GPT-2 from the bundled files, with no added tokens and no post-processor."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    model = models.BPE.from_file(str(VOCAB_DIR / "vocab.json"), str(VOCAB_DIR / "merges.txt"))
+    tok = Tokenizer(model)
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    return tok
+
+
+def build_hf(threads: int):
+    # Thread count comes from RAYON_NUM_THREADS, set by the parent before this process began.
+    import tokenizers
+
+    tok = hf_tokenizer()
+    encode = getattr(tok, "encode_batch_fast", tok.encode_batch)
+    return (
+        lambda texts: encode(texts, add_special_tokens=False),
+        lambda encodings: flat_from_lists([e.ids for e in encodings]),
+        tokenizers.__version__,
+    )
+
+
+def build_gigatoken(threads: int):
+    from importlib.metadata import version
+
+    import awkward as ak
+    import gigatoken
+
+    tok = gigatoken.Tokenizer(hf_tokenizer())
+    # parallel=False is its calling-thread path; parallel=True uses rayon's global
+    # pool, sized by RAYON_NUM_THREADS.
+    parallel = threads > 1
+
+    def to_flat(result):
+        offsets = np.zeros(len(result) + 1, dtype=np.int64)
+        np.cumsum(ak.to_numpy(ak.num(result)), out=offsets[1:])
+        return ak.to_numpy(ak.flatten(result)).astype(np.uint32), offsets
+
+    return (
+        lambda texts: tok.encode_batch(texts, parallel=parallel),
+        to_flat,
+        version("gigatoken"),
+    )
+
+
+def build_tokendagger(threads: int):
+    # TokenDagger mirrors tiktoken.Encoding's constructor and batch call.
+    from importlib.metadata import version
+
+    import tokendagger
+
+    enc = tokendagger.Encoding(
+        name="gpt2",
+        pat_str=GPT2_PATTERN,
+        mergeable_ranks=tiktoken_ranks(),
+        special_tokens={ENDOFTEXT: 50256},
+    )
+    return (
+        lambda texts: enc.encode_ordinary_batch(texts, num_threads=threads),
+        flat_from_lists,
+        version("tokendagger"),
+    )
+
+
+ENGINES = {
+    "tiktoken": build_tiktoken,
+    "bbpe": build_bbpe,
+    "bbpe-list": lambda threads: build_bbpe(threads, flat=False),
+    "hf": build_hf,
+    "gigatoken": build_gigatoken,
+    "tokendagger": build_tokendagger,
+}
+
+
+# ---------------------------------------------------------------------------
+# Worker: one engine, one corpus, one thread count, in a fresh process.
+
+
+def worker(args: argparse.Namespace) -> None:
+    # Build first, so that a missing engine is reported without reading the corpus.
+    try:
+        start = time.perf_counter()
+        encode, to_flat, version = ENGINES[args.engine](args.threads)
+        build_seconds = time.perf_counter() - start
+    except ImportError as error:
+        print(json.dumps({"unavailable": str(error)}))
+        return
+    texts = load_texts(Path(args.corpus_file), args.max_mb)
+    size = sum(len(t.encode("utf-8")) for t in texts)
+    start = time.perf_counter()
+    result = encode(texts)
+    seconds = time.perf_counter() - start
+    ids, offsets = to_flat(result)
+    np.save(args.out + ".ids.npy", np.asarray(ids, dtype=np.uint32))
+    np.save(args.out + ".offsets.npy", np.asarray(offsets, dtype=np.int64))
+    report = {
+        "version": version,
+        "docs": len(texts),
+        "bytes": size,
+        "tokens": int(len(ids)),
+        "seconds": seconds,
+        "build_seconds": build_seconds,
+    }
+    print(json.dumps(report))
+
+
+# ---------------------------------------------------------------------------
+# Parent: spawn the workers, compare ids, print the tables.
+
+
+def run_worker(args, engine: str, corpus: str, threads: int, out: str) -> dict:
+    """Runs one cold measurement; one thread means pinned to a single core too."""
+    env = dict(os.environ)
+    env["RAYON_NUM_THREADS"] = str(threads)
+    env["TOKENIZERS_PARALLELISM"] = "true" if threads > 1 else "false"
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker"]
+    command += ["--engine", engine, "--threads", str(threads), "--out", out]
+    command += ["--corpus-file", str(Path(args.corpus_dir) / f"{corpus}.jsonl.xz")]
+    if args.max_mb is not None:
+        command += ["--max-mb", str(args.max_mb)]
+    if threads == 1:
+        command = ["taskset", "-c", str(min(os.sched_getaffinity(0))), *command]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{engine} on {corpus} ({threads} threads) failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def load_ids(out: str) -> tuple[np.ndarray, np.ndarray]:
+    return np.load(out + ".ids.npy"), np.load(out + ".offsets.npy")
+
+
+def differing_docs(ref, got) -> list[int]:
+    ref_ids, ref_off = ref
+    ids, off = got
+    if len(off) != len(ref_off):
+        raise RuntimeError(f"{len(off) - 1} documents encoded, expected {len(ref_off) - 1}")
+    return [
+        d
+        for d in range(len(ref_off) - 1)
+        if not np.array_equal(ref_ids[ref_off[d] : ref_off[d + 1]], ids[off[d] : off[d + 1]])
+    ]
+
+
+def describe_difference(doc: int, ref, got, engine: str, token_bytes) -> str:
+    """The first differing token of a document, with a few tokens of context each side."""
+    a = ref[0][ref[1][doc] : ref[1][doc + 1]]
+    b = got[0][got[1][doc] : got[1][doc + 1]]
+    n = min(len(a), len(b))
+    first = int(np.argmax(np.append(a[:n] != b[:n], True)))
+    lo = max(0, first - 3)
+
+    def show(ids):
+        window = [int(i) for i in ids[lo : first + 5]]
+        return f"{window} {b''.join(token_bytes.get(i, b'?') for i in window)!r}"
+
+    return (
+        f"doc {doc}, first difference at token {first} ({len(a)} vs {len(b)} tokens)\n"
+        f"      {REFERENCE:>11}: {show(a)}\n"
+        f"      {engine:>11}: {show(b)}"
+    )
+
+
+def machine_info() -> list[str]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return [
+        f"date: {datetime.date.today().isoformat()}",
+        f"machine: {len(os.sched_getaffinity(0))} cores (nproc), CPU {cpu}, {platform.machine()}",
+        f"python: {platform.python_version()}, numpy {np.__version__}",
+    ]
+
+
+def render(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        align = ["---" if i < 2 else "---:" for i in range(len(headers))]
+        lines = [headers, align, *rows]
+        return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(
+            c.ljust(w) if i < 2 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in [headers, *rows]
+    )
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a and b else "-"
+
+
+def mbps(value: float | None) -> str:
+    return f"{value:.1f}" if value else "-"
+
+
+def measure(args, tmp: str) -> tuple[dict, dict, dict]:
+    """speed[corpus][engine][threads] in MB/s (best of the repeats), diffs[corpus][engine]
+    (documents differing from tiktoken in any run), versions[engine] (a set)."""
+    token_bytes = gpt2_token_bytes()
+    speed, diffs, versions = {}, {}, {}
+    thread_counts = [1, args.threads] if args.threads > 1 else [1]
+    # Every repeat is another cold process; the best one is the least disturbed by other load.
+    runs = [(t, r) for t in thread_counts for r in range(args.repeats)]
+    # tiktoken first: its ids are what the others are checked against.
+    engines = sorted(args.engines, key=lambda e: e != REFERENCE)
+    unavailable: set[str] = set()
+    for corpus in args.corpora:
+        speed[corpus], diffs[corpus] = {}, {}
+        reference = None
+        for engine in [e for e in engines if e not in unavailable]:
+            bad: set[int] = set()
+            for threads, repeat in runs:
+                out = os.path.join(tmp, f"{corpus}-{engine}-{threads}-{repeat}")
+                run = run_worker(args, engine, corpus, threads, out)
+                if "unavailable" in run:
+                    print(f"skipping {engine}: {run['unavailable']}", file=sys.stderr)
+                    unavailable.add(engine)
+                    break
+                versions.setdefault(engine, set()).add(run["version"])
+                rate = run["bytes"] / MB / run["seconds"]
+                rates = speed[corpus].setdefault(engine, {})
+                rates[threads] = max(rate, rates.get(threads, 0.0))
+                print(
+                    f"{corpus:>5} {engine:>11} {threads} thread(s): {rate:7.1f} MB/s "
+                    f"({run['bytes'] / MB:.1f} MB, {run['docs']} docs, {run['tokens']} tokens, "
+                    f"{run['seconds']:.2f} s; build {run['build_seconds']:.2f} s)",
+                    file=sys.stderr,
+                )
+                got = load_ids(out)
+                if reference is None and engine == REFERENCE:
+                    reference = got
+                    continue
+                if reference is not None:
+                    found = differing_docs(reference, got)
+                    if found and not bad:
+                        print(
+                            f"  {corpus}/{engine} differs from {REFERENCE}: "
+                            + describe_difference(found[0], reference, got, engine, token_bytes),
+                            file=sys.stderr,
+                        )
+                    bad.update(found)
+                for suffix in (".ids.npy", ".offsets.npy"):
+                    os.remove(out + suffix)
+            if engine in speed[corpus]:
+                diffs[corpus][engine] = len(bad) if reference is not None else None
+    return speed, diffs, versions
+
+
+def report(args, speed: dict, diffs: dict, versions: dict) -> None:
+    n = args.threads
+    headers = [
+        "corpus",
+        "engine",
+        "1-core MB/s",
+        f"{n}-core MB/s",
+        f"vs {REFERENCE} (1 core)",
+        f"{n}-core / 1-core",
+        "differing docs",
+    ]
+    rows = []
+    for corpus, engines in speed.items():
+        base = engines.get(REFERENCE, {}).get(1)
+        for engine, rates in engines.items():
+            one, all_ = rates.get(1), rates.get(n)
+            differing = diffs[corpus].get(engine)
+            rows.append(
+                [
+                    corpus,
+                    engine,
+                    mbps(one),
+                    mbps(all_),
+                    ratio(one, base),
+                    ratio(all_, one) if n > 1 else "-",
+                    "-" if differing is None else str(differing),
+                ]
+            )
+    peer_rows = [
+        [
+            corpus,
+            peer,
+            ratio(e["bbpe"].get(1), e[peer].get(1)),
+            ratio(e["bbpe"].get(n), e[peer].get(n)),
+        ]
+        for corpus, e in speed.items()
+        if "bbpe" in e
+        for peer in e
+        if peer != "bbpe"
+    ]
+    print()
+    for line in machine_info():
+        print(f"- {line}" if args.markdown else line)
+    # More than one version of an engine means it was rebuilt during the run.
+    for engine, seen in versions.items():
+        line = f"{engine}: {' / '.join(sorted(seen))}"
+        print(f"- {line}" if args.markdown else line)
+    print()
+    print(render(headers, rows, args.markdown))
+    if peer_rows:
+        print()
+        print("bbpe speed relative to each peer (higher is faster):")
+        print()
+        print(render(["corpus", "peer", "1 core", f"{n} cores"], peer_rows, args.markdown))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--corpus-dir",
+        default=str(REPO.parent / "shared" / "corpus"),
+        help="directory of {name}.jsonl.xz corpora (default: ../shared/corpus from the repo)",
+    )
+    parser.add_argument("--corpora", default=",".join(CORPORA), help="comma-separated names")
+    parser.add_argument(
+        "--engines",
+        default="tiktoken,bbpe,bbpe-list,hf,gigatoken,tokendagger",
+        help=f"comma-separated, from {', '.join(ENGINES)}",
+    )
+    parser.add_argument("--max-mb", type=float, help="read at most this many MB per corpus")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="threads for the all-core run (default: every core this process may use)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="cold runs per measurement; the best is reported"
+    )
+    parser.add_argument("--markdown", action="store_true", help="print markdown tables")
+    # Worker mode, used by the parent only.
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--engine", help=argparse.SUPPRESS)
+    parser.add_argument("--corpus-file", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not args.worker:
+        args.corpora = args.corpora.split(",")
+        args.engines = args.engines.split(",")
+        unknown = set(args.engines) - set(ENGINES)
+        if unknown:
+            parser.error(f"unknown engines: {', '.join(sorted(unknown))}")
+        if shutil.which("taskset") is None:
+            parser.error("taskset (util-linux) is needed to pin the 1-core runs")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if args.worker:
+        worker(args)
+        return
+    with tempfile.TemporaryDirectory(prefix="bbpe-bench-") as tmp:
+        speed, diffs, versions = measure(args, tmp)
+    report(args, speed, diffs, versions)
+
+
+if __name__ == "__main__":
+    main()
