@@ -3,6 +3,7 @@
 generated to hit the GPT-2 pattern's corners."""
 
 import pytest
+import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,12 +16,14 @@ from bbpe.reference import (
     pretokenize,
     token_string_to_bytes,
 )
+from bbpe.reference.pretokenize import SPACE
 from conftest import vocab_files
 
 NAMES = ["gpt2", "roberta-base"]
 RUST = {name: Tokenizer.from_pretrained(name) for name in NAMES}
 REFERENCE = {name: ReferenceEncoder.from_files(*vocab_files(name)) for name in NAMES}
 EXAMPLES = settings(max_examples=300, deadline=None)
+MASK_WITH_SPACE = regex.compile(f"[{SPACE}]+<mask>")
 
 # ------------------------------------------------------------------ text to test on
 # Unicode White_Space, then look-alikes that are not (str.isspace() is True for U+001C..U+001F).
@@ -196,8 +199,12 @@ def test_special_tokens_match_tiktoken(text, tiktoken_gpt2):
 @EXAMPLES
 @given(text=texts)
 def test_decode_encode_round_trips(name, text):
-    for allowed in ["all", "none"]:
+    # With special tokens recognised, roberta-base's <mask> swallows the
+    # whitespace before it (as in its HF tokenizer.json); nothing else is lost.
+    absorbed = MASK_WITH_SPACE.sub("<mask>", text) if name == "roberta-base" else text
+    reference = REFERENCE[name]
+    for allowed, expected in [("none", text), ("all", absorbed)]:
         rust = RUST[name].encode(text, add_special_tokens=False, allowed_special=allowed)
-        assert RUST[name].decode(rust) == text
-        reference = REFERENCE[name]
-        assert reference.decode(reference.encode(text, allowed_special=allowed)) == text.encode()
+        assert RUST[name].decode(rust) == expected
+        ids = reference.encode(text, allowed_special=allowed)
+        assert reference.decode(ids) == expected.encode()
