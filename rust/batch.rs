@@ -71,51 +71,62 @@ fn runs_by_size<S: AsRef<str>>(texts: &[S], target: usize) -> Vec<std::ops::Rang
     runs
 }
 
-/// The ids of many texts as consecutive runs of ids (each run is several
-/// whole texts), with `offsets[i]..offsets[i + 1]` the ids of text `i`
-/// counted over the runs laid end to end.
-pub struct FlatBatch {
-    pub runs: Vec<Vec<u32>>,
-    pub offsets: Vec<u64>,
-}
-
-/// Encodes texts in runs of similar size, each into one buffer, so no
-/// vector is allocated per text and no run waits on an oversized neighbour.
+/// All ids of all texts in one vector, with `offsets[i]..offsets[i + 1]`
+/// the ids of text `i`.
+///
+/// Texts are encoded in runs of similar size. Since a text never has more
+/// ids than bytes, each run owns the region of one output vector that starts
+/// at its first byte's position; the regions are then closed up. So the
+/// output is allocated once and no vector is allocated per text.
 pub fn encode_batch_flat<S: AsRef<str> + Sync>(
     encoder: &Encoder,
     texts: &[S],
     specials: Specials,
     threads: usize,
-) -> Result<FlatBatch, Error> {
+) -> Result<(Vec<u32>, Vec<u64>), Error> {
     const RUN_BYTES: usize = 256 << 10;
     let runs = runs_by_size(texts, RUN_BYTES);
-    let encoded: Vec<(Vec<u32>, Vec<u64>)> = run_with_threads(threads, || {
-        runs.par_iter()
-            .map(|run| {
-                let run = &texts[run.clone()];
-                // At most one id per byte: no reallocation, and the pages
-                // never written are never touched.
-                let bytes: usize = run.iter().map(|t| t.as_ref().len()).sum();
-                let mut ids = Vec::with_capacity(bytes);
+    let run_bytes: Vec<usize> = runs
+        .iter()
+        .map(|run| texts[run.clone()].iter().map(|t| t.as_ref().len()).sum())
+        .collect();
+    // Zeroed memory comes from the OS untouched: pages never written cost nothing.
+    let mut ids = vec![0u32; run_bytes.iter().sum()];
+    let mut regions = Vec::with_capacity(runs.len());
+    let mut rest = ids.as_mut_slice();
+    for &bytes in &run_bytes {
+        let (region, tail) = rest.split_at_mut(bytes);
+        regions.push(region);
+        rest = tail;
+    }
+    let ends: Vec<Vec<usize>> = run_with_threads(threads, || {
+        regions
+            .into_par_iter()
+            .zip(&runs)
+            .map_init(Vec::new, |buffer, (region, run)| {
+                buffer.clear();
                 let mut ends = Vec::with_capacity(run.len());
-                for text in run {
-                    encoder.encode_into(text.as_ref(), specials, &mut ids, None)?;
-                    ends.push(ids.len() as u64);
+                for text in &texts[run.clone()] {
+                    encoder.encode_into(text.as_ref(), specials, buffer, None)?;
+                    ends.push(buffer.len());
                 }
-                Ok((ids, ends))
+                region[..buffer.len()].copy_from_slice(buffer);
+                Ok(ends)
             })
             .collect::<Result<_, Error>>()
     })??;
     let mut offsets = Vec::with_capacity(texts.len() + 1);
     offsets.push(0u64);
-    let mut base = 0u64;
-    let mut runs = Vec::with_capacity(encoded.len());
-    for (ids, ends) in encoded {
-        offsets.extend(ends.iter().map(|end| base + end));
-        base += ids.len() as u64;
-        runs.push(ids);
+    let (mut write, mut region_start) = (0, 0);
+    for (run_ends, bytes) in ends.iter().zip(&run_bytes) {
+        let count = run_ends.last().copied().unwrap_or(0);
+        ids.copy_within(region_start..region_start + count, write);
+        offsets.extend(run_ends.iter().map(|end| (write + end) as u64));
+        write += count;
+        region_start += bytes;
     }
-    Ok(FlatBatch { runs, offsets })
+    ids.truncate(write);
+    Ok((ids, offsets))
 }
 
 #[cfg(test)]
@@ -143,11 +154,12 @@ mod tests {
             .map(|t| encoder.encode(t, Specials::None).unwrap())
             .collect();
         for threads in [1, 2, 3] {
-            let batch = encode_batch_flat(&encoder, &texts, Specials::None, threads).unwrap();
-            let ids = batch.runs.concat();
-            assert_eq!(batch.offsets.len(), texts.len() + 1);
+            let (ids, offsets) =
+                encode_batch_flat(&encoder, &texts, Specials::None, threads).unwrap();
+            assert_eq!(offsets.len(), texts.len() + 1);
+            assert_eq!(*offsets.last().unwrap() as usize, ids.len());
             for (i, want) in expected.iter().enumerate() {
-                let span = batch.offsets[i] as usize..batch.offsets[i + 1] as usize;
+                let span = offsets[i] as usize..offsets[i + 1] as usize;
                 assert_eq!(&ids[span], want.as_slice());
             }
             assert_eq!(

@@ -10,6 +10,7 @@ use crate::formats::{self, Loaded};
 use crate::pretokenize::{pretokens, Pretokenizer};
 use crate::vocab::SpecialToken;
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
+use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use rayon::prelude::*;
@@ -57,12 +58,6 @@ fn char_spans(text: &str, spans: &[(usize, usize)]) -> Vec<(usize, usize)> {
             (char_index[start], end_char)
         })
         .collect()
-}
-
-/// The native-endian bytes of a slice of integers.
-fn as_bytes<T: Copy>(values: &[T]) -> &[u8] {
-    // SAFETY: u32/u64 have no padding and any byte pattern is a valid u8.
-    unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), std::mem::size_of_val(values)) }
 }
 
 /// Borrowed UTF-8 views of Python strings (CPython caches the UTF-8 form, so
@@ -233,47 +228,24 @@ impl CoreTokenizer {
         .map_err(to_py)
     }
 
-    /// All ids as native-endian u32 bytes and the u64 offsets of each text's
-    /// ids, for NumPy to view without a Python object per token.
+    /// All ids in one uint32 array and the int64 offsets of each text's ids:
+    /// NumPy arrays that own the encoder's output, with no copy and no
+    /// Python object per token.
     #[pyo3(signature = (texts, allowed_special=None, threads=0))]
+    #[allow(clippy::type_complexity)]
     fn encode_batch_flat<'py>(
         &self,
         py: Python<'py>,
         texts: Vec<Bound<'py, PyString>>,
         allowed_special: Option<Vec<u32>>,
         threads: usize,
-    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+    ) -> PyResult<(Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<i64>>)> {
         let texts = utf8_views(&texts)?;
-        let batch = py
-            .detach(|| {
-                encode_batch_flat(
-                    &self.encoder,
-                    &texts,
-                    specials_of(&allowed_special),
-                    threads,
-                )
-            })
+        let (ids, offsets) = py
+            .detach(|| encode_batch_flat(&self.encoder, &texts, specials_of(&allowed_special), threads))
             .map_err(to_py)?;
-        // Runs are copied straight into the bytes object, in parallel: one
-        // copy, no concatenation, and little time with the GIL held.
-        let total: usize = batch.runs.iter().map(Vec::len).sum();
-        let ids = PyBytes::new_with(py, total * 4, |out| {
-            let mut parts = Vec::with_capacity(batch.runs.len());
-            let mut rest = out;
-            for run in &batch.runs {
-                let (part, tail) = rest.split_at_mut(run.len() * 4);
-                parts.push(part);
-                rest = tail;
-            }
-            run_with_threads(threads, || {
-                parts
-                    .into_par_iter()
-                    .zip(&batch.runs)
-                    .for_each(|(part, run)| part.copy_from_slice(as_bytes(run)));
-            })
-            .map_err(to_py)
-        })?;
-        Ok((ids, PyBytes::new(py, as_bytes(&batch.offsets))))
+        let offsets: Vec<i64> = offsets.into_iter().map(|o| o as i64).collect();
+        Ok((ids.into_pyarray(py), offsets.into_pyarray(py)))
     }
 
     #[pyo3(signature = (ids, skip_special_tokens=false))]

@@ -1,5 +1,7 @@
 """Type stubs for the Rust extension module (see rust/python.rs)."""
 
+import numpy as np
+
 class CoreTokenizer:
     @staticmethod
     def from_gpt2_files(
@@ -33,7 +35,7 @@ class CoreTokenizer:
     ) -> list[list[int]]: ...
     def encode_batch_flat(
         self, texts: list[str], allowed_special: list[int] | None = None, threads: int = 0
-    ) -> tuple[bytes, bytes]: ...
+    ) -> tuple[np.ndarray, np.ndarray]: ...
     def decode_bytes(self, ids: list[int], skip_special_tokens: bool = False) -> bytes: ...
     def decode_batch_bytes(
         self, batch: list[list[int]], skip_special_tokens: bool = False, threads: int = 0

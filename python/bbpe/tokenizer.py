@@ -332,11 +332,8 @@ class Tokenizer:
         No Python object is made per token: the fast path for corpora."""
         allowed = self._allowed(allowed_special)
         n_threads = _threads(threads)
-        ids, offsets = _utf8_safe(
+        return _utf8_safe(
             lambda batch: self._core.encode_batch_flat(batch, allowed, n_threads), list(texts)
-        )
-        return np.frombuffer(ids, dtype=np.uint32), np.frombuffer(offsets, dtype=np.uint64).astype(
-            np.int64
         )
 
     def encode_with_offsets(
