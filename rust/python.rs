@@ -9,8 +9,8 @@ use crate::error::Error;
 use crate::formats::{self, Loaded};
 use crate::pretokenize::{pretokens, Pretokenizer};
 use crate::vocab::SpecialToken;
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use numpy::{IntoPyArray, PyArray1};
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use rayon::prelude::*;
@@ -242,7 +242,14 @@ impl CoreTokenizer {
     ) -> PyResult<(Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<i64>>)> {
         let texts = utf8_views(&texts)?;
         let (ids, offsets) = py
-            .detach(|| encode_batch_flat(&self.encoder, &texts, specials_of(&allowed_special), threads))
+            .detach(|| {
+                encode_batch_flat(
+                    &self.encoder,
+                    &texts,
+                    specials_of(&allowed_special),
+                    threads,
+                )
+            })
             .map_err(to_py)?;
         let offsets: Vec<i64> = offsets.into_iter().map(|o| o as i64).collect();
         Ok((ids.into_pyarray(py), offsets.into_pyarray(py)))
