@@ -200,3 +200,27 @@ def test_offsets_match_hf_tokenizers(tmp_path, sample_texts):
         pair.ids,
         [tuple(o) for o in pair.offsets],
     )
+
+
+def test_transformers_fast_tokenizer_gives_identical_ids(tmp_path, sample_texts):
+    transformers = pytest.importorskip("transformers")
+    roberta = Tokenizer.from_pretrained("roberta-base")
+    (path,) = roberta.save(tmp_path, format="hf")
+    fast = transformers.PreTrainedTokenizerFast(
+        tokenizer_file=str(path),
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+    )
+    for text in sample_texts:
+        assert fast(text)["input_ids"] == roberta.encode(text), text[:60]
+    batch = fast(sample_texts[:8], sample_texts[8:16], truncation=True, max_length=64)
+    ours = roberta.encode_batch(
+        sample_texts[:8], sample_texts[8:16], truncation=True, max_length=64
+    )
+    assert batch["input_ids"] == ours
+    assert fast.decode(roberta.encode("Fill <mask> in")) == roberta.decode(
+        roberta.encode("Fill <mask> in")
+    )
