@@ -35,9 +35,8 @@ class Document:
     line: int
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def _open_binary(path: Path) -> io.BufferedIOBase:
     name = path.name
-    # The returned wrapper owns the raw stream; the caller's `with` closes both.
     if name.endswith(".gz"):
         raw = gzip.open(path, "rb")  # noqa: SIM115
     elif name.endswith(".xz"):
@@ -46,7 +45,7 @@ def _open_text(path: Path) -> io.TextIOBase:
         raise CorpusError(f"{path}: zstd input is not supported yet; decompress it first")
     else:
         raw = open(path, "rb")  # noqa: SIM115
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="\n")
+    return raw
 
 
 def _format_of(path: Path, fmt: Format) -> Format:
@@ -64,13 +63,14 @@ def read_documents(
     """Documents of one file, in order."""
     path = Path(path)
     fmt = _format_of(path, fmt)
-    with _open_text(path) as lines:
+    with _open_binary(path) as lines:
         number = 0
         paragraph: list[str] = []
         start = 1
         try:
-            for number, line in enumerate(lines, 1):  # noqa: B007 - used after the loop
-                line = line.rstrip("\n")
+            # Lines are decoded one by one so that an error names its own line.
+            for number, raw in enumerate(lines, 1):  # noqa: B007 - used after the loop
+                line = raw.decode("utf-8").rstrip("\n")
                 if fmt == "jsonl":
                     if line.strip():
                         yield Document(
@@ -87,7 +87,9 @@ def read_documents(
                     yield Document("\n".join(paragraph), str(path), start)
                     paragraph = []
         except UnicodeDecodeError as e:
-            raise CorpusError(f"{path}, line {number + 1}: invalid UTF-8 ({e.reason})") from e
+            raise CorpusError(
+                f"{path}, line {number}: invalid UTF-8 ({e.reason} at byte {e.start})"
+            ) from e
         except (OSError, EOFError, lzma.LZMAError) as e:
             raise CorpusError(f"{path}, after line {number}: {e}") from e
         if paragraph:
@@ -98,7 +100,9 @@ def _json_text(line: str, field: str, path: Path, number: int) -> str:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as e:
-        raise CorpusError(f"{path}, line {number}: not valid JSON ({e.msg})") from e
+        raise CorpusError(
+            f"{path}, line {number}: not valid JSON ({e.msg}, column {e.colno})"
+        ) from e
     if not isinstance(record, dict) or field not in record:
         raise CorpusError(f"{path}, line {number}: no {field!r} field")
     text = record[field]

@@ -1,0 +1,56 @@
+"""The `bbpe` command line: the README's main job and its errors."""
+
+import json
+
+from bbpe.cli import main
+from bbpe.corpus import read_documents, sample_path
+
+
+def test_encode_sample_reports_counts(capsys):
+    assert main(["encode", "--sample", "--tokenizer", "roberta-base", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    documents = list(read_documents(sample_path()))
+    assert summary["documents"] == len(documents)
+    assert summary["text_bytes"] == sum(len(d.text.encode()) for d in documents)
+    assert summary["tokens"] > 0 and summary["bytes_per_token"] > 1
+
+
+def test_encode_counts_match_the_tokenizer(tmp_path, capsys):
+    corpus = tmp_path / "docs.txt"
+    corpus.write_text("First document.\nStill the first.\n\n두 번째 문서\n", encoding="utf-8")
+    assert main(["encode", str(corpus), "--tokenizer", "gpt2", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["documents"] == 2
+    from bbpe import Tokenizer
+
+    gpt2 = Tokenizer.from_pretrained("gpt2")
+    texts = ["First document.\nStill the first.", "두 번째 문서"]
+    assert summary["tokens"] == sum(len(gpt2.encode(t, allowed_special="none")) for t in texts)
+
+
+def test_bad_input_names_file_and_line(tmp_path, capsys):
+    corpus = tmp_path / "bad.jsonl"
+    corpus.write_text('{"text": "ok"}\n{"text": "cut\n', encoding="utf-8")
+    assert main(["encode", str(corpus)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.jsonl, line 2: not valid JSON" in err
+    assert main(["encode", str(tmp_path / "missing.jsonl")]) == 2
+    assert "missing.jsonl: no such file" in capsys.readouterr().err
+
+
+def test_missing_field_and_invalid_utf8(tmp_path, capsys):
+    corpus = tmp_path / "fields.jsonl"
+    corpus.write_text('{"body": "x"}\n', encoding="utf-8")
+    assert main(["encode", str(corpus)]) == 2
+    assert "fields.jsonl, line 1: no 'text' field" in capsys.readouterr().err
+    binary = tmp_path / "latin.txt"
+    binary.write_bytes(b"fine\nline two\nthird \xff\xfe broken\n")
+    assert main(["encode", str(binary)]) == 2
+    assert "latin.txt, line 3: invalid UTF-8" in capsys.readouterr().err
+
+
+def test_tokenize_prints_tokens(capsys):
+    assert main(["tokenize", "It was a great day", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["tokens"] == ["It", "Ġwas", "Ġa", "Ġgreat", "Ġday"]
+    assert out["ids"] == [243, 21, 10, 372, 183]
