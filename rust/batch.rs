@@ -38,6 +38,18 @@ pub fn run_with_threads<T: Send>(
     })
 }
 
+/// Runs `job` with a rayon scope on the pool for `threads` (0 = all cores);
+/// the calling thread keeps running `job` while spawned work runs on the pool.
+pub fn scope_with_threads<'scope, T>(
+    threads: usize,
+    job: impl FnOnce(&rayon::Scope<'scope>) -> T,
+) -> Result<T, Error> {
+    Ok(match pool(threads)? {
+        Some(pool) => pool.in_place_scope(job),
+        None => rayon::in_place_scope(job),
+    })
+}
+
 pub fn encode_batch<S: AsRef<str> + Sync>(
     encoder: &Encoder,
     texts: &[S],
@@ -74,7 +86,7 @@ fn runs_by_size<S: AsRef<str>>(texts: &[S], target: usize) -> Vec<std::ops::Rang
 /// Asks Linux to back a large buffer with 2 MB pages: writing hundreds of
 /// megabytes of ids then takes a few hundred page faults instead of tens of
 /// thousands. Only a hint; elsewhere, or if refused, nothing changes.
-fn prefer_huge_pages(buffer: &mut [u32]) {
+pub fn prefer_huge_pages(buffer: &mut [u32]) {
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;
@@ -153,6 +165,39 @@ pub fn encode_batch_flat<S: AsRef<str> + Sync>(
         region_start += bytes;
     }
     ids.truncate(write);
+    Ok((ids, offsets))
+}
+
+/// Joins flat batches of consecutive texts into one, copying in parallel.
+pub fn concat_flat(
+    parts: Vec<(Vec<u32>, Vec<u64>)>,
+    threads: usize,
+) -> Result<(Vec<u32>, Vec<u64>), Error> {
+    if parts.len() == 1 {
+        return Ok(parts.into_iter().next().unwrap());
+    }
+    let total = parts.iter().map(|(ids, _)| ids.len()).sum();
+    let mut ids = vec![0u32; total];
+    prefer_huge_pages(&mut ids);
+    let mut destinations = Vec::with_capacity(parts.len());
+    let mut rest = ids.as_mut_slice();
+    for (part, _) in &parts {
+        let (head, tail) = rest.split_at_mut(part.len());
+        destinations.push(head);
+        rest = tail;
+    }
+    run_with_threads(threads, || {
+        destinations
+            .into_par_iter()
+            .zip(&parts)
+            .for_each(|(to, (from, _))| to.copy_from_slice(from));
+    })?;
+    let mut offsets = vec![0u64];
+    for (part, part_offsets) in &parts {
+        let base = *offsets.last().unwrap();
+        offsets.extend(part_offsets[1..].iter().map(|o| base + o));
+        debug_assert_eq!(*offsets.last().unwrap() - base, part.len() as u64);
+    }
     Ok((ids, offsets))
 }
 

@@ -2,7 +2,9 @@
 //! arguments, releases the GIL around encoding, and maps errors. The public
 //! API lives in `python/bbpe/tokenizer.py`.
 
-use crate::batch::{encode_batch, encode_batch_flat, run_with_threads};
+use crate::batch::{
+    concat_flat, encode_batch, encode_batch_flat, run_with_threads, scope_with_threads,
+};
 use crate::byte_alphabet::{bytes_to_token_string, token_string_to_bytes};
 use crate::encode::{Encoder, Specials};
 use crate::error::Error;
@@ -229,8 +231,9 @@ impl CoreTokenizer {
     }
 
     /// All ids in one uint32 array and the int64 offsets of each text's ids:
-    /// NumPy arrays that own the encoder's output, with no copy and no
-    /// Python object per token.
+    /// NumPy arrays that own the encoder's output, with no Python object per
+    /// token. Strings are turned into UTF-8 (which needs the GIL) a chunk at
+    /// a time, each chunk encoded on the pool while the next is converted.
     #[pyo3(signature = (texts, allowed_special=None, threads=0))]
     #[allow(clippy::type_complexity)]
     fn encode_batch_flat<'py>(
@@ -240,17 +243,46 @@ impl CoreTokenizer {
         allowed_special: Option<Vec<u32>>,
         threads: usize,
     ) -> PyResult<(Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<i64>>)> {
-        let texts = utf8_views(&texts)?;
-        let (ids, offsets) = py
-            .detach(|| {
-                encode_batch_flat(
-                    &self.encoder,
-                    &texts,
-                    specials_of(&allowed_special),
-                    threads,
-                )
-            })
-            .map_err(to_py)?;
+        // With one thread there is nothing to overlap: one chunk, no joining.
+        let workers = if threads == 0 {
+            rayon::current_num_threads()
+        } else {
+            threads
+        };
+        let chunk_chars = if workers > 1 { 4 << 20 } else { usize::MAX };
+        let specials = specials_of(&allowed_special);
+        let mut chunks = Vec::new();
+        let (mut start, mut chars) = (0, 0);
+        for (i, text) in texts.iter().enumerate() {
+            chars += text.len()?;
+            if chars >= chunk_chars || i + 1 == texts.len() {
+                chunks.push(start..i + 1);
+                (start, chars) = (i + 1, 0);
+            }
+        }
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let encoder = &self.encoder;
+        let parts = scope_with_threads(threads, |scope| -> PyResult<_> {
+            for (index, chunk) in chunks.iter().enumerate() {
+                let views = utf8_views(&texts[chunk.clone()])?;
+                let sender = sender.clone();
+                scope.spawn(move |_| {
+                    let encoded = encode_batch_flat(encoder, &views, specials, 0);
+                    // The receiver outlives the scope, so sending cannot fail.
+                    let _ = sender.send((index, encoded));
+                });
+            }
+            drop(sender);
+            // Wait for the pool without holding the GIL.
+            let mut parts: Vec<_> = py.detach(move || receiver.iter().collect());
+            parts.sort_by_key(|(index, _)| *index);
+            parts
+                .into_iter()
+                .map(|(_, encoded)| encoded.map_err(to_py))
+                .collect::<PyResult<Vec<_>>>()
+        })
+        .map_err(to_py)??;
+        let (ids, offsets) = py.detach(|| concat_flat(parts, threads)).map_err(to_py)?;
         let offsets: Vec<i64> = offsets.into_iter().map(|o| o as i64).collect();
         Ok((ids.into_pyarray(py), offsets.into_pyarray(py)))
     }
