@@ -115,21 +115,26 @@ def tiktoken_ranks() -> dict[bytes, int]:
     return ranks
 
 
-def build_tiktoken(threads: int):
-    import tiktoken
-
-    enc = tiktoken.Encoding(
+def tiktoken_like(module, threads: int, version: str):
+    """An engine with tiktoken's API (tiktoken itself, TokenDagger): its batch
+    call is a Python ThreadPoolExecutor over documents, the core releasing the GIL."""
+    enc = module.Encoding(
         name="gpt2",
         pat_str=GPT2_PATTERN,
         mergeable_ranks=tiktoken_ranks(),
         special_tokens={ENDOFTEXT: 50256},
     )
-    # A Python ThreadPoolExecutor over documents; the Rust core releases the GIL.
     return (
         lambda texts: enc.encode_ordinary_batch(texts, num_threads=threads),
         flat_from_lists,
-        tiktoken.__version__,
+        version,
     )
+
+
+def build_tiktoken(threads: int):
+    import tiktoken
+
+    return tiktoken_like(tiktoken, threads, tiktoken.__version__)
 
 
 def hf_tokenizer():
@@ -179,22 +184,11 @@ def build_gigatoken(threads: int):
 
 
 def build_tokendagger(threads: int):
-    # TokenDagger mirrors tiktoken.Encoding's constructor and batch call.
     from importlib.metadata import version
 
     import tokendagger
 
-    enc = tokendagger.Encoding(
-        name="gpt2",
-        pat_str=GPT2_PATTERN,
-        mergeable_ranks=tiktoken_ranks(),
-        special_tokens={ENDOFTEXT: 50256},
-    )
-    return (
-        lambda texts: enc.encode_ordinary_batch(texts, num_threads=threads),
-        flat_from_lists,
-        version("tokendagger"),
-    )
+    return tiktoken_like(tokendagger, threads, version("tokendagger"))
 
 
 ENGINES = {
