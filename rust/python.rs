@@ -5,7 +5,7 @@
 use crate::batch::{
     concat_flat, encode_batch, encode_batch_flat, run_with_threads, scope_with_threads,
 };
-use crate::byte_alphabet::{bytes_to_token_string, token_string_to_bytes};
+use crate::byte_alphabet::token_string_to_bytes;
 use crate::encode::{Encoder, Specials};
 use crate::error::Error;
 use crate::formats::{self, Loaded};
@@ -160,13 +160,7 @@ impl CoreTokenizer {
 
     /// The token spelled in the byte alphabet (special tokens as written).
     fn id_to_token(&self, id: u32) -> Option<String> {
-        let vocab = self.encoder.vocab();
-        let bytes = vocab.token_bytes(id)?;
-        Some(if vocab.is_special(id) {
-            String::from_utf8_lossy(bytes).into_owned()
-        } else {
-            bytes_to_token_string(bytes)
-        })
+        self.encoder.vocab().token_string(id)
     }
 
     fn is_special(&self, id: u32) -> bool {

@@ -213,6 +213,24 @@ impl Vocab {
         })
     }
 
+    /// How vocabulary files spell a token: in GPT-2's byte alphabet
+    /// (`"Ġthe"`), special tokens as written (`"<mask>"`).
+    pub fn token_string(&self, id: u32) -> Option<String> {
+        let bytes = self.token_bytes(id)?;
+        Some(if self.is_special(id) {
+            String::from_utf8_lossy(bytes).into_owned()
+        } else {
+            crate::byte_alphabet::bytes_to_token_string(bytes)
+        })
+    }
+
+    /// Token string -> id for every token, in id order.
+    pub fn token_strings(&self) -> serde_json::Map<String, serde_json::Value> {
+        (0..self.size() as u32)
+            .filter_map(|id| Some((self.token_string(id)?, serde_json::Value::from(id))))
+            .collect()
+    }
+
     pub fn byte_id(&self, byte: u8) -> u32 {
         self.byte_ids[byte as usize]
     }

@@ -191,19 +191,7 @@ pub(crate) fn check_complete(
 
 /// The vocab.json text: token strings in id order (special tokens as written).
 pub fn vocab_json(vocab: &Vocab) -> String {
-    let mut map = serde_json::Map::new();
-    for id in 0..vocab.size() as u32 {
-        let Some(bytes) = vocab.token_bytes(id) else {
-            continue;
-        };
-        let name = if vocab.is_special(id) {
-            String::from_utf8_lossy(bytes).into_owned()
-        } else {
-            bytes_to_token_string(bytes)
-        };
-        map.insert(name, serde_json::Value::from(id));
-    }
-    serde_json::to_string(&map).expect("a map of strings to numbers serialises")
+    serde_json::to_string(&vocab.token_strings()).expect("a map of strings to numbers serialises")
 }
 
 /// The merges.txt text, with the usual version header.

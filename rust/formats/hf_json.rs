@@ -203,17 +203,7 @@ pub fn to_json(vocab: &Vocab, pattern: &str, add_prefix_space: bool) -> String {
             "cls": ["<s>", cls], "trim_offsets": true, "add_prefix_space": add_prefix_space}),
         _ => byte_level(true),
     };
-    let mut vocab_map = serde_json::Map::new();
-    for id in 0..vocab.size() as u32 {
-        if let Some(bytes) = vocab.token_bytes(id) {
-            let name = if vocab.is_special(id) {
-                String::from_utf8_lossy(bytes).into_owned()
-            } else {
-                bytes_to_token_string(bytes)
-            };
-            vocab_map.insert(name, Value::from(id));
-        }
-    }
+    let vocab_map = vocab.token_strings();
     let merges: Vec<Value> = vocab
         .merges()
         .iter()
