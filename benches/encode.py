@@ -115,17 +115,18 @@ def tiktoken_ranks() -> dict[bytes, int]:
     return ranks
 
 
-def tiktoken_like(module, threads: int, version: str):
-    """An engine with tiktoken's API (tiktoken itself, TokenDagger): its batch
-    call is a Python ThreadPoolExecutor over documents, the core releasing the GIL."""
+def tiktoken_like(module, threads: int, version: str, batch_method: str):
+    """An engine with tiktoken's constructor (tiktoken itself, TokenDagger); its
+    batch call spreads documents over threads, the core releasing the GIL."""
     enc = module.Encoding(
         name="gpt2",
         pat_str=GPT2_PATTERN,
         mergeable_ranks=tiktoken_ranks(),
         special_tokens={ENDOFTEXT: 50256},
     )
+    batch = getattr(enc, batch_method)
     return (
-        lambda texts: enc.encode_ordinary_batch(texts, num_threads=threads),
+        lambda texts: batch(texts, num_threads=threads),
         flat_from_lists,
         version,
     )
@@ -134,7 +135,7 @@ def tiktoken_like(module, threads: int, version: str):
 def build_tiktoken(threads: int):
     import tiktoken
 
-    return tiktoken_like(tiktoken, threads, tiktoken.__version__)
+    return tiktoken_like(tiktoken, threads, tiktoken.__version__, "encode_ordinary_batch")
 
 
 def hf_tokenizer():
@@ -188,7 +189,9 @@ def build_tokendagger(threads: int):
 
     import tokendagger
 
-    return tiktoken_like(tokendagger, threads, version("tokendagger"))
+    # Its encode_batch has no ordinary variant; with no special tokens allowed
+    # or disallowed, special-token text is encoded as ordinary text.
+    return tiktoken_like(tokendagger, threads, version("tokendagger"), "encode_batch")
 
 
 ENGINES = {
