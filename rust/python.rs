@@ -163,6 +163,13 @@ impl CoreTokenizer {
         self.encoder.vocab().token_string(id)
     }
 
+    fn get_vocab(&self) -> Vec<(String, u32)> {
+        let vocab = self.encoder.vocab();
+        (0..vocab.size() as u32)
+            .filter_map(|id| Some((vocab.token_string(id)?, id)))
+            .collect()
+    }
+
     fn is_special(&self, id: u32) -> bool {
         self.encoder.vocab().is_special(id)
     }

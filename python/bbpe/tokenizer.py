@@ -43,11 +43,21 @@ def _utf8_safe(call, texts):
 
 
 def _id_list(ids: Ids) -> list[int]:
-    values = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
-    for value in values:
-        if not isinstance(value, (int, np.integer)) or not 0 <= value < 2**32:
-            raise ValueError(f"token id {value!r} is not in the vocabulary")
-    return values
+    return ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
+
+
+def _checked_ids(call, *id_lists: list[int]):
+    """Run `call`; ids the core cannot even take (negative, too large, not
+    integers) are reported like ids it does not know: the check costs nothing
+    unless something is wrong."""
+    try:
+        return call()
+    except (OverflowError, TypeError):
+        for ids in id_lists:
+            for value in ids:
+                if not isinstance(value, (int, np.integer)) or not 0 <= value < 2**32:
+                    raise ValueError(f"token id {value!r} is not in the vocabulary") from None
+        raise
 
 
 class Tokenizer:
@@ -164,12 +174,8 @@ class Tokenizer:
         return self._core.id_to_token(id) if 0 <= id < 2**32 else None
 
     def get_vocab(self) -> dict[str, int]:
-        vocab = {}
-        for id in range(self.vocab_size):
-            token = self.id_to_token(id)
-            if token is not None:
-                vocab[token] = id
-        return vocab
+        """Token string (byte alphabet; special tokens as written) -> id."""
+        return dict(self._core.get_vocab())
 
     # ---------------------------------------------------------------- encoding
     def _allowed(self, allowed_special: AllowedSpecial) -> list[int] | None:
@@ -384,7 +390,8 @@ class Tokenizer:
 
     # ---------------------------------------------------------------- decoding
     def decode_bytes(self, ids: Ids, *, skip_special_tokens: bool = False) -> bytes:
-        return self._core.decode_bytes(_id_list(ids), skip_special_tokens)
+        values = _id_list(ids)
+        return _checked_ids(lambda: self._core.decode_bytes(values, skip_special_tokens), values)
 
     def decode(
         self,
@@ -407,8 +414,10 @@ class Tokenizer:
         errors: Literal["replace", "strict"] = "replace",
         threads: int | None = None,
     ) -> list[str]:
-        raw = self._core.decode_batch_bytes(
-            [_id_list(ids) for ids in batch], skip_special_tokens, _threads(threads)
+        lists = [_id_list(ids) for ids in batch]
+        n_threads = _threads(threads)
+        raw = _checked_ids(
+            lambda: self._core.decode_batch_bytes(lists, skip_special_tokens, n_threads), *lists
         )
         return [b.decode("utf-8", errors) for b in raw]
 
