@@ -1,0 +1,458 @@
+//! Lines → documents: reads each file line by line into reused buffers, makes
+//! documents of the lines in the file's format, and applies the bad-input
+//! policy to lines that cannot be read.
+
+use super::decompress::{self, compression_of};
+use super::{jsonl, DocumentFormat, OnBadInput, ReadOptions, ReadStats};
+use crate::error::Error;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+/// Reads every document of `files` in order and hands each to `emit`.
+///
+/// `progress` gets the number of on-disk (compressed) bytes consumed so far,
+/// whenever more have been read from disk (about once per megabyte of
+/// uncompressed input, more often for compressed input) and at the end of
+/// each file. An error from `emit` stops reading and is returned as is.
+pub fn read_documents(
+    files: &[PathBuf],
+    options: &ReadOptions,
+    progress: &mut dyn FnMut(u64),
+    emit: &mut dyn FnMut(&str) -> Result<(), Error>,
+) -> Result<ReadStats, Error> {
+    let mut output = Output {
+        emit,
+        on_bad_input: options.on_bad_input,
+        stats: ReadStats::default(),
+    };
+    let mut buffers = Buffers::default();
+    let mut done = 0;
+    for path in files {
+        done += read_file(path, options, &mut buffers, &mut output, &mut |n| {
+            progress(done + n)
+        })?;
+        output.stats.files += 1;
+    }
+    Ok(output.stats)
+}
+
+/// Reads one file's documents; returns (and last reports) the bytes it took
+/// from disk.
+fn read_file(
+    path: &Path,
+    options: &ReadOptions,
+    buffers: &mut Buffers,
+    output: &mut Output,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, Error> {
+    let format = format_of(path, options.format);
+    let name = path.display().to_string();
+    let mut opened = decompress::open(path).map_err(|e| Error::io(&name, e))?;
+    let mut number = 0;
+    let mut reported = 0;
+    buffers.paragraph.clear();
+    loop {
+        buffers.line.clear();
+        match opened.reader.read_until(b'\n', &mut buffers.line) {
+            Ok(0) => break,
+            Ok(_) => number += 1,
+            Err(e) => {
+                let location = format!("after line {number}");
+                return Err(Error::file(&name, location, e.to_string()));
+            }
+        }
+        if opened.consumed.get() != reported {
+            reported = opened.consumed.get();
+            progress(reported);
+        }
+        let line = Line {
+            path: &name,
+            number,
+            bytes: buffers.line.strip_suffix(b"\n").unwrap_or(&buffers.line),
+        };
+        match format {
+            DocumentFormat::Jsonl => {
+                jsonl_line(&line, &options.text_field, &mut buffers.scratch, output)?
+            }
+            DocumentFormat::Lines => plain_line(&line, output)?,
+            DocumentFormat::Paragraphs | DocumentFormat::Auto => {
+                paragraph_line(&line, &mut buffers.paragraph, output)?
+            }
+        }
+    }
+    if !buffers.paragraph.is_empty() {
+        output.document(&buffers.paragraph)?;
+    }
+    progress(opened.consumed.get());
+    Ok(opened.consumed.get())
+}
+
+/// The format of `path`'s documents: as given, or by its name as in
+/// `corpus.py`'s `_format_of` (Auto never comes out).
+fn format_of(path: &Path, format: DocumentFormat) -> DocumentFormat {
+    if format != DocumentFormat::Auto {
+        return format;
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let (_, stem) = compression_of(&name);
+    if stem.ends_with(".jsonl") || stem.ends_with(".json") {
+        DocumentFormat::Jsonl
+    } else {
+        DocumentFormat::Paragraphs
+    }
+}
+
+/// Reused across lines and files so that reading allocates only when a line
+/// or document is longer than any before it.
+#[derive(Default)]
+struct Buffers {
+    line: Vec<u8>,
+    /// The paragraph being gathered.
+    paragraph: String,
+    /// JSON text with escapes, unescaped.
+    scratch: String,
+}
+
+/// One line of a file, without its `"\n"`.
+struct Line<'a> {
+    path: &'a str,
+    number: u64,
+    bytes: &'a [u8],
+}
+
+impl Line<'_> {
+    fn text(&self) -> Result<&str, Error> {
+        std::str::from_utf8(self.bytes).map_err(|e| {
+            let at = e.valid_up_to();
+            self.error(format!("invalid UTF-8 (at byte {at} of the line)"))
+        })
+    }
+
+    fn error(&self, message: String) -> Error {
+        Error::file(self.path, format!("line {}", self.number), message)
+    }
+}
+
+/// Where documents and bad lines go.
+struct Output<'e> {
+    emit: &'e mut dyn FnMut(&str) -> Result<(), Error>,
+    on_bad_input: OnBadInput,
+    stats: ReadStats,
+}
+
+impl Output<'_> {
+    fn document(&mut self, text: &str) -> Result<(), Error> {
+        self.stats.documents += 1;
+        self.stats.text_bytes += text.len() as u64;
+        (self.emit)(text)
+    }
+
+    /// A line that cannot be read: the error, or `Ok` once counted as skipped.
+    fn bad_line(&mut self, error: Error) -> Result<(), Error> {
+        match self.on_bad_input {
+            OnBadInput::Stop => Err(error),
+            OnBadInput::Skip => {
+                self.stats.skipped += 1;
+                self.stats
+                    .first_skipped
+                    .get_or_insert_with(|| error.to_string());
+                Ok(())
+            }
+        }
+    }
+}
+
+fn jsonl_line(
+    line: &Line,
+    field: &str,
+    scratch: &mut String,
+    output: &mut Output,
+) -> Result<(), Error> {
+    let text = match line.text() {
+        Ok(text) if is_blank(text) => return Ok(()),
+        Ok(text) => jsonl::text_field(text, field, scratch).map_err(|m| line.error(m)),
+        Err(e) => Err(e),
+    };
+    match text {
+        Ok(text) => output.document(text),
+        Err(e) => output.bad_line(e),
+    }
+}
+
+fn plain_line(line: &Line, output: &mut Output) -> Result<(), Error> {
+    match line.text() {
+        Ok("") => Ok(()),
+        Ok(text) => output.document(text),
+        Err(e) => output.bad_line(e),
+    }
+}
+
+/// A blank line ends the paragraph; a bad line is left out of it.
+fn paragraph_line(line: &Line, paragraph: &mut String, output: &mut Output) -> Result<(), Error> {
+    match line.text() {
+        Ok(text) if is_blank(text) => {
+            if !paragraph.is_empty() {
+                output.document(paragraph)?;
+                paragraph.clear();
+            }
+            Ok(())
+        }
+        Ok(text) => {
+            if !paragraph.is_empty() {
+                paragraph.push('\n');
+            }
+            paragraph.push_str(text);
+            Ok(())
+        }
+        Err(e) => output.bad_line(e),
+    }
+}
+
+/// Whitespace only, as Python's `str.strip` sees it: Unicode `White_Space`
+/// plus the ASCII separators U+001C..U+001F.
+fn is_blank(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::testing::{gzip, xz, zstd, TempDir};
+    use crate::corpus::total_size;
+
+    fn options(format: DocumentFormat, on_bad_input: OnBadInput) -> ReadOptions {
+        ReadOptions {
+            format,
+            on_bad_input,
+            ..ReadOptions::default()
+        }
+    }
+
+    fn read(files: &[PathBuf], options: &ReadOptions) -> Result<(Vec<String>, ReadStats), Error> {
+        let mut documents = Vec::new();
+        let stats = read_documents(files, options, &mut |_| {}, &mut |text| {
+            documents.push(text.to_string());
+            Ok(())
+        })?;
+        Ok((documents, stats))
+    }
+
+    fn read_one(contents: &[u8], name: &str, format: DocumentFormat) -> Result<Vec<String>, Error> {
+        let dir = TempDir::new();
+        let options = options(format, OnBadInput::Stop);
+        read(&[dir.write(name, contents)], &options).map(|(documents, _)| documents)
+    }
+
+    #[test]
+    fn jsonl_documents_are_the_text_fields_of_non_blank_lines() {
+        let contents =
+            b"{\"text\": \"a\"}\n  \n{\"id\": 2, \"text\": \"b\\nc\"}\n\n{\"text\": \"\"}";
+        let documents = read_one(contents, "x.jsonl", DocumentFormat::Auto).unwrap();
+        assert_eq!(documents, ["a", "b\nc", ""]);
+    }
+
+    #[test]
+    fn a_chosen_text_field_is_read() {
+        let dir = TempDir::new();
+        let path = dir.write("x.json", b"{\"text\": 1, \"body\": \"b\"}\n");
+        let options = ReadOptions {
+            text_field: "body".to_string(),
+            ..ReadOptions::default()
+        };
+        assert_eq!(read(&[path], &options).unwrap().0, ["b"]);
+    }
+
+    #[test]
+    fn lines_documents_are_the_non_empty_lines() {
+        let documents = read_one(b"a\n\n b \n\t\nlast", "x.txt", DocumentFormat::Lines).unwrap();
+        assert_eq!(documents, ["a", " b ", "\t", "last"]);
+    }
+
+    #[test]
+    fn paragraphs_are_runs_of_non_blank_lines_joined_by_newlines() {
+        let contents = b"\n\none\ntwo\n \t\nthree\n\n\n\nfour\nfive\nsix";
+        let documents = read_one(contents, "x.txt", DocumentFormat::Auto).unwrap();
+        assert_eq!(documents, ["one\ntwo", "three", "four\nfive\nsix"]);
+        let documents = read_one(b"only\n\n", "x.md", DocumentFormat::Paragraphs).unwrap();
+        assert_eq!(documents, ["only"]);
+        // Python's whitespace: U+001F and U+3000 make a line blank.
+        let documents = read_one("a\n\u{1f}\u{3000}\nb".as_bytes(), "x", DocumentFormat::Auto);
+        assert_eq!(documents.unwrap(), ["a", "b"]);
+    }
+
+    #[test]
+    fn crlf_keeps_its_carriage_return() {
+        let documents = read_one(b"a\r\nb\r\n\r\nc\r\n", "x.txt", DocumentFormat::Paragraphs);
+        assert_eq!(documents.unwrap(), ["a\r\nb\r", "c\r"]);
+        let documents = read_one(b"a\r\n\r\n", "x.txt", DocumentFormat::Lines).unwrap();
+        assert_eq!(documents, ["a\r", "\r"]);
+        let documents = read_one(b"{\"text\": \"a\"}\r\n", "x.jsonl", DocumentFormat::Auto);
+        assert_eq!(documents.unwrap(), ["a"]);
+    }
+
+    #[test]
+    fn compressed_files_are_read_and_their_format_found_under_the_suffix() {
+        let dir = TempDir::new();
+        let jsonl = b"{\"text\": \"j1\"}\n{\"text\": \"j2\"}\n";
+        let text = b"p1\np1b\n\np2\n";
+        let files = [
+            dir.write("a.jsonl.gz", &gzip(jsonl)),
+            dir.write("b.txt.gz", &gzip(text)),
+            dir.write("c.jsonl.xz", &xz(jsonl)),
+            dir.write("d.txt.xz", &xz(text)),
+            dir.write("e.json.zst", &zstd(jsonl)),
+            dir.write("f.zstd", &zstd(text)),
+        ];
+        let (documents, stats) = read(&files, &ReadOptions::default()).unwrap();
+        let expected = ["j1", "j2", "p1\np1b", "p2"].repeat(3);
+        assert_eq!(documents, expected);
+        assert_eq!(stats.files, 6);
+        assert_eq!(stats.documents, 12);
+        assert_eq!(stats.text_bytes, 3 * (2 + 2 + 6 + 2));
+        assert_eq!(stats.skipped, 0);
+    }
+
+    #[test]
+    fn progress_reaches_the_total_size_once_per_file() {
+        let dir = TempDir::new();
+        let big = "word ".repeat(100).repeat(5000);
+        let files = [
+            dir.write("a.txt", big.as_bytes()),
+            dir.write("b.txt.gz", &gzip(big.as_bytes())),
+            dir.write("c.txt", b""),
+        ];
+        let mut seen = Vec::new();
+        read_documents(
+            &files,
+            &ReadOptions::default(),
+            &mut |n| seen.push(n),
+            &mut |_| Ok(()),
+        )
+        .unwrap();
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+        let sizes: Vec<u64> = files
+            .iter()
+            .map(|f| total_size(std::slice::from_ref(f)))
+            .collect();
+        for end in [sizes[0], sizes[0] + sizes[1], total_size(&files)] {
+            assert!(seen.contains(&end), "{end} not in {seen:?}");
+        }
+        assert_eq!(seen.last(), Some(&total_size(&files)));
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_line_and_byte() {
+        let error = read_one(b"ok\n\nab\xffcd\n", "x.txt", DocumentFormat::Auto).unwrap_err();
+        let path = match &error {
+            Error::File { path, .. } => path.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            error.to_string(),
+            format!("{path}, line 3: invalid UTF-8 (at byte 2 of the line)")
+        );
+        let error = read_one(b"{\"text\": \"\xe9\"}\n", "x.jsonl", DocumentFormat::Auto);
+        let error = error.unwrap_err().to_string();
+        assert!(
+            error.ends_with(", line 1: invalid UTF-8 (at byte 10 of the line)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn malformed_json_names_the_line_and_column() {
+        let contents = b"{\"text\": \"a\"}\n{\"text\": \"b\",}\n";
+        let error = read_one(contents, "x.jsonl", DocumentFormat::Auto).unwrap_err();
+        let error = error.to_string();
+        assert!(error.ends_with("x.jsonl, line 2: not valid JSON (trailing comma, column 14)"));
+    }
+
+    #[test]
+    fn a_missing_or_non_string_field_names_the_line() {
+        let error = read_one(b"\n{\"body\": \"a\"}\n", "x.jsonl", DocumentFormat::Jsonl);
+        let error = error.unwrap_err().to_string();
+        assert!(
+            error.ends_with("x.jsonl, line 2: no \"text\" field"),
+            "{error}"
+        );
+        let error = read_one(b"{\"text\": [\"a\"]}", "x.jsonl", DocumentFormat::Jsonl);
+        let error = error.unwrap_err().to_string();
+        assert!(
+            error.ends_with("x.jsonl, line 1: field \"text\" is not a string"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn skip_mode_counts_bad_lines_and_keeps_the_first_error() {
+        let dir = TempDir::new();
+        let jsonl = dir.write(
+            "a.jsonl",
+            b"{\"text\": \"a\"}\n{\"text\": 1}\nnot json\n{\"x\": 1}\n\xff\n{\"text\": \"b\"}\n",
+        );
+        let options = options(DocumentFormat::Auto, OnBadInput::Skip);
+        let (documents, stats) = read(&[jsonl], &options).unwrap();
+        assert_eq!(documents, ["a", "b"]);
+        assert_eq!(stats.skipped, 4);
+        let first = stats.first_skipped.unwrap();
+        assert!(
+            first.ends_with("a.jsonl, line 2: field \"text\" is not a string"),
+            "{first}"
+        );
+
+        // A bad line is dropped from its paragraph, which goes on around it.
+        let text = dir.write("b.txt", b"one\n\xfe\ntwo\n\nthree\n\xff\n");
+        let (documents, stats) = read(&[text], &options).unwrap();
+        assert_eq!(documents, ["one\ntwo", "three"]);
+        assert_eq!(stats.skipped, 2);
+        assert_eq!(stats.documents, 2);
+        assert_eq!(stats.text_bytes, 12);
+        let first = stats.first_skipped.unwrap();
+        assert!(first.ends_with("b.txt, line 2: invalid UTF-8 (at byte 0 of the line)"));
+    }
+
+    #[test]
+    fn truncated_or_corrupt_archives_fail_even_when_skipping() {
+        let dir = TempDir::new();
+        let text = "a line of text\n".repeat(10_000);
+        let skip = options(DocumentFormat::Auto, OnBadInput::Skip);
+        for (name, compressed) in [
+            ("a.txt.gz", gzip(text.as_bytes())),
+            ("a.txt.xz", xz(text.as_bytes())),
+            ("a.txt.zst", zstd(text.as_bytes())),
+        ] {
+            let truncated = dir.write(name, &compressed[..compressed.len() - 20]);
+            let error = read(&[truncated], &skip).unwrap_err().to_string();
+            assert!(error.contains(&format!("{name}, after line ")), "{error}");
+        }
+        let corrupt = dir.write("b.txt.gz", b"\x1f\x8b this is not deflate");
+        let error = read(&[corrupt], &skip).unwrap_err().to_string();
+        assert!(error.contains("b.txt.gz, after line 0: "), "{error}");
+    }
+
+    #[test]
+    fn a_missing_file_is_an_io_error() {
+        let dir = TempDir::new();
+        let missing = dir.path().join("missing.jsonl");
+        let error = read(&[missing], &ReadOptions::default()).unwrap_err();
+        assert!(matches!(error, Error::Io { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn an_error_from_emit_stops_reading() {
+        let dir = TempDir::new();
+        let path = dir.write("x.txt", b"a\n\nb\n\nc\n");
+        let mut seen = Vec::new();
+        let error = read_documents(&[path], &ReadOptions::default(), &mut |_| {}, &mut |text| {
+            seen.push(text.to_string());
+            match text {
+                "b" => Err(Error::Invalid("enough".to_string())),
+                _ => Ok(()),
+            }
+        })
+        .unwrap_err();
+        assert_eq!(error.to_string(), "enough");
+        assert_eq!(seen, ["a", "b"]);
+    }
+}

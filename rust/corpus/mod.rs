@@ -1,0 +1,152 @@
+//! Reading documents from corpus files for vocabulary training: JSONL (text in
+//! a chosen field of each object) or plain text (one document per line, or
+//! documents separated by blank lines), plain or gzip / xz / zstd compressed.
+//! Mirrors `python/bbpe/corpus.py`; every error names the file and line.
+//!
+//! - `inputs`: command-line inputs (files, directories, globs) → file list
+//! - `decompress`: a file → its decompressed bytes, counting bytes read from disk
+//! - `jsonl`: one JSON line → the text field, without building a JSON tree
+//! - `documents`: lines → documents in the chosen format, bad-input policy
+
+mod decompress;
+mod documents;
+mod inputs;
+mod jsonl;
+#[cfg(test)]
+mod testing;
+
+use crate::error::Error;
+use std::str::FromStr;
+
+pub use documents::read_documents;
+pub use inputs::{expand_inputs, total_size};
+
+/// How the lines of a file make up documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentFormat {
+    /// By file name: `.jsonl` / `.json` (before any compression suffix) is
+    /// JSONL, anything else paragraphs.
+    Auto,
+    /// One JSON object per line, the text in [`ReadOptions::text_field`].
+    Jsonl,
+    /// Each non-empty line is a document.
+    Lines,
+    /// Runs of non-blank lines, joined by `"\n"`, are documents.
+    Paragraphs,
+}
+
+impl FromStr for DocumentFormat {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self, Error> {
+        match name {
+            "auto" => Ok(Self::Auto),
+            "jsonl" => Ok(Self::Jsonl),
+            "lines" => Ok(Self::Lines),
+            "paragraphs" => Ok(Self::Paragraphs),
+            _ => Err(Error::Invalid(format!(
+                "unknown document format {name:?}: expected auto, jsonl, lines or paragraphs"
+            ))),
+        }
+    }
+}
+
+/// What to do with a line that cannot be read as (part of) a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnBadInput {
+    /// Fail with the line's error.
+    Stop,
+    /// Leave the line out and count it in [`ReadStats::skipped`].
+    Skip,
+}
+
+impl FromStr for OnBadInput {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self, Error> {
+        match name {
+            "stop" => Ok(Self::Stop),
+            "skip" => Ok(Self::Skip),
+            _ => Err(Error::Invalid(format!(
+                "unknown bad-input policy {name:?}: expected stop or skip"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    pub format: DocumentFormat,
+    /// The JSONL field holding the text.
+    pub text_field: String,
+    pub on_bad_input: OnBadInput,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            format: DocumentFormat::Auto,
+            text_field: "text".to_string(),
+            on_bad_input: OnBadInput::Stop,
+        }
+    }
+}
+
+/// What [`read_documents`] read.
+#[derive(Debug, Default, Clone)]
+pub struct ReadStats {
+    pub files: u64,
+    pub documents: u64,
+    /// The emitted documents' total length in bytes.
+    pub text_bytes: u64,
+    /// Lines left out under [`OnBadInput::Skip`].
+    pub skipped: u64,
+    /// The error of the first line left out, as displayed.
+    pub first_skipped: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_policies_parse_from_their_names() {
+        assert_eq!(
+            "auto".parse::<DocumentFormat>().unwrap(),
+            DocumentFormat::Auto
+        );
+        assert_eq!(
+            "jsonl".parse::<DocumentFormat>().unwrap(),
+            DocumentFormat::Jsonl
+        );
+        assert_eq!(
+            "lines".parse::<DocumentFormat>().unwrap(),
+            DocumentFormat::Lines
+        );
+        assert_eq!(
+            "paragraphs".parse::<DocumentFormat>().unwrap(),
+            DocumentFormat::Paragraphs
+        );
+        assert_eq!("stop".parse::<OnBadInput>().unwrap(), OnBadInput::Stop);
+        assert_eq!("skip".parse::<OnBadInput>().unwrap(), OnBadInput::Skip);
+
+        let error = "json".parse::<DocumentFormat>().unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "unknown document format \"json\": expected auto, jsonl, lines or paragraphs"
+        );
+        let error = "ignore".parse::<OnBadInput>().unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "unknown bad-input policy \"ignore\": expected stop or skip"
+        );
+    }
+
+    #[test]
+    fn default_options_read_text_fields_and_stop_on_bad_input() {
+        let options = ReadOptions::default();
+        assert_eq!(options.format, DocumentFormat::Auto);
+        assert_eq!(options.text_field, "text");
+        assert_eq!(options.on_bad_input, OnBadInput::Stop);
+    }
+}
