@@ -44,6 +44,14 @@ pub fn char_to_byte(c: char) -> Option<u8> {
     Some(byte as u8)
 }
 
+/// All 256 bytes ordered by the code point of their character: the order in
+/// which Hugging Face's trainer (and GPT-2's vocabulary) number them.
+pub fn bytes_in_char_order() -> impl Iterator<Item = u8> {
+    let mut bytes: Vec<u8> = (0..=255).collect();
+    bytes.sort_by_key(|&b| BYTE_TO_CHAR[b as usize]);
+    bytes.into_iter()
+}
+
 static NON_PRINTABLE: [u8; 68] = non_printable_bytes();
 
 const fn non_printable_bytes() -> [u8; 68] {

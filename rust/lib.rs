@@ -7,11 +7,13 @@
 pub mod batch;
 pub mod byte_alphabet;
 pub mod char_class;
+pub mod corpus;
 pub mod encode;
 pub mod error;
 pub mod formats;
 pub mod merge;
 pub mod pretokenize;
+pub mod train;
 pub mod vocab;
 mod word_cache;
 

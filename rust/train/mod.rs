@@ -1,0 +1,303 @@
+//! Vocabulary training: documents -> word counts ([`word_counts`]) ->
+//! merges ([`merges`]) -> a [`Vocab`] the encoder and every file format use.
+//!
+//! With the same settings the merges equal Hugging Face's BpeTrainer's (with
+//! a ByteLevel pre-tokenizer and the full byte alphabet): special tokens get
+//! the first ids, then the 256 bytes, then merged tokens in order.
+
+pub mod merges;
+pub mod word_counts;
+
+use crate::batch::run_with_threads;
+use crate::corpus::{read_documents, ReadOptions, ReadStats};
+use crate::error::Error;
+use crate::formats::ROBERTA_SPECIALS;
+use crate::pretokenize::Pretokenizer;
+use crate::vocab::{SpecialToken, Vocab};
+use merges::{Learned, MergeLimits};
+use std::path::PathBuf;
+use std::time::Instant;
+use word_counts::{WordCounter, WordCounts};
+
+#[derive(Debug, Clone)]
+pub struct TrainSettings {
+    /// Distinct tokens wanted, special tokens and the 256 bytes included.
+    pub vocab_size: usize,
+    pub min_frequency: u64,
+    pub special_tokens: Vec<String>,
+    /// Longest token to form, in bytes.
+    pub max_token_length: Option<usize>,
+    /// Split pattern; GPT-2's when `None`.
+    pub pattern: Option<String>,
+    /// Cap on distinct words kept while counting (the rarest go first).
+    pub max_words: Option<usize>,
+    /// Worker threads; 0 = every core.
+    pub threads: usize,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        TrainSettings {
+            vocab_size: 50_265,
+            min_frequency: 2,
+            special_tokens: ROBERTA_SPECIALS.iter().map(|s| s.to_string()).collect(),
+            max_token_length: None,
+            pattern: None,
+            max_words: None,
+            threads: 0,
+        }
+    }
+}
+
+impl TrainSettings {
+    pub fn check(&self) -> Result<(), Error> {
+        let floor = 256 + self.special_tokens.len();
+        if self.vocab_size < floor {
+            return Err(Error::Invalid(format!(
+                "vocab_size {} is below {floor}: the 256 bytes and {} special tokens come first",
+                self.vocab_size,
+                self.special_tokens.len()
+            )));
+        }
+        for (i, token) in self.special_tokens.iter().enumerate() {
+            if token.is_empty() {
+                return Err(Error::Invalid("a special token is empty".to_string()));
+            }
+            if self.special_tokens[..i].contains(token) {
+                return Err(Error::Invalid(format!(
+                    "special token {token:?} is given twice"
+                )));
+            }
+        }
+        if self.max_token_length == Some(0) {
+            return Err(Error::Invalid("max_token_length must be at least 1".into()));
+        }
+        if self.max_words == Some(0) {
+            return Err(Error::Invalid("max_words must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    pub fn pretokenizer(&self) -> Result<Pretokenizer, Error> {
+        match &self.pattern {
+            None => Ok(Pretokenizer::Gpt2),
+            Some(pattern) => Pretokenizer::from_pattern(pattern),
+        }
+    }
+}
+
+/// Every `every`-th document (the last of each run of `every`) is held back
+/// from training, up to `max_bytes`, to measure the vocabulary on unseen text.
+#[derive(Debug, Default)]
+pub struct Holdout {
+    every: u64,
+    max_bytes: usize,
+    seen: u64,
+    bytes: usize,
+    pub documents: Vec<String>,
+}
+
+impl Holdout {
+    pub fn new(every: u64, max_bytes: usize) -> Self {
+        Holdout {
+            every,
+            max_bytes,
+            ..Default::default()
+        }
+    }
+
+    /// Whether `document` is held back (and kept) rather than trained on.
+    pub fn take(&mut self, document: &str) -> bool {
+        self.seen += 1;
+        if self.every == 0 || !self.seen.is_multiple_of(self.every) || self.bytes >= self.max_bytes
+        {
+            return false;
+        }
+        self.bytes += document.len();
+        self.documents.push(document.to_string());
+        true
+    }
+}
+
+/// Counts the words of corpus files (read by [`crate::corpus`]); `progress`
+/// gets the input bytes consumed so far and returns `false` to stop early
+/// (then the result is an error).
+pub fn count_files(
+    files: &[PathBuf],
+    options: &ReadOptions,
+    settings: &TrainSettings,
+    holdout: &mut Holdout,
+    progress: &mut dyn FnMut(u64) -> bool,
+) -> Result<(WordCounts, ReadStats), Error> {
+    settings.check()?;
+    let mut counter = WordCounter::start(
+        settings.pretokenizer()?,
+        settings.max_words,
+        settings.threads,
+    );
+    // Set by the progress callback, seen by the next document.
+    let stopped = std::cell::Cell::new(false);
+    let stats = read_documents(
+        files,
+        options,
+        &mut |done| {
+            if !progress(done) {
+                stopped.set(true);
+            }
+        },
+        &mut |document| {
+            if stopped.get() {
+                return Err(Error::Invalid("training was stopped".to_string()));
+            }
+            if holdout.take(document) {
+                return Ok(());
+            }
+            counter.add(document)
+        },
+    )?;
+    Ok((counter.finish()?, stats))
+}
+
+/// What a training run did, for summaries.
+#[derive(Debug, Clone, Default)]
+pub struct TrainReport {
+    pub documents: u64,
+    pub text_bytes: u64,
+    pub unique_words: u64,
+    pub pruned_words: u64,
+    pub pruned_occurrences: u64,
+    pub merges: u64,
+    pub vocab_size: u64,
+    pub merge_seconds: f64,
+}
+
+/// Learns merges from counted words and builds the vocabulary. `progress`
+/// gets the number of merges made so far and returns `false` to stop early.
+pub fn learn_vocab(
+    counts: &WordCounts,
+    settings: &TrainSettings,
+    progress: &mut (dyn FnMut(usize) -> bool + Send),
+) -> Result<(Vocab, TrainReport), Error> {
+    settings.check()?;
+    let started = Instant::now();
+    let limits = MergeLimits {
+        vocab_size: settings.vocab_size,
+        min_frequency: settings.min_frequency,
+        max_token_length: settings.max_token_length,
+    };
+    let learned = run_with_threads(settings.threads, || {
+        merges::learn(counts.iter(), &settings.special_tokens, &limits, progress)
+    })?;
+    let vocab = to_vocab(&learned, &settings.special_tokens)?;
+    let report = TrainReport {
+        documents: counts.documents,
+        text_bytes: counts.text_bytes,
+        unique_words: counts.len() as u64,
+        pruned_words: counts.pruned_words,
+        pruned_occurrences: counts.pruned_occurrences,
+        merges: vocab.merges().len() as u64,
+        vocab_size: learned.tokens.len() as u64,
+        merge_seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok((vocab, report))
+}
+
+/// The vocabulary of a training run. A pair merged twice (possible when a
+/// merge spells a token that already exists) keeps only its later rank, as
+/// Hugging Face's model does when it files merges by pair.
+pub fn to_vocab(learned: &Learned, specials: &[String]) -> Result<Vocab, Error> {
+    let entries = learned
+        .tokens
+        .iter()
+        .enumerate()
+        .map(|(id, bytes)| (bytes.clone(), id as u32))
+        .collect();
+    let mut last_rank = rustc_hash::FxHashMap::default();
+    for (rank, &(left, right, _)) in learned.merges.iter().enumerate() {
+        last_rank.insert((left, right), rank);
+    }
+    let merges = learned
+        .merges
+        .iter()
+        .enumerate()
+        .filter(|&(rank, &(left, right, _))| last_rank[&(left, right)] == rank)
+        .map(|(_, &(left, right, _))| {
+            (
+                learned.tokens[left as usize].clone(),
+                learned.tokens[right as usize].clone(),
+            )
+        })
+        .collect();
+    let specials = specials
+        .iter()
+        .enumerate()
+        .map(|(id, content)| SpecialToken::new(content.clone(), id as u32))
+        .collect();
+    Vocab::new(entries, merges, specials)
+        .map_err(|e| Error::Invalid(format!("trained vocabulary is inconsistent: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::{Encoder, Specials};
+
+    fn train(documents: &[&str], settings: &TrainSettings) -> Vocab {
+        let mut counter = WordCounter::start(settings.pretokenizer().unwrap(), None, 1);
+        for document in documents {
+            counter.add(document).unwrap();
+        }
+        let counts = counter.finish().unwrap();
+        learn_vocab(&counts, settings, &mut |_| true).unwrap().0
+    }
+
+    #[test]
+    fn trained_vocabulary_encodes_and_round_trips() {
+        let settings = TrainSettings {
+            vocab_size: 300,
+            min_frequency: 1,
+            ..Default::default()
+        };
+        let text = "the cat sat on the mat; the cat ate the rat. 고양이가 매트 위에 앉았다";
+        let vocab = train(&[text, text, "the end"], &settings);
+        assert_eq!(vocab.special_id("<s>"), Some(0));
+        assert_eq!(vocab.special_id("<mask>"), Some(4));
+        assert!(vocab.merges().len() > 10);
+        let encoder = Encoder::new(vocab, Pretokenizer::Gpt2, false);
+        let ids = encoder.encode(text, Specials::All).unwrap();
+        assert!(ids.len() < text.len() / 3);
+        assert_eq!(encoder.decode(&ids, false).unwrap(), text.as_bytes());
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let too_small = TrainSettings {
+            vocab_size: 200,
+            ..Default::default()
+        };
+        assert!(too_small
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("vocab_size 200"));
+        let repeated = TrainSettings {
+            special_tokens: vec!["<s>".into(), "<s>".into()],
+            ..Default::default()
+        };
+        assert!(repeated.check().unwrap_err().to_string().contains("twice"));
+    }
+
+    #[test]
+    fn holdout_keeps_every_nth_document_up_to_a_budget() {
+        let mut holdout = Holdout::new(3, 4);
+        let taken: Vec<bool> = ["a", "b", "cc", "d", "e", "ffff", "g", "h", "i"]
+            .iter()
+            .map(|d| holdout.take(d))
+            .collect();
+        assert_eq!(
+            taken,
+            [false, false, true, false, false, true, false, false, false]
+        );
+        assert_eq!(holdout.documents, ["cc", "ffff"]);
+    }
+}
