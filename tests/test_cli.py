@@ -54,3 +54,33 @@ def test_tokenize_prints_tokens(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["tokens"] == ["It", "Ġwas", "Ġa", "Ġgreat", "Ġday"]
     assert out["ids"] == [243, 21, 10, 372, 183]
+
+
+def test_train_sample_writes_every_format_and_encode_uses_it(tmp_path, capsys):
+    out = tmp_path / "vocab"
+    args = ["train", "--sample", "-o", str(out), "--vocab-size", "2000", "--holdout-every", "20"]
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["merges.txt", "tokenizer.json", "vocab.json", "vocab.tiktoken"]
+    assert summary["vocab_size"] == 2000
+    assert summary["documents"] + summary["held_out_documents"] == len(
+        list(read_documents(sample_path()))
+    )
+    assert summary["held_out_bytes_per_token"] > 2
+    assert summary["unique_words"] > 1000
+
+    assert main(["encode", "--sample", "--tokenizer", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tokens"] > 0
+
+
+def test_train_reports_bad_lines(tmp_path, capsys):
+    corpus = tmp_path / "bad.txt"
+    corpus.write_bytes(b"fine line\nbroken \xfe line\nanother fine line\n")
+    out = str(tmp_path / "out")
+    assert main(["train", str(corpus), "-o", out, "--format", "lines", "--vocab-size", "300"]) == 2
+    assert "bad.txt, line 2: invalid UTF-8" in capsys.readouterr().err
+    args = ["train", str(corpus), "-o", out, "--format", "lines", "--vocab-size", "300"]
+    assert main([*args, "--on-bad-input", "skip"]) == 0
+    printed = capsys.readouterr().out
+    assert "skipped 1 bad lines" in printed and "line 2" in printed

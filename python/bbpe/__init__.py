@@ -7,6 +7,14 @@
 """
 
 from bbpe.tokenizer import Tokenizer
+from bbpe.trainer import GPT2_SPECIALS, ROBERTA_SPECIALS, TrainingReport, train, train_with_report
 
-__all__ = ["Tokenizer"]
+__all__ = [
+    "GPT2_SPECIALS",
+    "ROBERTA_SPECIALS",
+    "Tokenizer",
+    "TrainingReport",
+    "train",
+    "train_with_report",
+]
 __version__ = "0.1.0"

@@ -1,5 +1,8 @@
 """Type stubs for the Rust extension module (see rust/python.rs)."""
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import numpy as np
 
 class CoreTokenizer:
@@ -44,3 +47,33 @@ class CoreTokenizer:
     def save_gpt2(self, vocab_path: str, merges_path: str) -> None: ...
     def to_hf_json(self) -> str: ...
     def save_tiktoken(self, path: str) -> None: ...
+
+class TrainSettings:
+    def __init__(
+        self,
+        vocab_size: int,
+        min_frequency: int,
+        special_tokens: list[str],
+        max_token_length: int | None = None,
+        pattern: str | None = None,
+        max_words: int | None = None,
+        threads: int = 0,
+    ) -> None: ...
+
+Progress = Callable[[str, int, int | None], object]
+
+def train_files(
+    inputs: list[str],
+    settings: TrainSettings,
+    format: str = "auto",
+    text_field: str = "text",
+    on_bad_input: str = "stop",
+    holdout: tuple[int, int] = (0, 0),
+    progress: Progress | None = None,
+) -> tuple[CoreTokenizer, dict[str, Any], list[str]]: ...
+def train_texts(
+    texts: Iterable[str | list[str] | tuple[str, ...]],
+    settings: TrainSettings,
+    holdout: tuple[int, int] = (0, 0),
+    progress: Progress | None = None,
+) -> tuple[CoreTokenizer, dict[str, Any], list[str]]: ...

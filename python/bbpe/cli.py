@@ -10,37 +10,11 @@ import time
 from collections.abc import Iterable, Iterator
 
 from bbpe.corpus import CorpusError, Document, read_documents, sample_path
+from bbpe.progress import ProgressBar
 from bbpe.tokenizer import Tokenizer
+from bbpe.trainer import GPT2_SPECIALS, ROBERTA_SPECIALS, train_with_report
 
 BATCH_BYTES = 8 << 20
-
-
-class Progress:
-    """A one-line progress report on stderr, redrawn at most every 0.2 s, shown
-    only on a terminal (or when forced) so that logs and pipes stay clean."""
-
-    def __init__(self, total_bytes: int | None, enabled: bool):
-        self.total = total_bytes
-        self.enabled = enabled
-        self.start = time.perf_counter()
-        self.last_draw = 0.0
-
-    def update(self, done_bytes: int, tokens: int, final: bool = False) -> None:
-        now = time.perf_counter()
-        if not self.enabled or (not final and now - self.last_draw < 0.2):
-            return
-        self.last_draw = now
-        elapsed = max(now - self.start, 1e-9)
-        rate = done_bytes / elapsed
-        token_rate = tokens / elapsed / 1e6
-        line = f"{done_bytes / 1e6:9.1f} MB  {rate / 1e6:7.1f} MB/s  {token_rate:6.2f} M tokens/s"
-        if self.total:
-            fraction = min(done_bytes / self.total, 1.0)
-            bar = "#" * int(fraction * 24)
-            eta = (self.total - done_bytes) / rate if rate else 0.0
-            line = f"[{bar:<24}] {fraction:6.1%} {line}  ETA {eta:5.0f} s"
-        sys.stderr.write("\r" + line + ("\n" if final else ""))
-        sys.stderr.flush()
 
 
 def _batches(documents: Iterable[Document]) -> Iterator[list[str]]:
@@ -73,7 +47,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
     tokenizer = Tokenizer.from_pretrained(args.tokenizer)
     total = sum(os.path.getsize(p) for p in paths)
     compressed = any(p.endswith((".gz", ".xz")) for p in paths)
-    progress = Progress(None if compressed else total, args.progress or sys.stderr.isatty())
+    progress = ProgressBar(
+        "encode", None if compressed else total, args.progress or sys.stderr.isatty(), 1e6, "MB"
+    )
 
     documents = tokens = text_bytes = 0
     encode_seconds = 0.0
@@ -85,8 +61,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
         documents += len(batch)
         tokens += len(ids)
         text_bytes += sum(len(t.encode("utf-8", "surrogatepass")) for t in batch)
-        progress.update(text_bytes, tokens)
-    progress.update(text_bytes, tokens, final=True)
+        elapsed = max(time.perf_counter() - started, 1e-9)
+        progress.update(text_bytes, f"{tokens / elapsed / 1e6:6.2f} M tokens/s")
+    progress.finish()
     wall = time.perf_counter() - started
     summary = {
         "tokenizer": args.tokenizer,
@@ -109,6 +86,103 @@ def cmd_encode(args: argparse.Namespace) -> int:
             f"{tokens / encode_seconds / 1e6 if encode_seconds else 0:.2f} M tokens/s "
             f"(wall time with reading: {wall:.3f} s)"
         )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    inputs = list(args.inputs)
+    if args.sample:
+        inputs.append(str(sample_path()))
+    if not inputs:
+        raise CorpusError("no input: name corpus files, or pass --sample for the bundled one")
+    if args.special_tokens is None:
+        specials = GPT2_SPECIALS if args.gpt2_specials else ROBERTA_SPECIALS
+    else:
+        specials = args.special_tokens
+    show = args.progress or sys.stderr.isatty()
+    bars: dict[str, ProgressBar] = {}
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        if stage not in bars:
+            for bar in bars.values():
+                bar.finish()
+            scale, unit = (1e6, "MB") if stage == "read" else (1.0, "merges")
+            bars[stage] = ProgressBar(stage, total, show, scale, unit)
+        bars[stage].update(done)
+
+    started = time.perf_counter()
+    tokenizer, report = train_with_report(
+        inputs,
+        vocab_size=args.vocab_size,
+        min_frequency=args.min_frequency,
+        special_tokens=specials,
+        max_token_length=args.max_token_length,
+        max_words=args.max_words,
+        format=args.format,
+        text_field=args.text_field,
+        on_bad_input=args.on_bad_input,
+        holdout_every=args.holdout_every,
+        threads=args.threads,
+        progress=progress,
+    )
+    if "merge" in bars:
+        bars["merge"].finish()
+    wall = time.perf_counter() - started
+
+    written = [str(p) for p in tokenizer.save(args.output, "gpt2")]
+    written += [str(p) for p in tokenizer.save(args.output, "hf")]
+    tiktoken_note = None
+    try:
+        written += [str(p) for p in tokenizer.save(args.output, "tiktoken")]
+    except ValueError as e:
+        tiktoken_note = str(e)
+
+    held = report.held_out
+    held_bytes = sum(len(t.encode("utf-8", "surrogatepass")) for t in held)
+    held_tokens = int(len(tokenizer.encode_batch_flat(held)[0])) if held else 0
+    summary = {
+        "inputs": inputs,
+        "output": written,
+        "seconds": round(wall, 3),
+        "count_seconds": round(report.count_seconds, 3),
+        "merge_seconds": round(report.merge_seconds, 3),
+        "files": report.files,
+        "documents": report.documents,
+        "text_bytes": report.text_bytes,
+        "unique_words": report.unique_words,
+        "pruned_words": report.pruned_words,
+        "skipped_lines": report.skipped,
+        "first_skipped": report.first_skipped,
+        "vocab_size": report.vocab_size,
+        "merges": report.merges,
+        "held_out_documents": len(held),
+        "held_out_bytes_per_token": round(held_bytes / held_tokens, 3) if held_tokens else None,
+        "tiktoken_skipped": tiktoken_note,
+    }
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(
+        f"trained {report.vocab_size:,} tokens ({report.merges:,} merges) in {wall:.2f} s "
+        f"(counting {report.count_seconds:.2f} s, merging {report.merge_seconds:.2f} s)\n"
+        f"{report.documents:,} documents, {report.text_bytes / 1e6:,.1f} MB of text, "
+        f"{report.unique_words:,} unique words"
+    )
+    if held_tokens:
+        print(
+            f"compression on {len(held):,} held-back documents: "
+            f"{summary['held_out_bytes_per_token']} bytes/token"
+        )
+    if report.pruned_words:
+        print(
+            f"note: {report.pruned_words:,} rare words ({report.pruned_occurrences:,} occurrences) "
+            f"were pruned to stay under --max-words {args.max_words:,}"
+        )
+    if report.skipped:
+        print(f"note: skipped {report.skipped:,} bad lines; the first: {report.first_skipped}")
+    if tiktoken_note:
+        print(f"note: no tiktoken file: {tiktoken_note}")
+    print("wrote " + ", ".join(written))
     return 0
 
 
@@ -151,6 +225,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     encode.add_argument("--json", action="store_true", help="print the summary as JSON")
     encode.set_defaults(run=cmd_encode)
+
+    train = sub.add_parser(
+        "train",
+        help="train a byte-level BPE vocabulary",
+        description="Train a vocabulary on corpus files (JSONL or text; gz, xz or zstd; "
+        "globs and directories) and write vocab.json + merges.txt, tokenizer.json and "
+        "vocab.tiktoken.",
+    )
+    train.add_argument("inputs", nargs="*", help="corpus files, globs or directories")
+    train.add_argument("-o", "--output", required=True, help="directory to write")
+    train.add_argument("--sample", action="store_true", help="also train on the bundled sample")
+    train.add_argument("--vocab-size", type=int, default=50_265)
+    train.add_argument("--min-frequency", type=int, default=2)
+    train.add_argument("--special-tokens", nargs="+", default=None, help="default: RoBERTa's five")
+    train.add_argument(
+        "--gpt2-specials", action="store_true", help="use GPT-2's <|endoftext|> instead"
+    )
+    train.add_argument("--max-token-length", type=int, default=None, help="in bytes")
+    train.add_argument(
+        "--max-words", type=int, default=None, help="cap on distinct words kept while counting"
+    )
+    train.add_argument("--format", default="auto", choices=["auto", "jsonl", "lines", "paragraphs"])
+    train.add_argument("--text-field", default="text", help="JSONL field holding the text")
+    train.add_argument(
+        "--on-bad-input",
+        default="stop",
+        choices=["stop", "skip"],
+        help="stop at a bad line (invalid UTF-8, bad JSON) or skip it and count",
+    )
+    train.add_argument(
+        "--holdout-every",
+        type=int,
+        default=100,
+        help="hold back every n-th document to measure compression (0: none)",
+    )
+    train.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    train.add_argument("--progress", action="store_true", help="show progress even when piped")
+    train.add_argument("--json", action="store_true", help="print the summary as JSON")
+    train.set_defaults(run=cmd_train)
 
     tokenize = sub.add_parser("tokenize", help="show the tokens of a text")
     tokenize.add_argument("text", nargs="?", help="text (default: standard input)")

@@ -97,6 +97,14 @@ class Tokenizer:
         )
 
     @classmethod
+    def train_from_iterator(cls, texts: Iterable[str], **settings) -> Tokenizer:
+        """Trains a vocabulary on an iterable of strings (or of lists of
+        strings); the settings are :func:`bbpe.train`'s."""
+        from bbpe.trainer import train  # the trainer builds Tokenizers: import late
+
+        return train((text for text in texts), **settings)
+
+    @classmethod
     def from_files(
         cls,
         vocab: str | os.PathLike,

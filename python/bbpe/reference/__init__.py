@@ -16,6 +16,7 @@ from bbpe.reference.byte_alphabet import (
 from bbpe.reference.encode import ReferenceEncoder
 from bbpe.reference.merge import merge
 from bbpe.reference.pretokenize import GPT2_PATTERN, pretokenize
+from bbpe.reference.train import Trained, count_words, learn_merges, train
 from bbpe.reference.vocab import Vocab
 
 __all__ = [
@@ -23,9 +24,13 @@ __all__ = [
     "CHAR_TO_BYTE",
     "GPT2_PATTERN",
     "ReferenceEncoder",
+    "Trained",
     "Vocab",
     "bytes_to_token_string",
+    "count_words",
+    "learn_merges",
     "merge",
     "pretokenize",
     "token_string_to_bytes",
+    "train",
 ]

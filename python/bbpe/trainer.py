@@ -1,0 +1,133 @@
+"""Training a byte-level BPE vocabulary (the work is done by the Rust core).
+
+>>> import bbpe
+>>> tok = bbpe.train(["a first document", "a second one"], vocab_size=300)  # doctest: +SKIP
+>>> tok = bbpe.train("corpus/*.jsonl.zst", vocab_size=50_265)              # doctest: +SKIP
+
+With the same settings the merges equal Hugging Face's ``BpeTrainer`` with a
+``ByteLevel`` pre-tokenizer and the full byte alphabet: special tokens take the
+first ids, then the 256 bytes, then merged tokens in the order they are made.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bbpe import _core
+from bbpe.tokenizer import Tokenizer
+
+ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+GPT2_SPECIALS = ["<|endoftext|>"]
+
+Corpus = str | os.PathLike | Iterable[str | os.PathLike] | Iterable[str] | Iterable[list[str]]
+#: Called as ``progress(stage, done, total)``: stage ``"read"`` counts input
+#: bytes (``total`` is None when unknown), stage ``"merge"`` counts merges.
+ProgressCallback = Callable[[str, int, int | None], object]
+
+
+@dataclass
+class TrainingReport:
+    """What a training run did."""
+
+    documents: int
+    text_bytes: int
+    unique_words: int
+    merges: int
+    vocab_size: int
+    count_seconds: float
+    merge_seconds: float
+    pruned_words: int = 0
+    pruned_occurrences: int = 0
+    files: int = 0
+    skipped: int = 0
+    first_skipped: str | None = None
+    #: Documents held back from training (``holdout_every``), for evaluation.
+    held_out: list[str] = field(default_factory=list, repr=False)
+
+
+def _is_paths(corpus: object) -> bool:
+    """A path or glob names files; so does a list or tuple of paths that all
+    exist (or are ``PathLike``). Any other iterable yields texts."""
+    if isinstance(corpus, (str, os.PathLike)):
+        return True
+    return (
+        isinstance(corpus, (list, tuple))
+        and bool(corpus)
+        and all(
+            isinstance(item, os.PathLike) or (isinstance(item, str) and os.path.exists(item))
+            for item in corpus
+        )
+    )
+
+
+def train_with_report(
+    corpus: Corpus,
+    *,
+    vocab_size: int = 50_265,
+    min_frequency: int = 2,
+    special_tokens: Iterable[str] = ROBERTA_SPECIALS,
+    max_token_length: int | None = None,
+    pattern: str | None = None,
+    max_words: int | None = None,
+    format: Literal["auto", "jsonl", "lines", "paragraphs"] = "auto",
+    text_field: str = "text",
+    on_bad_input: Literal["stop", "skip"] = "stop",
+    holdout_every: int = 0,
+    holdout_bytes: int = 4 << 20,
+    threads: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[Tokenizer, TrainingReport]:
+    """:func:`train`, also returning a :class:`TrainingReport`."""
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    if holdout_every < 0:
+        raise ValueError(f"holdout_every must not be negative, not {holdout_every}")
+    settings = _core.TrainSettings(
+        vocab_size,
+        min_frequency,
+        list(special_tokens),
+        max_token_length,
+        pattern,
+        max_words,
+        threads or 0,
+    )
+    holdout = (holdout_every, holdout_bytes)
+    if _is_paths(corpus):
+        inputs = [corpus] if isinstance(corpus, (str, os.PathLike)) else list(corpus)
+        core, summary, held = _core.train_files(
+            [os.fspath(p) for p in inputs],
+            settings,
+            format=format,
+            text_field=text_field,
+            on_bad_input=on_bad_input,
+            holdout=holdout,
+            progress=progress,
+        )
+    else:
+        core, summary, held = _core.train_texts(corpus, settings, holdout, progress)
+    return Tokenizer(core), TrainingReport(**summary, held_out=held)
+
+
+def train(corpus: Corpus, **settings) -> Tokenizer:
+    """Trains a byte-level BPE vocabulary and returns a ready :class:`Tokenizer`.
+
+    ``corpus`` is either files — a path, a glob (``"data/*.jsonl.zst"``), a
+    directory, or a list of those; plain text (a document per line, or
+    documents separated by blank lines), or JSONL with the text in
+    ``text_field``; gzip, xz or zstd compressed — read by the Rust core, or an
+    iterable of strings (or of lists of strings), e.g. a generator.
+
+    Settings: ``vocab_size`` (50,265 as RoBERTa; special tokens and the 256
+    bytes included), ``min_frequency`` (2), ``special_tokens`` (RoBERTa's;
+    ``bbpe.GPT2_SPECIALS`` for GPT-2's), ``max_token_length`` (bytes),
+    ``pattern`` (split pattern; GPT-2's by default), ``max_words`` (cap on
+    distinct words kept in memory; the rarest are pruned first), ``format``,
+    ``text_field``, ``on_bad_input`` (``"stop"`` or ``"skip"`` bad lines,
+    counted in the report), ``holdout_every`` (hold back every n-th document),
+    ``threads`` (all cores by default) and ``progress``.
+    """
+    tokenizer, _ = train_with_report(corpus, **settings)
+    return tokenizer

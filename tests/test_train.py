@@ -1,0 +1,259 @@
+"""The Rust trainer (bbpe.train): the same vocabulary and merges as the
+reference trainer and Hugging Face's BpeTrainer, from files or iterators, for
+any thread count; bad input, pruning, progress and the vocabulary files."""
+
+import gzip
+import json
+import lzma
+import pickle
+import shutil
+import subprocess
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bbpe
+from bbpe.corpus import read_documents, sample_path
+from bbpe.reference import bytes_to_token_string, token_string_to_bytes
+from bbpe.reference import train as reference_train
+
+SAMPLE_DOCS = [doc.text for doc in read_documents(sample_path())]
+SNIPPETS = ["a", "b", "ab", " ", "  ", "\n", "가", "나다", "😀", "'s", "1", "<s>", "é", "aaa"]
+
+
+def vocab_and_merges(tokenizer: bbpe.Tokenizer):
+    """Token string -> id and merges as pairs of token strings, from tokenizer.json."""
+    model = json.loads(tokenizer.to_json())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    return model["vocab"], merges
+
+
+def reference_vocab_and_merges(trained):
+    n = len(trained.specials)
+    strings = [*trained.specials, *map(bytes_to_token_string, trained.tokens[n:])]
+    merges = [tuple(map(bytes_to_token_string, pair)) for pair in trained.merge_pairs()]
+    return {s: i for i, s in enumerate(strings)}, merges
+
+
+corpora = st.lists(
+    st.lists(st.sampled_from(SNIPPETS), max_size=12).map("".join), min_size=1, max_size=30
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=corpora,
+    extra=st.integers(0, 120),
+    min_frequency=st.integers(0, 3),
+    specials=st.sampled_from([[], ["<|endoftext|>"], bbpe.ROBERTA_SPECIALS, ["ab", "<s>"]]),
+    max_token_length=st.one_of(st.none(), st.integers(1, 6)),
+)
+def test_same_merges_as_the_reference(texts, extra, min_frequency, specials, max_token_length):
+    vocab_size = 256 + len(specials) + extra
+    ours = bbpe.train(
+        iter(texts),
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=specials,
+        max_token_length=max_token_length,
+    )
+    reference = reference_train(
+        texts, vocab_size, min_frequency, list(specials), max_token_length=max_token_length
+    )
+    vocab, merges = vocab_and_merges(ours)
+    assert (vocab, merges) == reference_vocab_and_merges(reference)
+    if max_token_length is not None:
+        lengths = [len(token_string_to_bytes(a + b)) for a, b in merges]
+        assert all(n <= max_token_length for n in lengths)
+
+
+def hf_vocab_and_merges(texts, vocab_size, min_frequency, specials):
+    tokenizers = pytest.importorskip("tokenizers")
+    from tokenizers import models, pre_tokenizers, trainers
+
+    tok = tokenizers.Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    model = json.loads(tok.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    return model["vocab"], merges
+
+
+@pytest.mark.parametrize(
+    ("vocab_size", "min_frequency", "specials"),
+    [(4000, 0, bbpe.GPT2_SPECIALS), (2500, 2, bbpe.ROBERTA_SPECIALS)],
+)
+def test_same_merges_as_hugging_face_on_real_text(vocab_size, min_frequency, specials):
+    ours = bbpe.train(
+        SAMPLE_DOCS, vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials
+    )
+    vocab, merges = vocab_and_merges(ours)
+    hf_vocab, hf_merges = hf_vocab_and_merges(SAMPLE_DOCS, vocab_size, min_frequency, specials)
+    assert len(merges) == vocab_size - 256 - len(specials)
+    assert merges == hf_merges
+    assert vocab == hf_vocab
+
+
+def test_result_does_not_depend_on_threads_or_chunking():
+    one = bbpe.train(SAMPLE_DOCS, vocab_size=3000, threads=1).to_json()
+    two = bbpe.train(SAMPLE_DOCS, vocab_size=3000, threads=2).to_json()
+    chunks = [SAMPLE_DOCS[i : i + 7] for i in range(0, len(SAMPLE_DOCS), 7)]
+    chunked = bbpe.train(iter(chunks), vocab_size=3000, threads=2).to_json()
+    assert one == two == chunked
+
+
+@pytest.fixture(scope="module")
+def corpus_files(tmp_path_factory):
+    """The sample corpus as JSONL (plain, gz, xz), one-document-per-line text
+    and blank-line-separated text, plus the expected iterator-trained vocabulary."""
+    root = tmp_path_factory.mktemp("corpus")
+    docs = [d.replace("\n", " ").strip() for d in SAMPLE_DOCS[:120]]
+    docs = [d for d in docs if d]
+    jsonl = "".join(json.dumps({"id": i, "text": d}) + "\n" for i, d in enumerate(docs))
+    (root / "docs.jsonl").write_text(jsonl, encoding="utf-8")
+    (root / "docs.jsonl.gz").write_bytes(gzip.compress(jsonl.encode()))
+    (root / "docs.jsonl.xz").write_bytes(lzma.compress(jsonl.encode()))
+    (root / "docs.txt").write_text("\n".join(docs) + "\n", encoding="utf-8")
+    (root / "paragraphs.txt").write_text("\n\n".join(docs) + "\n", encoding="utf-8")
+    if shutil.which("zstd"):
+        subprocess.run(
+            ["zstd", "-q", str(root / "docs.jsonl"), "-o", str(root / "docs.jsonl.zst")], check=True
+        )
+    expected = bbpe.train(iter(docs), vocab_size=1200).to_json()
+    return root, docs, expected
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("docs.jsonl", "auto"),
+        ("docs.jsonl.gz", "auto"),
+        ("docs.jsonl.xz", "auto"),
+        ("docs.jsonl.zst", "auto"),
+        ("docs.txt", "lines"),
+        ("paragraphs.txt", "auto"),
+    ],
+)
+def test_files_read_by_rust_train_like_the_same_texts(corpus_files, name, fmt):
+    root, docs, expected = corpus_files
+    if not (root / name).exists():
+        pytest.skip("no zstd command to make the file")
+    tok, report = bbpe.train_with_report(root / name, vocab_size=1200, format=fmt)
+    assert report.documents == len(docs)
+    assert report.files == 1
+    assert tok.to_json() == expected
+
+
+def test_globs_directories_and_lists_of_paths(corpus_files, tmp_path):
+    root, docs, _ = corpus_files
+    (tmp_path / "sub").mkdir()
+    shutil.copy(root / "docs.jsonl", tmp_path / "sub" / "a.jsonl")
+    shutil.copy(root / "docs.jsonl.gz", tmp_path / "b.jsonl.gz")
+    by_dir = bbpe.train_with_report(tmp_path, vocab_size=1200)[1]
+    by_glob = bbpe.train_with_report(str(tmp_path / "**" / "*.jsonl*"), vocab_size=1200)[1]
+    by_list = bbpe.train_with_report(
+        [str(tmp_path / "sub" / "a.jsonl"), tmp_path / "b.jsonl.gz"], vocab_size=1200
+    )[1]
+    for report in (by_dir, by_glob, by_list):
+        assert (report.files, report.documents) == (2, 2 * len(docs))
+
+
+def test_bad_lines_name_file_and_line_or_are_skipped_and_counted(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(
+        b'{"text": "good one"}\n{"text": "bad \xff byte"}\n{"txt": "no field"}\n'
+        b'{"text": "also good"}\n{"text": \n'
+    )
+    with pytest.raises(ValueError, match=r"bad\.jsonl, line 2: invalid UTF-8"):
+        bbpe.train(path, vocab_size=300)
+    tok, report = bbpe.train_with_report(path, vocab_size=300, on_bad_input="skip")
+    assert report.skipped == 3
+    assert report.documents == 2
+    assert "line 2" in report.first_skipped
+    assert tok.vocab_size > 256
+    with pytest.raises(ValueError, match=r"bad\.jsonl, line 1: no \"txt\" field"):
+        bbpe.train(path, vocab_size=300, text_field="txt")
+
+
+def test_missing_inputs_and_bad_settings_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="nothing-here"):
+        bbpe.train(str(tmp_path / "nothing-here" / "*.jsonl"))
+    with pytest.raises(ValueError, match="vocab_size 100"):
+        bbpe.train(["text"], vocab_size=100)
+    with pytest.raises(ValueError, match="twice"):
+        bbpe.train(["text"], special_tokens=["<s>", "<s>"])
+    with pytest.raises(ValueError, match="format"):
+        bbpe.train(sample_path(), format="csv")
+    with pytest.raises(TypeError, match="must be str"):
+        bbpe.train(iter([b"bytes are not text"]))
+
+
+def test_max_words_prunes_the_rarest_and_says_so():
+    _, full = bbpe.train_with_report(SAMPLE_DOCS, vocab_size=1000)
+    _, capped = bbpe.train_with_report(SAMPLE_DOCS, vocab_size=1000, max_words=5000)
+    assert full.pruned_words == 0
+    assert 0 < capped.unique_words <= 5000
+    assert capped.pruned_words > 0
+    assert capped.unique_words + capped.pruned_words == full.unique_words
+
+
+def test_holdout_keeps_documents_out_of_training():
+    _, report = bbpe.train_with_report(SAMPLE_DOCS, vocab_size=1000, holdout_every=10)
+    assert len(report.held_out) == len(SAMPLE_DOCS) // 10
+    assert report.held_out == SAMPLE_DOCS[9::10][: len(report.held_out)]
+    assert report.documents == len(SAMPLE_DOCS) - len(report.held_out)
+
+
+def test_progress_reports_reading_then_merging_and_can_stop_training():
+    seen = []
+    tok = bbpe.train(SAMPLE_DOCS, vocab_size=2000, progress=lambda *a: seen.append(a))
+    stages = [stage for stage, _, _ in seen]
+    assert stages[0] == "read" and stages[-1] == "merge"
+    assert stages.index("merge") > stages.index("read")
+    assert seen[-1][1] == tok.vocab_size - 256 - 5
+
+    def stop(stage, done, total):
+        if stage == "merge":
+            raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        bbpe.train(SAMPLE_DOCS, vocab_size=2000, progress=stop)
+
+
+def test_trained_tokenizer_saves_loads_and_is_read_by_peers(tmp_path):
+    tok = bbpe.Tokenizer.train_from_iterator(SAMPLE_DOCS, vocab_size=3000)
+    text = "Training a tokenizer on 한국어 text, 2026."
+    ids = tok.encode(text)
+    assert ids[0] == 0 and ids[-1] == 2  # RoBERTa's specials give RoBERTa's template
+    assert tok.decode(ids, skip_special_tokens=True) == text
+    tok.save(tmp_path, "gpt2")
+    tok.save(tmp_path, "hf")
+    tok.save(tmp_path, "tiktoken")
+    assert (
+        bbpe.Tokenizer.from_files(tmp_path / "vocab.json", tmp_path / "merges.txt").encode(text)
+        == ids
+    )
+    assert bbpe.Tokenizer.from_file(tmp_path / "tokenizer.json").encode(text) == ids
+    assert pickle.loads(pickle.dumps(tok)).encode(text) == ids
+
+    tokenizers = pytest.importorskip("tokenizers")
+    hf = tokenizers.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    assert hf.encode(text).ids == ids
+    tiktoken = pytest.importorskip("tiktoken")
+    from tiktoken.load import load_tiktoken_bpe
+
+    enc = tiktoken.Encoding(
+        "trained",
+        pat_str=tok.pattern,
+        mergeable_ranks=load_tiktoken_bpe(str(tmp_path / "vocab.tiktoken")),
+        special_tokens={},
+    )
+    assert enc.encode_ordinary(text) == tok.encode(text, add_special_tokens=False)
