@@ -257,3 +257,16 @@ def test_trained_tokenizer_saves_loads_and_is_read_by_peers(tmp_path):
         special_tokens={},
     )
     assert enc.encode_ordinary(text) == tok.encode(text, add_special_tokens=False)
+
+
+def test_custom_split_pattern_matches_the_reference():
+    pattern = r"\w+|[^\w\s]+|\s+"
+    texts = SAMPLE_DOCS[:40]
+    ours = bbpe.train(texts, vocab_size=1500, min_frequency=2, pattern=pattern)
+    assert ours.pattern == pattern
+    reference = reference_train(texts, 1500, 2, bbpe.ROBERTA_SPECIALS, pattern=pattern)
+    assert vocab_and_merges(ours) == reference_vocab_and_merges(reference)
+    # Words never cross the pattern's pieces: no token mixes spaces ("Ġ") and ASCII letters.
+    merged = [a + b for a, b in vocab_and_merges(ours)[1]]
+    assert any(t.startswith("Ġ") for t in merged)
+    assert not any("Ġ" in t and any(c.isascii() and c.isalnum() for c in t) for t in merged)

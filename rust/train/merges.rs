@@ -450,6 +450,17 @@ mod tests {
     }
 
     #[test]
+    fn counts_beyond_32_bits_are_exact() {
+        // With 32-bit counts (as in HF) 3e9 would wrap below 2e9.
+        let learned = learn_strings(
+            &[("ab", 3_000_000_000), ("cd", 2_000_000_000)],
+            &[],
+            &limits(258),
+        );
+        assert_eq!(merged_strings(&learned), ["ab", "cd"]);
+    }
+
+    #[test]
     fn min_frequency_stops_the_loop() {
         let mut limits = limits(300);
         limits.min_frequency = 3;
