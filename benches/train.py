@@ -44,7 +44,6 @@ tokens and counted as "unreachable".
 
 import argparse
 import datetime
-import inspect
 import json
 import lzma
 import os
@@ -218,11 +217,12 @@ def build_bbpe(threads: int):
     core = Path(bbpe._core.__file__)
     digest = hashlib.sha256(core.read_bytes()).hexdigest()[:12]
     version = f"{bbpe.__version__} ({core}, sha256 {digest})"
-    options = {"vocab_size": VOCAB_SIZE, "min_frequency": 0, "special_tokens": [ENDOFTEXT]}
-    # bbpe.train(corpus, **settings) hands threads on to the trainer.
-    parameters = inspect.signature(bbpe.train).parameters
-    if "threads" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        options["threads"] = threads
+    options = {
+        "vocab_size": VOCAB_SIZE,
+        "min_frequency": 0,
+        "special_tokens": [ENDOFTEXT],
+        "threads": threads,
+    }
 
     def result(tok):
         with tempfile.TemporaryDirectory(prefix="bbpe-train-") as out:
