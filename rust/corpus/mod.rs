@@ -14,12 +14,14 @@ mod inputs;
 mod jsonl;
 #[cfg(test)]
 mod testing;
+mod text_batch;
 
 use crate::error::Error;
 use std::str::FromStr;
 
 pub use documents::read_documents;
 pub use inputs::{expand_inputs, total_size};
+pub use text_batch::TextBatch;
 
 /// How the lines of a file make up documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,6 +9,7 @@
 //! the caller chunked its input.
 
 use crate::batch::run_with_threads;
+use crate::corpus::TextBatch;
 use crate::error::Error;
 use crate::pretokenize::Pretokenizer;
 use hashbrown::HashMap;
@@ -20,56 +21,6 @@ use std::thread::JoinHandle;
 /// Text per batch: large enough to keep every core busy, small enough that
 /// two batches in flight cost little memory.
 pub const BATCH_BYTES: usize = 16 << 20;
-
-/// Documents laid end to end, with where each ends.
-#[derive(Debug, Default)]
-pub struct TextBatch {
-    text: String,
-    ends: Vec<usize>,
-}
-
-impl TextBatch {
-    pub fn push(&mut self, document: &str) {
-        self.text.push_str(document);
-        self.ends.push(self.text.len());
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.text.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    fn clear(&mut self) {
-        self.text.clear();
-        self.ends.clear();
-    }
-
-    fn documents(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = &str> {
-        range.map(|i| {
-            let start = if i == 0 { 0 } else { self.ends[i - 1] };
-            &self.text[start..self.ends[i]]
-        })
-    }
-
-    /// Splits the documents into about `parts` runs of similar byte size.
-    fn runs(&self, parts: usize) -> Vec<std::ops::Range<usize>> {
-        let target = self.text.len().div_ceil(parts.max(1)).max(1);
-        let mut runs = Vec::with_capacity(parts);
-        let mut start = 0;
-        let mut run_start_byte = 0;
-        for (i, &end) in self.ends.iter().enumerate() {
-            if end - run_start_byte >= target || i + 1 == self.ends.len() {
-                runs.push(start..i + 1);
-                start = i + 1;
-                run_start_byte = end;
-            }
-        }
-        runs
-    }
-}
 
 type Counts<K> = HashMap<K, u64, FxBuildHasher>;
 
@@ -140,7 +91,7 @@ impl WordCounts {
                 }
             }
         }
-        self.documents += batch.ends.len() as u64;
+        self.documents += batch.len() as u64;
         self.text_bytes += batch.bytes() as u64;
         if let Some(max_words) = self.max_words {
             if self.counts.len() > max_words {
