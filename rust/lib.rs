@@ -13,6 +13,7 @@ pub mod error;
 pub mod formats;
 pub mod merge;
 pub mod pretokenize;
+pub mod shards;
 pub mod train;
 pub mod vocab;
 mod word_cache;

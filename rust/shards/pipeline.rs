@@ -1,0 +1,282 @@
+//! A corpus to shards: a reader thread turns files into batches of
+//! documents, the calling thread encodes each batch on all cores, and a
+//! writer thread appends the ids to the shards — the three overlap. Each
+//! document's ids depend only on its text, so the shards are the same for
+//! any thread count.
+
+use super::format::TokenDtype;
+use super::sentences::sentence_spans;
+use super::writer::{ShardRecord, ShardSet};
+use crate::batch::encode_batch_flat;
+use crate::corpus::{read_documents, ReadOptions, ReadStats, TextBatch};
+use crate::encode::{Encoder, Specials};
+use crate::error::Error;
+use crate::pretokenize::Pretokenizer;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::thread;
+
+/// Text per batch handed from the reader to the encoder.
+const BATCH_BYTES: usize = 8 << 20;
+
+#[derive(Debug, Clone)]
+pub struct ShardSettings {
+    /// File names are `<prefix>_00000.bin` / `.idx`, ...
+    pub prefix: String,
+    /// A shard is closed once its `.bin` holds this many bytes.
+    pub shard_bytes: u64,
+    /// One sequence per sentence instead of per document.
+    pub split_sentences: bool,
+    /// Appended to each document's last sequence.
+    pub eos: Option<u32>,
+    /// 0 = every core.
+    pub threads: usize,
+    /// Continue the run whose manifest is in the output directory.
+    pub resume: bool,
+}
+
+/// How far the run is, for progress bars.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Input bytes read (compressed size for compressed files) and in all.
+    pub input_bytes: u64,
+    pub total_bytes: u64,
+    pub documents: u64,
+    pub text_bytes: u64,
+    pub tokens: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub shards: Vec<ShardRecord>,
+    pub read: ReadStats,
+    pub empty_documents: u64,
+    /// Input documents taken over from an interrupted run.
+    pub resumed_documents: u64,
+    pub text_bytes: u64,
+}
+
+/// One encoded batch: ids of all sequences end to end, where each sequence
+/// ends, and how many sequences each document has.
+struct Encoded {
+    ids: Vec<u32>,
+    ends: Vec<u64>,
+    sequences_per_document: Vec<u32>,
+}
+
+/// Encodes `files` into shards in `dir`. `header` goes into the manifest
+/// (the tokenizer, settings) with the input files and their sizes, and must
+/// match when resuming. `progress` returns `false` to stop (the finished
+/// shards stay, ready to resume).
+pub fn encode_to_shards(
+    encoder: &Encoder,
+    files: &[PathBuf],
+    read: &ReadOptions,
+    dir: &Path,
+    settings: &ShardSettings,
+    mut header: Map<String, Value>,
+    progress: &mut dyn FnMut(&Progress) -> bool,
+) -> Result<Summary, Error> {
+    let inputs = files
+        .iter()
+        .map(|file| {
+            let bytes = std::fs::metadata(file).map(|m| m.len()).ok();
+            serde_json::json!({"path": file.display().to_string(), "bytes": bytes})
+        })
+        .collect();
+    header.insert("inputs".into(), Value::Array(inputs));
+    let dtype = TokenDtype::for_vocab_size(encoder.vocab().size());
+    let (shards, skip) = ShardSet::open(
+        dir,
+        &settings.prefix,
+        dtype,
+        settings.shard_bytes,
+        header,
+        settings.resume,
+    )?;
+    let mut state = Progress {
+        total_bytes: crate::corpus::total_size(files),
+        ..Default::default()
+    };
+    let input_bytes = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let (batch_sender, batches) = sync_channel::<TextBatch>(2);
+    let (encoded_sender, encoded) = sync_channel::<Encoded>(2);
+
+    thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut batch = TextBatch::default();
+            let mut seen = 0u64;
+            let stats = read_documents(
+                files,
+                read,
+                &mut |bytes| input_bytes.store(bytes, Ordering::Relaxed),
+                &mut |document| {
+                    if stop.load(Ordering::Relaxed) {
+                        return Err(Error::Invalid("encoding was stopped".into()));
+                    }
+                    seen += 1;
+                    if seen <= skip {
+                        return Ok(());
+                    }
+                    batch.push(document);
+                    if batch.bytes() >= BATCH_BYTES {
+                        let full = std::mem::take(&mut batch);
+                        batch_sender
+                            .send(full)
+                            .map_err(|_| Error::Invalid("encoding was stopped".into()))?;
+                    }
+                    Ok(())
+                },
+            );
+            if stats.is_ok() && !batch.is_empty() {
+                let _ = batch_sender.send(batch);
+            }
+            drop(batch_sender);
+            stats
+        });
+        let writer = scope.spawn(move || -> Result<ShardSet, Error> {
+            let mut shards = shards;
+            for batch in encoded {
+                let mut sequences = batch.ends.iter().scan(0usize, |start, &end| {
+                    let ids = &batch.ids[*start..end as usize];
+                    *start = end as usize;
+                    Some(ids)
+                });
+                let mut document: Vec<&[u32]> = Vec::new();
+                for &count in &batch.sequences_per_document {
+                    document.clear();
+                    document.extend(sequences.by_ref().take(count as usize));
+                    shards.add_document(&document, settings.eos)?;
+                }
+            }
+            Ok(shards)
+        });
+
+        let mut outcome = Ok(());
+        for batch in batches {
+            let result = encode_batch(encoder, &batch, settings).and_then(|encoded| {
+                state.documents += batch.len() as u64;
+                state.text_bytes += batch.bytes() as u64;
+                state.tokens += encoded.ids.len() as u64;
+                encoded_sender
+                    .send(encoded)
+                    .map_err(|_| Error::Invalid("the shard writer stopped".into()))
+            });
+            state.input_bytes = input_bytes.load(Ordering::Relaxed);
+            if let Err(e) = result {
+                outcome = Err(e);
+            } else if !progress(&state) {
+                outcome = Err(Error::Invalid("encoding was stopped".into()));
+            }
+            if outcome.is_err() {
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+        drop(encoded_sender);
+        let read_stats = reader.join().expect("reader thread panicked");
+        let shards = writer.join().expect("writer thread panicked");
+        // A writer failure (a full disk) explains everything after it; a
+        // reader failure (a bad line) explains the end of the input; a stop
+        // or an encoding error is reported as itself.
+        let shards = shards?;
+        let read_stats = match read_stats {
+            Ok(stats) => stats,
+            Err(e) => return Err(outcome.err().unwrap_or(e)),
+        };
+        outcome?;
+        let empty_documents = shards.empty_documents();
+        state.input_bytes = state.total_bytes;
+        progress(&state);
+        Ok(Summary {
+            shards: shards.finish()?,
+            read: read_stats,
+            empty_documents,
+            resumed_documents: skip,
+            text_bytes: state.text_bytes,
+        })
+    })
+}
+
+fn encode_batch(
+    encoder: &Encoder,
+    batch: &TextBatch,
+    settings: &ShardSettings,
+) -> Result<Encoded, Error> {
+    let documents: Vec<&str> = batch.documents(0..batch.len()).collect();
+    let (pieces, sequences_per_document) = if settings.split_sentences {
+        let mut pieces = Vec::new();
+        let mut counts = Vec::with_capacity(documents.len());
+        for document in &documents {
+            let before = pieces.len();
+            pieces.extend(sentence_pieces(encoder.pretokenizer(), document)?);
+            counts.push((pieces.len() - before) as u32);
+        }
+        (pieces, counts)
+    } else {
+        let counts = vec![1; documents.len()];
+        (documents, counts)
+    };
+    // Text in the corpus is data: "<s>" in a document is three characters,
+    // never the special token.
+    let (ids, ends) = encode_batch_flat(encoder, &pieces, Specials::None, settings.threads)?;
+    Ok(Encoded {
+        ids,
+        ends: ends[1..].to_vec(),
+        sequences_per_document,
+    })
+}
+
+/// A document cut into sentences that together are the whole text. Each cut
+/// is right after a sentence's last character, where the whole text has a
+/// pre-token boundary too: pre-tokens never look behind, and none crosses
+/// from non-space into the whitespace that follows, so encoding the pieces
+/// one by one gives exactly the document's ids (the next sentence starts
+/// with the whitespace between them).
+fn sentence_pieces<'a>(pretokenizer: &Pretokenizer, text: &'a str) -> Result<Vec<&'a str>, Error> {
+    let spans = sentence_spans(text);
+    if spans.len() < 2 {
+        return Ok(if text.is_empty() { vec![] } else { vec![text] });
+    }
+    let mut boundaries = Vec::new();
+    pretokenizer.split(text, |_, end| boundaries.push(end))?;
+    let mut pieces = Vec::with_capacity(spans.len());
+    let mut start = 0;
+    for span in &spans[..spans.len() - 1] {
+        let cut = span.end;
+        if cut > start && boundaries.binary_search(&cut).is_ok() {
+            pieces.push(&text[start..cut]);
+            start = cut;
+        }
+    }
+    pieces.push(&text[start..]);
+    Ok(pieces)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentence_pieces_cover_the_text_and_keep_its_ids() {
+        let text =
+            "  Mr. Smith went home.  \"Why?\" she asked.\n\n오늘은 좋다. 내일은 비가 올까? Done";
+        let pieces = sentence_pieces(&Pretokenizer::Gpt2, text).unwrap();
+        assert_eq!(pieces.concat(), text);
+        assert!(pieces.len() >= 4, "{pieces:?}");
+        let mut whole = Vec::new();
+        Pretokenizer::Gpt2
+            .split(text, |s, e| whole.push(&text[s..e]))
+            .unwrap();
+        let mut split = Vec::new();
+        for piece in &pieces {
+            Pretokenizer::Gpt2
+                .split(piece, |s, e| split.push(&piece[s..e]))
+                .unwrap();
+        }
+        assert_eq!(whole, split);
+    }
+}
