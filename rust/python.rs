@@ -11,6 +11,7 @@ use crate::encode::{Encoder, Specials};
 use crate::error::Error;
 use crate::formats::{self, Loaded};
 use crate::pretokenize::{pretokens, Pretokenizer};
+use crate::shards::pipeline::{encode_to_shards, Progress as ShardProgress, ShardSettings};
 use crate::train::word_counts::{WordCounter, WordCounts};
 use crate::train::{count_files, learn_vocab, Holdout, TrainReport, TrainSettings};
 use crate::vocab::SpecialToken;
@@ -399,6 +400,14 @@ impl Reporter {
 
     /// Whether to go on.
     fn report(&mut self, stage: &str, done: u64, total: Option<u64>, always: bool) -> bool {
+        self.report_with(stage, done, total, always)
+    }
+
+    /// Like [`Reporter::report`], with any Python-convertible `done`.
+    fn report_with<T>(&mut self, stage: &str, done: T, total: Option<u64>, always: bool) -> bool
+    where
+        T: for<'py> pyo3::IntoPyObject<'py>,
+    {
         if self.error.is_some() {
             return false;
         }
@@ -591,11 +600,99 @@ fn train_texts<'py>(
     Ok((tokenizer, summary, held.documents))
 }
 
+/// Encodes corpus files into Megatron shards in `out_dir` (see
+/// `bbpe.shards.encode`); returns the summary as a dict.
+#[pyfunction]
+#[pyo3(signature = (tokenizer, inputs, out_dir, settings, header_json, format="auto", text_field=String::from("text"), on_bad_input="stop", progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn encode_shards<'py>(
+    py: Python<'py>,
+    tokenizer: &CoreTokenizer,
+    inputs: Vec<String>,
+    out_dir: PathBuf,
+    settings: (String, u64, bool, Option<u32>, usize, bool),
+    header_json: &str,
+    format: &str,
+    text_field: String,
+    on_bad_input: &str,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (prefix, shard_bytes, split_sentences, eos, threads, resume) = settings;
+    let settings = ShardSettings {
+        prefix,
+        shard_bytes,
+        split_sentences,
+        eos,
+        threads,
+        resume,
+    };
+    let read = ReadOptions {
+        format: format.parse().map_err(to_py)?,
+        text_field,
+        on_bad_input: on_bad_input.parse().map_err(to_py)?,
+    };
+    let header = match serde_json::from_str(header_json) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => {
+            return Err(PyValueError::new_err(
+                "the manifest header must be a JSON object",
+            ))
+        }
+    };
+    let files = expand_inputs(&inputs).map_err(to_py)?;
+    let mut reporter = Reporter::new(progress);
+    let encoder = &tokenizer.encoder;
+    let outcome = py.detach(|| {
+        encode_to_shards(
+            encoder,
+            &files,
+            &read,
+            &out_dir,
+            &settings,
+            header,
+            &mut |state: &ShardProgress| {
+                let done = (
+                    state.input_bytes,
+                    state.text_bytes,
+                    state.tokens,
+                    state.documents,
+                );
+                reporter.report_with("encode", done, Some(state.total_bytes), false)
+            },
+        )
+    });
+    reporter.check()?;
+    let summary = outcome.map_err(to_py)?;
+    let dict = PyDict::new(py);
+    let shards: Vec<String> = summary.shards.iter().map(|s| s.prefix.clone()).collect();
+    dict.set_item("shards", shards)?;
+    dict.set_item(
+        "documents",
+        summary.shards.iter().map(|s| s.documents).sum::<u64>(),
+    )?;
+    dict.set_item(
+        "sequences",
+        summary.shards.iter().map(|s| s.sequences).sum::<u64>(),
+    )?;
+    dict.set_item(
+        "tokens",
+        summary.shards.iter().map(|s| s.tokens).sum::<u64>(),
+    )?;
+    dict.set_item("empty_documents", summary.empty_documents)?;
+    dict.set_item("resumed_documents", summary.resumed_documents)?;
+    dict.set_item("text_bytes", summary.text_bytes)?;
+    dict.set_item("files", summary.read.files)?;
+    dict.set_item("skipped", summary.read.skipped)?;
+    dict.set_item("first_skipped", summary.read.first_skipped.clone())?;
+    Ok(dict)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CoreTokenizer>()?;
     m.add_class::<PyTrainSettings>()?;
     m.add_function(wrap_pyfunction!(train_files, m)?)?;
     m.add_function(wrap_pyfunction!(train_texts, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_shards, m)?)?;
     Ok(())
 }

@@ -84,3 +84,42 @@ def test_train_reports_bad_lines(tmp_path, capsys):
     assert main([*args, "--on-bad-input", "skip"]) == 0
     printed = capsys.readouterr().out
     assert "skipped 1 bad lines" in printed and "line 2" in printed
+
+
+def test_encode_to_shards_then_info_and_merge(tmp_path, capsys):
+    out = tmp_path / "shards"
+    args = ["encode", "--sample", "-o", str(out), "--tokenizer", "roberta-base"]
+    assert main([*args, "--shard-size", "300KB", "--append-eos", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["documents"] == len(list(read_documents(sample_path())))
+    assert len(summary["shards"]) >= 2
+
+    assert main(["info", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"] == []
+    assert (report["documents"], report["tokens"]) == (summary["documents"], summary["tokens"])
+
+    prefixes = [str(out / name) for name in summary["shards"]]
+    assert main(["merge", *prefixes, "-o", str(tmp_path / "all")]) == 0
+    assert f"{summary['tokens']:,} tokens" in capsys.readouterr().out
+
+    # A flipped byte in a shard is found and named; info exits 1.
+    first = out / f"{summary['shards'][0]}.bin"
+    data = bytearray(first.read_bytes())
+    data[100] ^= 0xFF
+    first.write_bytes(bytes(data))
+    assert main(["info", str(out)]) == 1
+    assert first.name in capsys.readouterr().out
+
+
+def test_encode_refuses_to_overwrite_shards(tmp_path, capsys):
+    out = str(tmp_path / "shards")
+    assert main(["encode", "--sample", "-o", out, "--json"]) == 0
+    capsys.readouterr()
+    assert main(["encode", "--sample", "-o", out]) == 2
+    assert "already holds shards" in capsys.readouterr().err
+    args = ["encode", "--sample", "-o", out, "--overwrite", "--shard-size", "100KB", "--json"]
+    assert main(args) == 0
+    names = json.loads(capsys.readouterr().out)["shards"]
+    assert len(names) > 1  # the one old shard is gone, the new ones are all there is
+    assert sorted(p.stem for p in (tmp_path / "shards").glob("*.bin")) == names

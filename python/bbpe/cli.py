@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 
+from bbpe import shards
 from bbpe.corpus import CorpusError, Document, read_documents, sample_path
 from bbpe.progress import ProgressBar
 from bbpe.tokenizer import Tokenizer
@@ -35,12 +36,68 @@ def _documents(paths: list[str], fmt: str, text_field: str) -> Iterator[Document
         yield from read_documents(path, fmt, text_field)
 
 
+def _encode_shards(args: argparse.Namespace, inputs: list[str]) -> int:
+    """`bbpe encode ... -o DIR`: the corpus into Megatron shards."""
+    show = args.progress or sys.stderr.isatty()
+    bar: ProgressBar | None = None
+    started = time.perf_counter()
+
+    def progress(stage: str, done: tuple[int, int, int, int], total: int | None) -> None:
+        nonlocal bar
+        input_bytes, text_bytes, tokens, _ = done
+        if bar is None:
+            bar = ProgressBar("encode", total or None, show, 1e6, "MB")
+        elapsed = max(time.perf_counter() - started, 1e-9)
+        rates = f"{text_bytes / elapsed / 1e6:6.1f} MB/s text {tokens / elapsed / 1e6:6.2f} Mtok/s"
+        bar.update(input_bytes if total else text_bytes, rates)
+
+    summary = shards.encode(
+        inputs,
+        args.output,
+        args.tokenizer,
+        prefix=args.prefix,
+        shard_size=args.shard_size,
+        split_sentences=args.split_sentences,
+        append_eos=args.append_eos,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        format=args.format,
+        text_field=args.text_field,
+        on_bad_input=args.on_bad_input,
+        threads=args.threads,
+        progress=progress,
+    )
+    if bar is not None:
+        bar.finish()
+    wall = time.perf_counter() - started
+    summary["seconds"] = round(wall, 3)
+    summary["mb_per_s"] = round(summary["text_bytes"] / 1e6 / wall, 1) if wall else None
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(
+        f"{summary['documents']:,} documents, {summary['sequences']:,} sequences, "
+        f"{summary['tokens']:,} tokens in {len(summary['shards'])} shard(s) in {args.output} "
+        f"({wall:.2f} s, {summary['mb_per_s']} MB/s of text)"
+    )
+    if summary["resumed_documents"]:
+        print(f"resumed after {summary['resumed_documents']:,} documents of the earlier run")
+    if summary["empty_documents"]:
+        print(f"note: {summary['empty_documents']:,} empty documents were left out")
+    if summary["skipped"]:
+        first = summary["first_skipped"]
+        print(f"note: skipped {summary['skipped']:,} bad lines; the first: {first}")
+    return 0
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     paths = list(args.inputs)
     if args.sample:
         paths.append(str(sample_path()))
     if not paths:
         raise CorpusError("no input: name corpus files, or pass --sample for the bundled one")
+    if args.output is not None:
+        return _encode_shards(args, paths)
     for path in paths:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: no such file")
@@ -186,6 +243,46 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_info(args: argparse.Namespace) -> int:
+    report = shards.info(args.path, checksums=not args.no_checksums)
+    if args.json:
+        report.pop("manifest", None)
+        print(json.dumps(report))
+        return 1 if report["problems"] else 0
+    print(
+        f"{report['path']}: {len(report['shards'])} shard(s), dtype {report['dtype']}\n"
+        f"{report['documents']:,} documents, {report['sequences']:,} sequences, "
+        f"{report['tokens']:,} tokens"
+    )
+    if report["sequences"]:
+        print(
+            f"sequence length: min {report['min_length']:,}, "
+            f"mean {report['mean_length']:,.1f}, max {report['max_length']:,}"
+        )
+        widest = max(count for _, _, count in report["histogram"])
+        for low, high, count in report["histogram"]:
+            if count:
+                bar = "#" * max(1, round(40 * count / widest))
+                print(f"  [{low:>7,}, {high:>7,})  {count:>12,}  {bar}")
+    if report["problems"]:
+        print(f"{len(report['problems'])} problem(s):")
+        for problem in report["problems"]:
+            print(f"  {problem}")
+        return 1
+    print("ok: sizes, pointers, document indices" + ("" if args.no_checksums else " and checksums"))
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    output = shards.merge(args.inputs, args.output)
+    with shards.IndexedDataset(output) as merged:
+        print(
+            f"merged {len(args.inputs)} shard(s) into {output}: {merged.documents:,} documents, "
+            f"{len(merged):,} sequences, {merged.num_tokens:,} tokens"
+        )
+    return 0
+
+
 def cmd_tokenize(args: argparse.Namespace) -> int:
     tokenizer = Tokenizer.from_pretrained(args.tokenizer)
     text = args.text if args.text is not None else sys.stdin.read()
@@ -204,10 +301,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     encode = sub.add_parser(
         "encode",
-        help="encode corpus files and report token counts and speed",
-        description="Encode documents from JSONL or text files (optionally .gz/.xz).",
+        help="encode a corpus into Megatron shards (-o), or report token counts and speed",
+        description="Encode documents from JSONL or text files (gz, xz, zstd): with -o into "
+        "Megatron-compatible indexed shards (PREFIX_00000.bin/.idx + manifest.json), else "
+        "report token counts and speed.",
     )
-    encode.add_argument("inputs", nargs="*", help="corpus files")
+    encode.add_argument("inputs", nargs="*", help="corpus files, globs, directories, - for stdin")
+    encode.add_argument(
+        "-o", "--output", default=None, help="write Megatron shards (.bin/.idx) to this directory"
+    )
+    encode.add_argument("--prefix", default="data", help="shard names: PREFIX_00000.bin, ...")
+    encode.add_argument("--shard-size", default="1GB", help="close a shard at this .bin size")
+    encode.add_argument(
+        "--split-sentences", action="store_true", help="a sequence per sentence, not per document"
+    )
+    encode.add_argument(
+        "--append-eos", action="store_true", help="end each document with </s> or <|endoftext|>"
+    )
+    encode.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run in the same directory"
+    )
+    encode.add_argument(
+        "--overwrite", action="store_true", help="replace shards already in the directory"
+    )
+    encode.add_argument("--on-bad-input", default="stop", choices=["stop", "skip"])
     encode.add_argument("--sample", action="store_true", help="also encode the bundled sample")
     encode.add_argument(
         "--tokenizer", default="roberta-base", help="gpt2, roberta-base or a directory"
@@ -264,6 +381,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--progress", action="store_true", help="show progress even when piped")
     train.add_argument("--json", action="store_true", help="print the summary as JSON")
     train.set_defaults(run=cmd_train)
+
+    info = sub.add_parser(
+        "info",
+        help="counts, length histogram and integrity of shards",
+        description="Documents, sequences, tokens, dtype and a length histogram of a shard "
+        "(PREFIX) or a directory of shards, and a check that .bin sizes, pointers, document "
+        "indices and the manifest's checksums agree. Exits 1 if anything is wrong.",
+    )
+    info.add_argument("path", help="a directory of shards or a shard prefix")
+    info.add_argument("--no-checksums", action="store_true", help="skip the SHA-256 checks")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(run=cmd_info)
+
+    merge = sub.add_parser(
+        "merge",
+        help="concatenate shard pairs into one",
+        description="Concatenate shard pairs (.bin/.idx) into one, streaming, without loading "
+        "them into memory.",
+    )
+    merge.add_argument("inputs", nargs="+", help="shard prefixes, in order")
+    merge.add_argument("-o", "--output", required=True, help="output prefix")
+    merge.set_defaults(run=cmd_merge)
 
     tokenize = sub.add_parser("tokenize", help="show the tokens of a text")
     tokenize.add_argument("text", nargs="?", help="text (default: standard input)")
