@@ -142,3 +142,25 @@ def test_sizes_and_settings_are_checked(corpus, tmp_path, roberta):
     assert shards.end_of_document_id(gpt2) == 50256
     with pytest.raises(ValueError, match="no such file"):
         shards.encode(tmp_path / "missing.jsonl", tmp_path / "out", roberta)
+
+
+def test_rust_shards_equal_the_plain_writer(corpus, tmp_path, roberta):
+    """The pipeline's index is byte-identical to bbpe.shards.write_index's, which
+    test_shards_format checks against Megatron's own builder."""
+    shards.encode(corpus, tmp_path, roberta, split_sentences=True, shard_size="10MB")
+    prefix = tmp_path / "data_00000"
+    ds = shards.IndexedDataset(prefix)
+    plain = tmp_path / "plain"
+    shards.write_index(str(plain) + ".idx", ds.sequence_lengths, ds.document_indices, ds.dtype)
+    assert Path(str(plain) + ".idx").read_bytes() == Path(str(prefix) + ".idx").read_bytes()
+
+
+def test_megatron_reads_rust_shards(corpus, tmp_path, roberta):
+    megatron = pytest.importorskip("megatron.core.datasets.indexed_dataset")
+    shards.encode(corpus, tmp_path, roberta, split_sentences=True, shard_size="10MB")
+    prefix = tmp_path / "data_00000"
+    ds = shards.IndexedDataset(prefix)
+    theirs = megatron.IndexedDataset(str(prefix), multimodal=False, mmap=True)
+    assert len(theirs) == len(ds)
+    assert theirs.document_indices.tolist() == ds.document_indices.tolist()
+    assert all(theirs[i].tolist() == ds[i].tolist() for i in range(len(ds)))
