@@ -63,8 +63,9 @@
 //!   text has none.
 //!
 //! Every decision looks at a bounded neighbourhood of the terminator (the
-//! word before it is read back at most [`MAX_WORD_CHARS`] characters) and the
-//! scan never revisits text, so splitting is linear in the text's length.
+//! word before it is read back at most 16 characters; the spaces after it
+//! are read a few times at most), so splitting is linear in the text's length and
+//! skips most letters by their first byte.
 
 use crate::char_class::{class_of, CharClass};
 use std::ops::Range;
@@ -92,7 +93,7 @@ pub fn sentence_spans(text: &str) -> Vec<Range<usize>> {
             i += 1;
             continue;
         }
-        let c = char_at(text, i).unwrap_or('\u{FFFD}');
+        let Some(c) = char_at(text, i) else { break };
         if is_line_break(c) {
             close_sentence(text, &mut spans, start.take(), i);
             i += c.len_utf8();
@@ -131,10 +132,10 @@ pub fn sentence_spans(text: &str) -> Vec<Range<usize>> {
 const MAX_WORD_CHARS: usize = 16;
 
 /// Bytes that never start whitespace or a terminator: every byte but ASCII
-/// whitespace, `.` `?` `!`, and the lead bytes of the non-ASCII whitespace and
-/// terminators (U+0080–00BF, U+0580–05BF, U+0600–06FF, U+0800–3FFF,
-/// U+F000–FFFF). Hangul syllables, Han and most other letters are skipped
-/// on this byte alone.
+/// whitespace, `.` `?` `!`, and the lead bytes of the blocks holding non-ASCII
+/// whitespace and terminators (U+0080–00BF, U+0580–05BF, U+0600–063F,
+/// U+06C0–06FF, U+0800–3FFF, U+F000–FFFF). Hangul syllables, Han and most
+/// other letters are skipped on this byte alone.
 static PLAIN_LEAD: [bool; 256] = {
     let mut plain = [true; 256];
     let special: &[u8] = b"\t\n\x0B\x0C\r .?!\xC2\xD6\xD8\xDB\xE0\xE1\xE2\xE3\xEF";
@@ -808,6 +809,15 @@ mod tests {
             split("यह एक वाक्य है। यह दूसरा है।"),
             ["यह एक वाक्य है।", "यह दूसरा है।"]
         );
+    }
+
+    #[test]
+    fn unicode_spaces_separate_sentences() {
+        assert_eq!(
+            split("One.\u{3000}Two.\u{a0}Three!\u{2009}Four\tfive."),
+            ["One.", "Two.", "Three!", "Four\tfive."]
+        );
+        assert_eq!(split("끝났다.\u{3000}\u{3000}다음."), ["끝났다.", "다음."]);
     }
 
     #[test]
