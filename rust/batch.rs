@@ -122,17 +122,36 @@ pub fn encode_batch_flat<S: AsRef<str> + Sync>(
     specials: Specials,
     threads: usize,
 ) -> Result<(Vec<u32>, Vec<u64>), Error> {
+    let mut ids = Vec::new();
+    let (count, offsets) = encode_batch_flat_into(encoder, texts, specials, threads, &mut ids)?;
+    ids.truncate(count);
+    Ok((ids, offsets))
+}
+
+/// [`encode_batch_flat`] into a buffer kept between calls: the ids are
+/// `ids[..count]`, and the rest of `ids` is scratch. Encoding batch after
+/// batch into the same buffer costs no page faults after the first.
+pub fn encode_batch_flat_into<S: AsRef<str> + Sync>(
+    encoder: &Encoder,
+    texts: &[S],
+    specials: Specials,
+    threads: usize,
+    ids: &mut Vec<u32>,
+) -> Result<(usize, Vec<u64>), Error> {
     const RUN_BYTES: usize = 256 << 10;
     let runs = runs_by_size(texts, RUN_BYTES);
     let run_bytes: Vec<usize> = runs
         .iter()
         .map(|run| texts[run.clone()].iter().map(|t| t.as_ref().len()).sum())
         .collect();
-    // Zeroed memory comes from the OS untouched: pages never written cost nothing.
-    let mut ids = vec![0u32; run_bytes.iter().sum()];
-    prefer_huge_pages(&mut ids);
+    let needed: usize = run_bytes.iter().sum();
+    if ids.len() < needed {
+        // Zeroed memory comes from the OS untouched: pages never written cost nothing.
+        *ids = vec![0u32; needed];
+        prefer_huge_pages(ids);
+    }
+    let mut rest = &mut ids[..needed];
     let mut regions = Vec::with_capacity(runs.len());
-    let mut rest = ids.as_mut_slice();
     for &bytes in &run_bytes {
         let (region, tail) = rest.split_at_mut(bytes);
         regions.push(region);
@@ -164,8 +183,7 @@ pub fn encode_batch_flat<S: AsRef<str> + Sync>(
         write += count;
         region_start += bytes;
     }
-    ids.truncate(write);
-    Ok((ids, offsets))
+    Ok((write, offsets))
 }
 
 /// Joins flat batches of consecutive texts into one, copying in parallel.

@@ -1,5 +1,5 @@
 """Encoding a corpus into Megatron shards with the Rust pipeline
-(bbpe.shards.encode): round trips, sentence splitting, thread independence,
+(bbpe.shards.write): round trips, sentence splitting, thread independence,
 resume after an interruption, refusal to overwrite, and bad input."""
 
 import json
@@ -40,7 +40,7 @@ def read_all(directory: Path) -> list[list[list[int]]]:
 
 
 def test_round_trip_decodes_to_the_input(corpus, tmp_path, roberta):
-    summary = shards.encode(corpus, tmp_path, roberta, shard_size="200KB")
+    summary = shards.write(corpus, tmp_path, roberta, shard_size="200KB")
     assert summary["documents"] == len(DOCS)
     assert summary["empty_documents"] == 1
     assert len(summary["shards"]) > 2
@@ -59,7 +59,7 @@ def test_round_trip_decodes_to_the_input(corpus, tmp_path, roberta):
 
 
 def test_sentences_are_sequences_grouped_by_document(corpus, tmp_path, roberta):
-    shards.encode(corpus, tmp_path, roberta, split_sentences=True, append_eos=True)
+    shards.write(corpus, tmp_path, roberta, split_sentences=True, append_eos=True)
     documents = read_all(tmp_path)
     assert len(documents) == len(DOCS)
     assert sum(len(doc) for doc in documents) > 3 * len(documents)
@@ -75,7 +75,7 @@ def test_sentences_are_sequences_grouped_by_document(corpus, tmp_path, roberta):
 
 def test_shards_do_not_depend_on_threads(corpus, tmp_path, roberta):
     for threads in (1, 2):
-        shards.encode(
+        shards.write(
             corpus,
             tmp_path / str(threads),
             roberta,
@@ -89,23 +89,23 @@ def test_shards_do_not_depend_on_threads(corpus, tmp_path, roberta):
 
 def test_resume_after_an_interruption_equals_an_uninterrupted_run(corpus, tmp_path, roberta):
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    shards.encode(corpus, whole, roberta, shard_size="100KB")
+    shards.write(corpus, whole, roberta, shard_size="100KB")
 
     def interrupt(stage, done, total):
         if done[2] > 120_000:  # tokens: a few shards are finished by now
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        shards.encode(corpus, cut, roberta, shard_size="100KB", progress=interrupt)
+        shards.write(corpus, cut, roberta, shard_size="100KB", progress=interrupt)
     manifest = json.loads((cut / "manifest.json").read_text())
     assert manifest["complete"] is False and manifest["shards"]
     assert not list(cut.glob("*partial*"))  # nothing half-written is left looking finished
     with pytest.raises(ValueError, match="already holds shards"):
-        shards.encode(corpus, cut, roberta, shard_size="100KB")
+        shards.write(corpus, cut, roberta, shard_size="100KB")
     with pytest.raises(ValueError, match="cannot resume"):
-        shards.encode(corpus, cut, roberta, shard_size="50KB", resume=True)
+        shards.write(corpus, cut, roberta, shard_size="50KB", resume=True)
 
-    summary = shards.encode(corpus, cut, roberta, shard_size="100KB", resume=True)
+    summary = shards.write(corpus, cut, roberta, shard_size="100KB", resume=True)
     assert summary["resumed_documents"] > 0
     assert sorted(p.name for p in whole.iterdir()) == sorted(p.name for p in cut.iterdir())
     for path in whole.iterdir():
@@ -116,8 +116,8 @@ def test_bad_lines_are_named_or_skipped(tmp_path, roberta):
     corpus = tmp_path / "bad.jsonl"
     corpus.write_bytes(b'{"text": "one"}\n{"text": "two \xff"}\n{"text": "three"}\n')
     with pytest.raises(ValueError, match=r"bad\.jsonl, line 2: invalid UTF-8"):
-        shards.encode(corpus, tmp_path / "out", roberta)
-    summary = shards.encode(corpus, tmp_path / "skip", roberta, on_bad_input="skip")
+        shards.write(corpus, tmp_path / "out", roberta)
+    summary = shards.write(corpus, tmp_path / "skip", roberta, on_bad_input="skip")
     assert (summary["documents"], summary["skipped"]) == (2, 1)
     assert [roberta.decode(d[0]) for d in read_all(tmp_path / "skip")] == ["one", "three"]
 
@@ -125,7 +125,7 @@ def test_bad_lines_are_named_or_skipped(tmp_path, roberta):
 def test_special_token_text_in_the_corpus_is_plain_text(tmp_path, roberta):
     corpus = tmp_path / "docs.txt"
     corpus.write_text("a <mask> b </s>\n", encoding="utf-8")
-    shards.encode(corpus, tmp_path / "out", roberta, format="lines")
+    shards.write(corpus, tmp_path / "out", roberta, format="lines")
     [[ids]] = read_all(tmp_path / "out")
     assert ids == roberta.encode(
         "a <mask> b </s>", allowed_special="none", add_special_tokens=False
@@ -141,13 +141,13 @@ def test_sizes_and_settings_are_checked(corpus, tmp_path, roberta):
     gpt2 = bbpe.Tokenizer.from_pretrained("gpt2")
     assert shards.end_of_document_id(gpt2) == 50256
     with pytest.raises(ValueError, match="no such file"):
-        shards.encode(tmp_path / "missing.jsonl", tmp_path / "out", roberta)
+        shards.write(tmp_path / "missing.jsonl", tmp_path / "out", roberta)
 
 
 def test_rust_shards_equal_the_plain_writer(corpus, tmp_path, roberta):
     """The pipeline's index is byte-identical to bbpe.shards.write_index's, which
     test_shards_format checks against Megatron's own builder."""
-    shards.encode(corpus, tmp_path, roberta, split_sentences=True, shard_size="10MB")
+    shards.write(corpus, tmp_path, roberta, split_sentences=True, shard_size="10MB")
     prefix = tmp_path / "data_00000"
     ds = shards.IndexedDataset(prefix)
     plain = tmp_path / "plain"
@@ -157,10 +157,28 @@ def test_rust_shards_equal_the_plain_writer(corpus, tmp_path, roberta):
 
 def test_megatron_reads_rust_shards(corpus, tmp_path, roberta):
     megatron = pytest.importorskip("megatron.core.datasets.indexed_dataset")
-    shards.encode(corpus, tmp_path, roberta, split_sentences=True, shard_size="10MB")
+    shards.write(corpus, tmp_path, roberta, split_sentences=True, shard_size="10MB")
     prefix = tmp_path / "data_00000"
     ds = shards.IndexedDataset(prefix)
     theirs = megatron.IndexedDataset(str(prefix), multimodal=False, mmap=True)
     assert len(theirs) == len(ds)
     assert theirs.document_indices.tolist() == ds.document_indices.tolist()
     assert all(theirs[i].tolist() == ds[i].tolist() for i in range(len(ds)))
+
+
+def test_standard_input_and_an_unwritable_output(corpus, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "from-stdin"
+    env = {"PYTHONPATH": str(Path(bbpe.__file__).parent.parent), "PATH": "/usr/bin:/bin"}
+    args = [sys.executable, "-m", "bbpe", "encode", "-", "-o", str(out), "--format", "jsonl"]
+    result = subprocess.run(
+        [*args, "--json"], input=corpus.read_bytes(), capture_output=True, env=env, check=True
+    )
+    assert json.loads(result.stdout)["documents"] == len(DOCS)
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(OSError, match="a-file"):
+        shards.write(corpus, blocker / "shards", "roberta-base")

@@ -6,15 +6,31 @@
 [0, 243, 21, 10, 372, 183, 2]
 """
 
-from bbpe.tokenizer import Tokenizer
-from bbpe.trainer import GPT2_SPECIALS, ROBERTA_SPECIALS, TrainingReport, train, train_with_report
+import importlib
 
-__all__ = [
-    "GPT2_SPECIALS",
-    "ROBERTA_SPECIALS",
-    "Tokenizer",
-    "TrainingReport",
-    "train",
-    "train_with_report",
-]
 __version__ = "0.1.0"
+
+# Public names and the modules that define them, imported on first use so that
+# `import bbpe` (and the command line, which first limits BLAS threads) does
+# not pay for NumPy until something needs it.
+_EXPORTS = {
+    "Tokenizer": "bbpe.tokenizer",
+    "GPT2_SPECIALS": "bbpe.trainer",
+    "ROBERTA_SPECIALS": "bbpe.trainer",
+    "TrainingReport": "bbpe.trainer",
+    "train": "bbpe.trainer",
+    "train_with_report": "bbpe.trainer",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bbpe' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

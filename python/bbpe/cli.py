@@ -9,6 +9,10 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 
+# The command line never multiplies matrices, and OpenBLAS's idle threads
+# (started when NumPy loads) would compete with the encoder's for cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from bbpe import shards
 from bbpe.corpus import CorpusError, Document, read_documents, sample_path
 from bbpe.progress import ProgressBar
@@ -51,7 +55,7 @@ def _encode_shards(args: argparse.Namespace, inputs: list[str]) -> int:
         rates = f"{text_bytes / elapsed / 1e6:6.1f} MB/s text {tokens / elapsed / 1e6:6.2f} Mtok/s"
         bar.update(input_bytes if total else text_bytes, rates)
 
-    summary = shards.encode(
+    summary = shards.write(
         inputs,
         args.output,
         args.tokenizer,

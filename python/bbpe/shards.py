@@ -882,24 +882,24 @@ __all__ = [
     "CODES",
     "DTYPES",
     "HEADER_SIZE",
+    "IndexedDataset",
     "MAGIC",
     "MANIFEST_FORMAT",
     "MANIFEST_NAME",
-    "IndexedDataset",
     "ShardFormatError",
     "bin_path",
     "check",
-    "encode",
-    "end_of_document_id",
     "code_of",
     "dtype_for_vocab",
     "dtype_of",
+    "end_of_document_id",
     "file_sha256",
     "idx_path",
     "info",
     "merge",
     "parse_size",
     "read_manifest",
+    "write",
     "write_index",
 ]
 
@@ -932,7 +932,7 @@ def end_of_document_id(tokenizer) -> int:
     raise ValueError("the vocabulary has no end-of-document token (</s> or <|endoftext|>)")
 
 
-def encode(
+def write(
     inputs,
     output_dir,
     tokenizer,
@@ -975,11 +975,10 @@ def encode(
     if overwrite:
         _remove_shards(output_dir, prefix)
     eos = end_of_document_id(tokenizer) if append_eos else None
-    vocab_json = tokenizer.to_json()
     header = {
+        # The core adds "vocab_sha256", a fingerprint of the ids' bytes and merges.
         "tokenizer": {
             "name": os.fspath(name) if name is not None else repr(tokenizer),
-            "vocab_sha256": hashlib.sha256(vocab_json.encode()).hexdigest(),
             "vocab_size": tokenizer.vocab_size,
         },
         "settings": {

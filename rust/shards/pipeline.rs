@@ -7,12 +7,13 @@
 use super::format::TokenDtype;
 use super::sentences::sentence_spans;
 use super::writer::{ShardRecord, ShardSet};
-use crate::batch::encode_batch_flat;
+use crate::batch::encode_batch_flat_into;
 use crate::corpus::{read_documents, ReadOptions, ReadStats, TextBatch};
 use crate::encode::{Encoder, Specials};
 use crate::error::Error;
 use crate::pretokenize::Pretokenizer;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::sync_channel;
@@ -58,10 +59,12 @@ pub struct Summary {
     pub text_bytes: u64,
 }
 
-/// One encoded batch: ids of all sequences end to end, where each sequence
-/// ends, and how many sequences each document has.
+/// One encoded batch: ids of all sequences end to end (`ids[..count]`; the
+/// buffer goes back to the encoder for reuse), where each sequence ends, and
+/// how many sequences each document has.
 struct Encoded {
     ids: Vec<u32>,
+    count: usize,
     ends: Vec<u64>,
     sequences_per_document: Vec<u32>,
 }
@@ -87,6 +90,9 @@ pub fn encode_to_shards(
         })
         .collect();
     header.insert("inputs".into(), Value::Array(inputs));
+    if let Some(Value::Object(tokenizer)) = header.get_mut("tokenizer") {
+        tokenizer.insert("vocab_sha256".into(), vocabulary_sha256(encoder).into());
+    }
     let dtype = TokenDtype::for_vocab_size(encoder.vocab().size());
     let (shards, skip) = ShardSet::open(
         dir,
@@ -104,9 +110,13 @@ pub fn encode_to_shards(
     let stop = AtomicBool::new(false);
     let (batch_sender, batches) = sync_channel::<TextBatch>(2);
     let (encoded_sender, encoded) = sync_channel::<Encoded>(2);
+    // Used buffers travel back for reuse, so that memory is touched once.
+    let (buffer_sender, buffers) = sync_channel::<Vec<u32>>(4);
+    let (empty_sender, empties) = sync_channel::<TextBatch>(4);
 
     thread::scope(|scope| {
-        let reader = scope.spawn(|| {
+        let (input_bytes, stop) = (&input_bytes, &stop);
+        let reader = scope.spawn(move || {
             let mut batch = TextBatch::default();
             let mut seen = 0u64;
             let stats = read_documents(
@@ -123,7 +133,8 @@ pub fn encode_to_shards(
                     }
                     batch.push(document);
                     if batch.bytes() >= BATCH_BYTES {
-                        let full = std::mem::take(&mut batch);
+                        let next = empties.try_recv().unwrap_or_default();
+                        let full = std::mem::replace(&mut batch, next);
                         batch_sender
                             .send(full)
                             .map_err(|_| Error::Invalid("encoding was stopped".into()))?;
@@ -140,8 +151,9 @@ pub fn encode_to_shards(
         let writer = scope.spawn(move || -> Result<ShardSet, Error> {
             let mut shards = shards;
             for batch in encoded {
+                let ids = &batch.ids[..batch.count];
                 let mut sequences = batch.ends.iter().scan(0usize, |start, &end| {
-                    let ids = &batch.ids[*start..end as usize];
+                    let ids = &ids[*start..end as usize];
                     *start = end as usize;
                     Some(ids)
                 });
@@ -151,20 +163,25 @@ pub fn encode_to_shards(
                     document.extend(sequences.by_ref().take(count as usize));
                     shards.add_document(&document, settings.eos)?;
                 }
+                // The encoder may have stopped; then the buffer is just dropped.
+                let _ = buffer_sender.try_send(batch.ids);
             }
             Ok(shards)
         });
 
         let mut outcome = Ok(());
-        for batch in batches {
-            let result = encode_batch(encoder, &batch, settings).and_then(|encoded| {
+        for mut batch in batches {
+            let buffer = buffers.try_recv().unwrap_or_default();
+            let result = encode_batch(encoder, &batch, settings, buffer).and_then(|encoded| {
                 state.documents += batch.len() as u64;
                 state.text_bytes += batch.bytes() as u64;
-                state.tokens += encoded.ids.len() as u64;
+                state.tokens += encoded.count as u64;
                 encoded_sender
                     .send(encoded)
                     .map_err(|_| Error::Invalid("the shard writer stopped".into()))
             });
+            batch.clear();
+            let _ = empty_sender.try_send(batch);
             state.input_bytes = input_bytes.load(Ordering::Relaxed);
             if let Err(e) = result {
                 outcome = Err(e);
@@ -201,10 +218,39 @@ pub fn encode_to_shards(
     })
 }
 
+/// A fingerprint of everything that decides the ids: each id's bytes, the
+/// merges in rank order, the special tokens and the pre-tokenizer settings.
+fn vocabulary_sha256(encoder: &Encoder) -> String {
+    let vocab = encoder.vocab();
+    let mut hasher = Sha256::new();
+    hasher.update(encoder.pretokenizer().pattern().as_bytes());
+    hasher.update([encoder.add_prefix_space() as u8]);
+    for id in 0..vocab.size() as u32 {
+        match vocab.token_bytes(id) {
+            Some(bytes) => {
+                hasher.update((bytes.len() as u64).to_le_bytes());
+                hasher.update(bytes);
+            }
+            None => hasher.update(u64::MAX.to_le_bytes()),
+        }
+    }
+    for &(left, right, result) in vocab.merges() {
+        hasher.update([left, right, result].map(u32::to_le_bytes).concat());
+    }
+    for special in vocab.specials() {
+        hasher.update(special.id.to_le_bytes());
+        hasher.update([special.lstrip as u8, special.rstrip as u8]);
+        hasher.update(special.content.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())
+}
+
 fn encode_batch(
     encoder: &Encoder,
     batch: &TextBatch,
     settings: &ShardSettings,
+    mut ids: Vec<u32>,
 ) -> Result<Encoded, Error> {
     let documents: Vec<&str> = batch.documents(0..batch.len()).collect();
     let (pieces, sequences_per_document) = if settings.split_sentences {
@@ -222,9 +268,11 @@ fn encode_batch(
     };
     // Text in the corpus is data: "<s>" in a document is three characters,
     // never the special token.
-    let (ids, ends) = encode_batch_flat(encoder, &pieces, Specials::None, settings.threads)?;
+    let (count, ends) =
+        encode_batch_flat_into(encoder, &pieces, Specials::None, settings.threads, &mut ids)?;
     Ok(Encoded {
         ids,
+        count,
         ends: ends[1..].to_vec(),
         sequences_per_document,
     })
