@@ -11,7 +11,10 @@ use crate::encode::{Encoder, Specials};
 use crate::error::Error;
 use crate::formats::{self, Loaded};
 use crate::pretokenize::{pretokens, Pretokenizer};
-use crate::shards::pipeline::{encode_to_shards, Progress as ShardProgress, ShardSettings};
+use crate::shards::pipeline::{
+    count_tokens as pipeline_count_tokens, encode_to_shards, Progress as ShardProgress,
+    ShardSettings, Summary as ShardSummary,
+};
 use crate::train::word_counts::{WordCounter, WordCounts};
 use crate::train::{count_files, learn_vocab, Holdout, TrainReport, TrainSettings};
 use crate::vocab::SpecialToken;
@@ -600,8 +603,85 @@ fn train_texts<'py>(
     Ok((tokenizer, summary, held.documents))
 }
 
+/// Reads and encodes corpus files with the shard pipeline (GIL released),
+/// passing progress to Python, and returns its summary as a dict.
+#[allow(clippy::too_many_arguments)]
+fn run_pipeline<'py>(
+    py: Python<'py>,
+    tokenizer: &CoreTokenizer,
+    inputs: Vec<String>,
+    format: &str,
+    text_field: String,
+    on_bad_input: &str,
+    progress: Option<Py<PyAny>>,
+    job: impl FnOnce(
+            &Encoder,
+            &[PathBuf],
+            &ReadOptions,
+            &mut dyn FnMut(&ShardProgress) -> bool,
+        ) -> Result<ShardSummary, Error>
+        + Send,
+) -> PyResult<Bound<'py, PyDict>> {
+    let read = ReadOptions {
+        format: format.parse().map_err(to_py)?,
+        text_field,
+        on_bad_input: on_bad_input.parse().map_err(to_py)?,
+    };
+    let files = expand_inputs(&inputs).map_err(to_py)?;
+    let mut reporter = Reporter::new(progress);
+    let encoder = &tokenizer.encoder;
+    let outcome = py.detach(|| {
+        job(encoder, &files, &read, &mut |state: &ShardProgress| {
+            let done = (
+                state.input_bytes,
+                state.text_bytes,
+                state.tokens,
+                state.documents,
+            );
+            reporter.report_with("encode", done, Some(state.total_bytes), false)
+        })
+    });
+    reporter.check()?;
+    let summary = outcome.map_err(to_py)?;
+    let dict = PyDict::new(py);
+    let shards = &summary.shards;
+    let total = |field: fn(&crate::shards::writer::ShardRecord) -> u64| {
+        shards.iter().map(field).sum::<u64>()
+    };
+    dict.set_item(
+        "shards",
+        shards.iter().map(|s| s.prefix.clone()).collect::<Vec<_>>(),
+    )?;
+    // Shard totals include earlier (resumed) work and appended end tokens.
+    let written = !shards.is_empty();
+    dict.set_item(
+        "documents",
+        if written {
+            total(|s| s.documents)
+        } else {
+            summary.documents
+        },
+    )?;
+    dict.set_item("sequences", total(|s| s.sequences))?;
+    dict.set_item(
+        "tokens",
+        if written {
+            total(|s| s.tokens)
+        } else {
+            summary.tokens
+        },
+    )?;
+    dict.set_item("empty_documents", summary.empty_documents)?;
+    dict.set_item("resumed_documents", summary.resumed_documents)?;
+    dict.set_item("text_bytes", summary.text_bytes)?;
+    dict.set_item("files", summary.read.files)?;
+    dict.set_item("skipped", summary.read.skipped)?;
+    dict.set_item("first_skipped", summary.read.first_skipped.clone())?;
+    Ok(dict)
+}
+
 /// Encodes corpus files into Megatron shards in `out_dir` (see
-/// `bbpe.shards.encode`); returns the summary as a dict.
+/// `bbpe.shards.write`).
 #[pyfunction]
 #[pyo3(signature = (tokenizer, inputs, out_dir, settings, header_json, format="auto", text_field=String::from("text"), on_bad_input="stop", progress=None))]
 #[allow(clippy::too_many_arguments)]
@@ -626,11 +706,6 @@ fn encode_shards<'py>(
         threads,
         resume,
     };
-    let read = ReadOptions {
-        format: format.parse().map_err(to_py)?,
-        text_field,
-        on_bad_input: on_bad_input.parse().map_err(to_py)?,
-    };
     let header = match serde_json::from_str(header_json) {
         Ok(serde_json::Value::Object(map)) => map,
         _ => {
@@ -639,52 +714,54 @@ fn encode_shards<'py>(
             ))
         }
     };
-    let files = expand_inputs(&inputs).map_err(to_py)?;
-    let mut reporter = Reporter::new(progress);
-    let encoder = &tokenizer.encoder;
-    let outcome = py.detach(|| {
-        encode_to_shards(
-            encoder,
-            &files,
-            &read,
-            &out_dir,
-            &settings,
-            header,
-            &mut |state: &ShardProgress| {
-                let done = (
-                    state.input_bytes,
-                    state.text_bytes,
-                    state.tokens,
-                    state.documents,
-                );
-                reporter.report_with("encode", done, Some(state.total_bytes), false)
-            },
-        )
-    });
-    reporter.check()?;
-    let summary = outcome.map_err(to_py)?;
-    let dict = PyDict::new(py);
-    let shards: Vec<String> = summary.shards.iter().map(|s| s.prefix.clone()).collect();
-    dict.set_item("shards", shards)?;
-    dict.set_item(
-        "documents",
-        summary.shards.iter().map(|s| s.documents).sum::<u64>(),
-    )?;
-    dict.set_item(
-        "sequences",
-        summary.shards.iter().map(|s| s.sequences).sum::<u64>(),
-    )?;
-    dict.set_item(
-        "tokens",
-        summary.shards.iter().map(|s| s.tokens).sum::<u64>(),
-    )?;
-    dict.set_item("empty_documents", summary.empty_documents)?;
-    dict.set_item("resumed_documents", summary.resumed_documents)?;
-    dict.set_item("text_bytes", summary.text_bytes)?;
-    dict.set_item("files", summary.read.files)?;
-    dict.set_item("skipped", summary.read.skipped)?;
-    dict.set_item("first_skipped", summary.read.first_skipped.clone())?;
-    Ok(dict)
+    run_pipeline(
+        py,
+        tokenizer,
+        inputs,
+        format,
+        text_field,
+        on_bad_input,
+        progress,
+        |encoder, files, read, report| {
+            encode_to_shards(encoder, files, read, &out_dir, &settings, header, report)
+        },
+    )
+}
+
+/// Reads and encodes corpus files, writing nothing: counts and speed.
+#[pyfunction]
+#[pyo3(signature = (tokenizer, inputs, threads=0, format="auto", text_field=String::from("text"), on_bad_input="stop", progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn count_tokens<'py>(
+    py: Python<'py>,
+    tokenizer: &CoreTokenizer,
+    inputs: Vec<String>,
+    threads: usize,
+    format: &str,
+    text_field: String,
+    on_bad_input: &str,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let settings = ShardSettings {
+        prefix: String::new(),
+        shard_bytes: u64::MAX,
+        split_sentences: false,
+        eos: None,
+        threads,
+        resume: false,
+    };
+    run_pipeline(
+        py,
+        tokenizer,
+        inputs,
+        format,
+        text_field,
+        on_bad_input,
+        progress,
+        |encoder, files, read, report| {
+            pipeline_count_tokens(encoder, files, read, &settings, report)
+        },
+    )
 }
 
 #[pymodule]
@@ -694,5 +771,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train_files, m)?)?;
     m.add_function(wrap_pyfunction!(train_texts, m)?)?;
     m.add_function(wrap_pyfunction!(encode_shards, m)?)?;
+    m.add_function(wrap_pyfunction!(count_tokens, m)?)?;
     Ok(())
 }

@@ -42,7 +42,7 @@ def test_missing_field_and_invalid_utf8(tmp_path, capsys):
     corpus = tmp_path / "fields.jsonl"
     corpus.write_text('{"body": "x"}\n', encoding="utf-8")
     assert main(["encode", str(corpus)]) == 2
-    assert "fields.jsonl, line 1: no 'text' field" in capsys.readouterr().err
+    assert 'fields.jsonl, line 1: no "text" field' in capsys.readouterr().err
     binary = tmp_path / "latin.txt"
     binary.write_bytes(b"fine\nline two\nthird \xff\xfe broken\n")
     assert main(["encode", str(binary)]) == 2

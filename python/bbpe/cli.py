@@ -7,41 +7,24 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
 
 # The command line never multiplies matrices, and OpenBLAS's idle threads
 # (started when NumPy loads) would compete with the encoder's for cores.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from bbpe import shards
-from bbpe.corpus import CorpusError, Document, read_documents, sample_path
+from bbpe.corpus import CorpusError, sample_path
 from bbpe.progress import ProgressBar
 from bbpe.tokenizer import Tokenizer
 from bbpe.trainer import GPT2_SPECIALS, ROBERTA_SPECIALS, train_with_report
 
-BATCH_BYTES = 8 << 20
 
-
-def _batches(documents: Iterable[Document]) -> Iterator[list[str]]:
-    batch: list[str] = []
-    size = 0
-    for doc in documents:
-        batch.append(doc.text)
-        size += len(doc.text)
-        if size >= BATCH_BYTES:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
-
-
-def _documents(paths: list[str], fmt: str, text_field: str) -> Iterator[Document]:
-    for path in paths:
-        yield from read_documents(path, fmt, text_field)
-
-
-def _encode_shards(args: argparse.Namespace, inputs: list[str]) -> int:
-    """`bbpe encode ... -o DIR`: the corpus into Megatron shards."""
+def cmd_encode(args: argparse.Namespace) -> int:
+    inputs = list(args.inputs)
+    if args.sample:
+        inputs.append(str(sample_path()))
+    if not inputs:
+        raise CorpusError("no input: name corpus files, or pass --sample for the bundled one")
     show = args.progress or sys.stderr.isatty()
     bar: ProgressBar | None = None
     started = time.perf_counter()
@@ -55,35 +38,49 @@ def _encode_shards(args: argparse.Namespace, inputs: list[str]) -> int:
         rates = f"{text_bytes / elapsed / 1e6:6.1f} MB/s text {tokens / elapsed / 1e6:6.2f} Mtok/s"
         bar.update(input_bytes if total else text_bytes, rates)
 
-    summary = shards.write(
-        inputs,
-        args.output,
-        args.tokenizer,
-        prefix=args.prefix,
-        shard_size=args.shard_size,
-        split_sentences=args.split_sentences,
-        append_eos=args.append_eos,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        format=args.format,
-        text_field=args.text_field,
-        on_bad_input=args.on_bad_input,
-        threads=args.threads,
-        progress=progress,
-    )
+    reading = {
+        "format": args.format,
+        "text_field": args.text_field,
+        "on_bad_input": args.on_bad_input,
+        "threads": args.threads,
+        "progress": progress,
+    }
+    if args.output is None:
+        summary = shards.count(inputs, args.tokenizer, **reading)
+    else:
+        summary = shards.write(
+            inputs,
+            args.output,
+            args.tokenizer,
+            prefix=args.prefix,
+            shard_size=args.shard_size,
+            split_sentences=args.split_sentences,
+            append_eos=args.append_eos,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            **reading,
+        )
     if bar is not None:
         bar.finish()
     wall = time.perf_counter() - started
+    tokens, text_bytes = summary["tokens"], summary["text_bytes"]
+    summary["tokenizer"] = args.tokenizer
+    summary["bytes_per_token"] = round(text_bytes / tokens, 3) if tokens else None
     summary["seconds"] = round(wall, 3)
-    summary["mb_per_s"] = round(summary["text_bytes"] / 1e6 / wall, 1) if wall else None
+    summary["mb_per_s"] = round(text_bytes / 1e6 / wall, 1) if wall else None
     if args.json:
         print(json.dumps(summary))
         return 0
     print(
-        f"{summary['documents']:,} documents, {summary['sequences']:,} sequences, "
-        f"{summary['tokens']:,} tokens in {len(summary['shards'])} shard(s) in {args.output} "
-        f"({wall:.2f} s, {summary['mb_per_s']} MB/s of text)"
+        f"{summary['documents']:,} documents, {text_bytes / 1e6:,.2f} MB of text -> "
+        f"{tokens:,} tokens ({summary['bytes_per_token']} bytes/token) with {args.tokenizer} "
+        f"in {wall:.2f} s: {summary['mb_per_s']} MB/s, {tokens / wall / 1e6:.2f} M tokens/s"
     )
+    if args.output is not None:
+        print(
+            f"wrote {summary['sequences']:,} sequences in {len(summary['shards'])} shard(s) "
+            f"to {args.output}"
+        )
     if summary["resumed_documents"]:
         print(f"resumed after {summary['resumed_documents']:,} documents of the earlier run")
     if summary["empty_documents"]:
@@ -91,62 +88,6 @@ def _encode_shards(args: argparse.Namespace, inputs: list[str]) -> int:
     if summary["skipped"]:
         first = summary["first_skipped"]
         print(f"note: skipped {summary['skipped']:,} bad lines; the first: {first}")
-    return 0
-
-
-def cmd_encode(args: argparse.Namespace) -> int:
-    paths = list(args.inputs)
-    if args.sample:
-        paths.append(str(sample_path()))
-    if not paths:
-        raise CorpusError("no input: name corpus files, or pass --sample for the bundled one")
-    if args.output is not None:
-        return _encode_shards(args, paths)
-    for path in paths:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: no such file")
-    tokenizer = Tokenizer.from_pretrained(args.tokenizer)
-    total = sum(os.path.getsize(p) for p in paths)
-    compressed = any(p.endswith((".gz", ".xz")) for p in paths)
-    progress = ProgressBar(
-        "encode", None if compressed else total, args.progress or sys.stderr.isatty(), 1e6, "MB"
-    )
-
-    documents = tokens = text_bytes = 0
-    encode_seconds = 0.0
-    started = time.perf_counter()
-    for batch in _batches(_documents(paths, args.format, args.text_field)):
-        begin = time.perf_counter()
-        ids, _ = tokenizer.encode_batch_flat(batch, threads=args.threads)
-        encode_seconds += time.perf_counter() - begin
-        documents += len(batch)
-        tokens += len(ids)
-        text_bytes += sum(len(t.encode("utf-8", "surrogatepass")) for t in batch)
-        elapsed = max(time.perf_counter() - started, 1e-9)
-        progress.update(text_bytes, f"{tokens / elapsed / 1e6:6.2f} M tokens/s")
-    progress.finish()
-    wall = time.perf_counter() - started
-    summary = {
-        "tokenizer": args.tokenizer,
-        "inputs": paths,
-        "documents": documents,
-        "text_bytes": text_bytes,
-        "tokens": tokens,
-        "bytes_per_token": round(text_bytes / tokens, 3) if tokens else None,
-        "encode_seconds": round(encode_seconds, 3),
-        "encode_mb_per_s": round(text_bytes / 1e6 / encode_seconds, 1) if encode_seconds else None,
-        "wall_seconds": round(wall, 3),
-    }
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(
-            f"{documents:,} documents, {text_bytes / 1e6:,.2f} MB of text -> {tokens:,} tokens "
-            f"({summary['bytes_per_token']} bytes/token) with {args.tokenizer}\n"
-            f"encoding: {encode_seconds:.3f} s, {summary['encode_mb_per_s']} MB/s, "
-            f"{tokens / encode_seconds / 1e6 if encode_seconds else 0:.2f} M tokens/s "
-            f"(wall time with reading: {wall:.3f} s)"
-        )
     return 0
 
 

@@ -890,6 +890,7 @@ __all__ = [
     "bin_path",
     "check",
     "code_of",
+    "count",
     "dtype_for_vocab",
     "dtype_of",
     "end_of_document_id",
@@ -965,9 +966,7 @@ def write(
     name = tokenizer if isinstance(tokenizer, (str, os.PathLike)) else None
     if name is not None:
         tokenizer = Tokenizer.from_pretrained(name)
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    paths = ["/dev/stdin" if os.fspath(p) == "-" else os.fspath(p) for p in inputs]
+    paths = _input_paths(inputs)
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be at least 1, not {threads}")
     if resume and overwrite:
@@ -1004,6 +1003,42 @@ def write(
         on_bad_input=on_bad_input,
         progress=progress,
     )
+
+
+def count(
+    inputs,
+    tokenizer,
+    *,
+    format: str = "auto",
+    text_field: str = "text",
+    on_bad_input: str = "stop",
+    threads: int | None = None,
+    progress=None,
+) -> dict:
+    """Reads and encodes ``inputs`` as :func:`write` does, writing nothing:
+    documents, tokens and text bytes, for sizing a corpus or measuring speed."""
+    from bbpe.tokenizer import Tokenizer
+
+    if isinstance(tokenizer, (str, os.PathLike)):
+        tokenizer = Tokenizer.from_pretrained(tokenizer)
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    return _core.count_tokens(
+        tokenizer._core,
+        _input_paths(inputs),
+        threads or 0,
+        format=format,
+        text_field=text_field,
+        on_bad_input=on_bad_input,
+        progress=progress,
+    )
+
+
+def _input_paths(inputs) -> list[str]:
+    """Paths as the core takes them; ``-`` is standard input."""
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    return ["/dev/stdin" if os.fspath(p) == "-" else os.fspath(p) for p in inputs]
 
 
 def _remove_shards(directory: PathLike, prefix: str) -> None:

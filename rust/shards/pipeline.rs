@@ -56,6 +56,9 @@ pub struct Summary {
     pub empty_documents: u64,
     /// Input documents taken over from an interrupted run.
     pub resumed_documents: u64,
+    /// What this run read and encoded (not counting resumed documents).
+    pub documents: u64,
+    pub tokens: u64,
     pub text_bytes: u64,
 }
 
@@ -102,6 +105,31 @@ pub fn encode_to_shards(
         header,
         settings.resume,
     )?;
+    run(encoder, files, read, settings, Some(shards), skip, progress)
+}
+
+/// Reads and encodes `files` as [`encode_to_shards`] does, writing nothing:
+/// counts and speed only.
+pub fn count_tokens(
+    encoder: &Encoder,
+    files: &[PathBuf],
+    read: &ReadOptions,
+    settings: &ShardSettings,
+    progress: &mut dyn FnMut(&Progress) -> bool,
+) -> Result<Summary, Error> {
+    run(encoder, files, read, settings, None, 0, progress)
+}
+
+/// The pipeline; without `shards` the writer only hands buffers back.
+fn run(
+    encoder: &Encoder,
+    files: &[PathBuf],
+    read: &ReadOptions,
+    settings: &ShardSettings,
+    shards: Option<ShardSet>,
+    skip: u64,
+    progress: &mut dyn FnMut(&Progress) -> bool,
+) -> Result<Summary, Error> {
     let mut state = Progress {
         total_bytes: crate::corpus::total_size(files),
         ..Default::default()
@@ -148,9 +176,13 @@ pub fn encode_to_shards(
             drop(batch_sender);
             stats
         });
-        let writer = scope.spawn(move || -> Result<ShardSet, Error> {
+        let writer = scope.spawn(move || -> Result<Option<ShardSet>, Error> {
             let mut shards = shards;
             for batch in encoded {
+                let Some(shards) = shards.as_mut() else {
+                    let _ = buffer_sender.try_send(batch.ids);
+                    continue;
+                };
                 let ids = &batch.ids[..batch.count];
                 let mut sequences = batch.ends.iter().scan(0usize, |start, &end| {
                     let ids = &ids[*start..end as usize];
@@ -205,14 +237,19 @@ pub fn encode_to_shards(
             Err(e) => return Err(outcome.err().unwrap_or(e)),
         };
         outcome?;
-        let empty_documents = shards.empty_documents();
+        let empty_documents = shards.as_ref().map_or(0, ShardSet::empty_documents);
         state.input_bytes = state.total_bytes;
         progress(&state);
         Ok(Summary {
-            shards: shards.finish()?,
+            shards: shards
+                .map(ShardSet::finish)
+                .transpose()?
+                .unwrap_or_default(),
             read: read_stats,
             empty_documents,
             resumed_documents: skip,
+            documents: state.documents,
+            tokens: state.tokens,
             text_bytes: state.text_bytes,
         })
     })
