@@ -3,15 +3,15 @@
 import json
 
 from bbpe.cli import main
-from bbpe.corpus import read_documents, sample_path
+from bbpe.corpus import sample_texts
 
 
 def test_encode_sample_reports_counts(capsys):
     assert main(["encode", "--sample", "--tokenizer", "roberta-base", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    documents = list(read_documents(sample_path()))
+    documents = sample_texts()
     assert summary["documents"] == len(documents)
-    assert summary["text_bytes"] == sum(len(d.text.encode()) for d in documents)
+    assert summary["text_bytes"] == sum(len(d.encode()) for d in documents)
     assert summary["tokens"] > 0 and summary["bytes_per_token"] > 1
 
 
@@ -64,9 +64,7 @@ def test_train_sample_writes_every_format_and_encode_uses_it(tmp_path, capsys):
     names = sorted(p.name for p in out.iterdir())
     assert names == ["merges.txt", "tokenizer.json", "vocab.json", "vocab.tiktoken"]
     assert summary["vocab_size"] == 2000
-    assert summary["documents"] + summary["held_out_documents"] == len(
-        list(read_documents(sample_path()))
-    )
+    assert summary["documents"] + summary["held_out_documents"] == len(sample_texts())
     assert summary["held_out_bytes_per_token"] > 2
     assert summary["unique_words"] > 1000
 
@@ -91,7 +89,7 @@ def test_encode_to_shards_then_info_and_merge(tmp_path, capsys):
     args = ["encode", "--sample", "-o", str(out), "--tokenizer", "roberta-base"]
     assert main([*args, "--shard-size", "300KB", "--append-eos", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["documents"] == len(list(read_documents(sample_path())))
+    assert summary["documents"] == len(sample_texts())
     assert len(summary["shards"]) >= 2
 
     assert main(["info", str(out), "--json"]) == 0

@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from bbpe import Tokenizer
-from bbpe.corpus import read_documents, sample_path
+from bbpe import Tokenizer, corpus
 
 TEXTS = [
     "It was a great day, wasn't it?",
@@ -19,7 +18,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def sample_texts():
-    return [doc.text for doc in read_documents(sample_path())][:60] + TEXTS
+    return corpus.sample_texts()[:60] + TEXTS
 
 
 @pytest.mark.parametrize("name", ["gpt2", "roberta-base"])
@@ -32,7 +31,7 @@ def test_gpt2_files_round_trip(tmp_path, name, sample_texts):
     assert (
         merges.read_text().splitlines()[1:]
         == (
-            (sample_path().parent.parent / "vocabularies" / name / "merges.txt")
+            (corpus.sample_path().parent.parent / "vocabularies" / name / "merges.txt")
             .read_text()
             .splitlines()[1:]
         )

@@ -9,9 +9,9 @@ import pytest
 
 import bbpe
 from bbpe import shards
-from bbpe.corpus import read_documents, sample_path
+from bbpe.corpus import sample_texts
 
-DOCS = [doc.text for doc in read_documents(sample_path())]
+DOCS = sample_texts()
 
 
 @pytest.fixture(scope="module")

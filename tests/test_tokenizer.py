@@ -6,8 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from bbpe import Tokenizer
-from bbpe.corpus import read_documents, sample_path
+from bbpe import Tokenizer, corpus
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +21,7 @@ def gpt2():
 
 @pytest.fixture(scope="module")
 def sample_texts():
-    return [doc.text for doc in read_documents(sample_path())]
+    return corpus.sample_texts()
 
 
 def test_seed_examples(roberta):

@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bbpe
-from bbpe.corpus import read_documents, sample_path
+from bbpe.corpus import sample_path, sample_texts
 from bbpe.reference import bytes_to_token_string, token_string_to_bytes
 from bbpe.reference import train as reference_train
 
-SAMPLE_DOCS = [doc.text for doc in read_documents(sample_path())]
+SAMPLE_DOCS = sample_texts()
 SNIPPETS = ["a", "b", "ab", " ", "  ", "\n", "가", "나다", "😀", "'s", "1", "<s>", "é", "aaa"]
 
 

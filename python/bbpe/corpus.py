@@ -24,6 +24,12 @@ def sample_path() -> Path:
     return Path(str(resources.files("bbpe") / "samples" / "sample.jsonl"))
 
 
+def sample_texts() -> list[str]:
+    """The sample corpus's documents, in order."""
+    with open(sample_path(), encoding="utf-8") as lines:
+        return [json.loads(line)["text"] for line in lines if line.strip()]
+
+
 class CorpusError(ValueError):
     """A document that cannot be read, with the file and line it is on."""
 
