@@ -1,0 +1,435 @@
+"""Blocks of token ids from sentence-split shards, in the four input formats of
+RoBERTa's ablation (Liu et al. 2019, section 4.2)::
+
+    full-sentences  whole sentences packed up to max_len across       <s> ... </s>
+                    documents, with an extra </s> between documents
+    doc-sentences   the same, but a block stays within one document    <s> ... </s>
+    segment-pair    two runs of whole sentences, with an NSP label     <s> A </s></s> B </s>
+    sentence-pair   two single sentences, with an NSP label            <s> A </s></s> B </s>
+
+`pack` plans one epoch eagerly and cheaply (a few arrays); a block's ids are read
+from the shards only when it is indexed. Every random choice comes from a NumPy
+Generator keyed by (seed, epoch), so a plan is the same in any process.
+
+The plan lives in token coordinates: the shards' sentences laid end to end. A
+document's sentences are consecutive there, so any run of one document's text (a
+block's share of it, a segment, a truncated sentence) is one interval
+[start, stop), and a block is a few such pieces with separators between them.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+
+from bbpe.shards import IndexedDataset, read_manifest
+
+FORMATS = ("full-sentences", "doc-sentences", "segment-pair", "sentence-pair")
+PAIR_FORMATS = FORMATS[2:]
+# NSP labels as BERT and Hugging Face use them: 0 means B continues A.
+IS_NEXT, NOT_NEXT = 0, 1
+# Keeps packing's random stream apart from other users of (seed, epoch).
+_STREAM = 0x5041434B
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    """Ids of RoBERTa's special tokens."""
+
+    bos: int  # <s>
+    eos: int  # </s>, also the separator
+    pad: int
+    mask: int
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer) -> SpecialIds:
+        """The ids of `<s>`, `</s>`, `<pad>` and `<mask>` in a `bbpe.Tokenizer`."""
+        tokens = {"bos": "<s>", "eos": "</s>", "pad": "<pad>", "mask": "<mask>"}
+        ids = {field: tokenizer.token_to_id(token) for field, token in tokens.items()}
+        missing = [tokens[field] for field, id in ids.items() if id is None]
+        if missing:
+            *rest, last = missing
+            names = f"{', '.join(rest)} or {last}" if rest else last
+            raise ValueError(f"the vocabulary has no {names} token")
+        return cls(**ids)
+
+    def all(self) -> tuple[int, ...]:
+        return (self.bos, self.eos, self.pad, self.mask)
+
+
+# ---------------------------------------------------------------------------
+# the corpus
+
+
+class Corpus:
+    """Shards read as one sequence of documents, each a run of sentences (sequences).
+
+    `shards` is an `IndexedDataset`, a shard prefix, a directory (the shards its
+    `manifest.json` lists, in order; without one, every `*.idx` in it, sorted) or
+    a list of any of these. Only the index arrays are read up front: they give
+    `sentence_lengths` (int64, all sentences in order) and `document_starts`
+    (int64, the sentence where each document starts, then `num_sentences`).
+    """
+
+    def __init__(self, shards) -> None:
+        datasets = _datasets(shards)
+        lengths, document_starts = [], []
+        sentences = 0
+        for ds in datasets:
+            docs = np.asarray(ds.document_indices, dtype=np.int64)
+            n = len(ds)
+            if len(docs) == 0 or docs[0] != 0 or docs[-1] != n or np.any(np.diff(docs) < 0):
+                raise ValueError(
+                    f"{ds.idx_path}: the document index must start at 0, not decrease and "
+                    f"end at the number of sequences ({n})"
+                )
+            lengths.append(np.asarray(ds.sequence_lengths, dtype=np.int64))
+            document_starts.append(docs[:-1] + sentences)
+            sentences += n
+        self._datasets = datasets
+        self._first_sentences = np.cumsum([0] + [len(ds) for ds in datasets])
+        self.sentence_lengths = np.concatenate([np.zeros(0, np.int64), *lengths])
+        self.document_starts = np.concatenate([*document_starts, [sentences]])
+        # Where each sentence starts in token coordinates; the last entry is the end.
+        self._token_starts = np.concatenate([[0], np.cumsum(self.sentence_lengths)])
+        self.num_sentences = sentences
+        self.num_documents = len(self.document_starts) - 1
+        self.num_tokens = int(self._token_starts[-1])
+        if self.num_tokens == 0:
+            names = ", ".join(ds.prefix for ds in datasets) or "no shards"
+            raise ValueError(f"the corpus holds no tokens ({names})")
+
+    def sentence(self, i: int) -> np.ndarray:
+        """Sentence i's token ids, a read-only view into its shard (i < 0 counts from the end)."""
+        j = _position(i, self.num_sentences, "sentence")
+        shard = int(np.searchsorted(self._first_sentences, j, side="right")) - 1
+        return self._datasets[shard][j - int(self._first_sentences[shard])]
+
+    def document(self, d: int) -> range:
+        """The indices of document d's sentences (d < 0 counts from the end)."""
+        k = _position(d, self.num_documents, "document")
+        return range(int(self.document_starts[k]), int(self.document_starts[k + 1]))
+
+    def _read(self, start: int, stop: int) -> list[np.ndarray]:
+        """Tokens [start, stop) in token coordinates, as views of the sentences they span."""
+        views = []
+        i = int(np.searchsorted(self._token_starts, start, side="right")) - 1
+        while start < stop:
+            offset = start - int(self._token_starts[i])
+            take = min(stop - start, int(self.sentence_lengths[i]) - offset)
+            if take > 0:
+                views.append(self.sentence(i)[offset : offset + take])
+                start += take
+            i += 1
+        return views
+
+
+def _datasets(source) -> list[IndexedDataset]:
+    if isinstance(source, IndexedDataset):
+        return [source]
+    if isinstance(source, (str, os.PathLike)):
+        if os.path.isdir(source):
+            return [IndexedDataset(prefix) for prefix in _directory_shards(os.fspath(source))]
+        return [IndexedDataset(source)]
+    if isinstance(source, (list, tuple)):
+        return [ds for item in source for ds in _datasets(item)]
+    raise TypeError(
+        "shards must be an IndexedDataset, a shard prefix, a directory or a list of these, "
+        f"not {type(source).__name__}"
+    )
+
+
+def _directory_shards(directory: str) -> list[str]:
+    manifest = read_manifest(directory)
+    if manifest is not None:
+        entries = manifest.get("shards", [])
+        prefixes = [os.path.join(directory, entry["prefix"]) for entry in entries]
+    else:
+        prefixes = sorted(str(path)[: -len(".idx")] for path in Path(directory).glob("*.idx"))
+    if not prefixes:
+        raise ValueError(f"{directory}: no shards (no *.idx files, or a manifest listing none)")
+    return prefixes
+
+
+def _position(i: int, n: int, what: str) -> int:
+    j = operator.index(i)
+    j = j + n if j < 0 else j
+    if not 0 <= j < n:
+        raise IndexError(f"{what} {i} out of range for {n} {what}s")
+    return j
+
+
+# ---------------------------------------------------------------------------
+# blocks
+
+
+@dataclass
+class Block:
+    """One input sequence: token ids with the format's special tokens."""
+
+    input_ids: np.ndarray  # int64, length <= max_len
+    nsp_label: int | None  # IS_NEXT (0) or NOT_NEXT (1) in the pair formats, else None
+    segment_boundary: int | None  # where segment B starts in input_ids (pair formats)
+
+
+class Blocks(Sequence[Block]):
+    """One epoch of blocks, as `pack` planned them: block i is the pieces
+    `piece_starts[k]:piece_stops[k]` (token coordinates) for k in
+    `block_pieces[i]:block_pieces[i+1]`, joined by separators and wrapped in
+    `<s> ... </s>`. Ids are read from the shards when a block is indexed."""
+
+    def __init__(
+        self,
+        corpus: Corpus,
+        specials: SpecialIds,
+        format: str,
+        max_len: int,
+        seed: int,
+        epoch: int,
+        pieces: tuple[np.ndarray, np.ndarray, np.ndarray],
+        nsp_labels: np.ndarray | None,
+    ) -> None:
+        self.corpus, self.specials = corpus, specials
+        self.format, self.max_len, self.seed, self.epoch = format, max_len, seed, epoch
+        self._piece_starts, self._piece_stops, self._block_pieces = pieces
+        self._nsp_labels = nsp_labels
+        # </s> between documents; </s></s> between the two segments of a pair.
+        self._separator = [specials.eos] * (1 if nsp_labels is None else 2)
+        text = np.concatenate([[0], np.cumsum(self._piece_stops - self._piece_starts)])
+        separators = len(self._separator) * (np.diff(self._block_pieces) - 1)
+        self._lengths = text[self._block_pieces[1:]] - text[self._block_pieces[:-1]]
+        self._lengths += separators + 2
+        self._lengths.flags.writeable = False
+
+    def lengths(self) -> np.ndarray:
+        """The length of every block, special tokens included (read-only, int64)."""
+        return self._lengths
+
+    def __len__(self) -> int:
+        return len(self._lengths)
+
+    def __getitem__(self, i: int) -> Block:
+        j = _position(i, len(self), "block")
+        first, last = int(self._block_pieces[j]), int(self._block_pieces[j + 1])
+        parts: list = [[self.specials.bos]]
+        for k in range(first, last):
+            if k > first:
+                parts.append(self._separator)
+            parts += self.corpus._read(int(self._piece_starts[k]), int(self._piece_stops[k]))
+        parts.append([self.specials.eos])
+        ids = np.concatenate(parts, dtype=np.int64)
+        if self._nsp_labels is None:
+            return Block(ids, None, None)
+        a_length = int(self._piece_stops[first] - self._piece_starts[first])
+        return Block(ids, int(self._nsp_labels[j]), 1 + a_length + len(self._separator))
+
+    def __repr__(self) -> str:
+        return (
+            f"Blocks({self.format!r}, {len(self)} blocks, max_len={self.max_len}, "
+            f"seed={self.seed}, epoch={self.epoch})"
+        )
+
+
+def pack(
+    corpus: Corpus,
+    format: str,
+    specials: SpecialIds,
+    *,
+    max_len: int = 512,
+    seed: int = 0,
+    epoch: int = 0,
+    short_seq_prob: float = 0.0,
+) -> Blocks:
+    """Plan one epoch of `corpus` as blocks of at most `max_len` ids in `format`.
+
+    Documents are visited in an order shuffled by (seed, epoch). Sentences and
+    documents without tokens are skipped. The text of a block (max_len minus 2
+    specials, or minus 4 in the pair formats) is filled as follows:
+
+    - full-sentences: sentences greedily, across documents, with an extra `</s>`
+      where a document ends inside a block (it counts against the room). A
+      sentence longer than a block is cut into block-sized pieces. Every token
+      appears exactly once.
+    - doc-sentences: the same, but every block holds one document's text.
+    - segment-pair (BERT's create_instances_from_document): sentences are
+      gathered into a chunk until it reaches the target length (the room, or with
+      probability `short_seq_prob` a random length from 2 up, drawn once per
+      document; other formats ignore `short_seq_prob`); A is the chunk's
+      first 1..n-1 sentences. With probability 0.5, B is the rest of the chunk
+      (IsNext); else B is sentences from a random other document, from a random
+      sentence on until the target is met, and the rest of the chunk goes back to
+      the document (NotNext). A chunk of one sentence takes the document's next
+      sentence as its IsNext B; at the end of a document, B is always NotNext.
+    - sentence-pair: the same with one sentence per side (a target of zero).
+
+    Pairs that do not fit are cut on their longer side until they do (when both
+    sides are long, A keeps half the room, rounded up), A from its front and B
+    from its back: the A|B junction stays a natural sentence boundary, so an
+    IsNext B always continues A exactly.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
+    pairs = format in PAIR_FORMATS
+    added = 4 if pairs else 2  # <s> A </s></s> B </s>, or <s> ... </s>
+    needed = 2 if pairs else 1  # a token of text, on each side of a pair
+    if max_len < added + needed:
+        raise ValueError(f"max_len must be at least {added + needed} for {format}, not {max_len}")
+    room = max_len - added
+    if not 0.0 <= short_seq_prob <= 1.0:
+        raise ValueError(f"short_seq_prob must be in [0, 1], not {short_seq_prob}")
+    if seed < 0 or epoch < 0:
+        raise ValueError(f"seed and epoch must be non-negative, not {seed} and {epoch}")
+    starts, doc_starts = _layout(corpus)
+    rng = np.random.default_rng([seed, epoch, _STREAM])
+    order = rng.permutation(len(doc_starts) - 1)
+    nsp_labels = None
+    if not pairs:
+        pieces = _plan_sentences(starts, doc_starts, order, room, format == "full-sentences")
+    elif len(order) < 2:
+        raise ValueError(
+            f"{format} needs at least two documents with text (for NotNext pairs); "
+            f"the corpus has {len(order)}"
+        )
+    else:
+        target = room if format == "segment-pair" else 0
+        chance = short_seq_prob if format == "segment-pair" else 0.0
+        pieces, nsp_labels = _plan_pairs(starts, doc_starts, order, room, target, chance, rng)
+    return Blocks(corpus, specials, format, max_len, seed, epoch, pieces, nsp_labels)
+
+
+def _layout(corpus: Corpus) -> tuple[np.ndarray, np.ndarray]:
+    """The corpus without empty sentences and documents, in token coordinates:
+    (`starts`, where each sentence starts, then the end of the text; `doc_starts`,
+    the sentence where each document starts, then the number of sentences)."""
+    kept = np.flatnonzero(corpus.sentence_lengths > 0)
+    starts = np.append(corpus._token_starts[kept], corpus.num_tokens)
+    # Empty documents start where the next one does: unique drops them.
+    doc_starts = np.unique(np.searchsorted(kept, corpus.document_starts))
+    return starts, doc_starts
+
+
+def _concat_ranges(firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """range(firsts[0], firsts[0] + counts[0]), then the next range, ... as one array."""
+    offsets = np.cumsum(counts) - counts
+    return np.repeat(firsts - offsets, counts) + np.arange(counts.sum())
+
+
+def _plan_sentences(
+    starts: np.ndarray, doc_starts: np.ndarray, order: np.ndarray, room: int, cross: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """full-sentences (`cross`) or doc-sentences: (piece starts, piece stops, block
+    pieces) of greedy blocks of whole sentences."""
+    # Units: the sentences in document order, those longer than `room` cut into pieces.
+    counts = np.diff(doc_starts)[order]
+    sentences = _concat_ranges(doc_starts[order], counts)
+    sentence_starts, sentence_stops = starts[sentences], starts[sentences + 1]
+    cuts = -(-(sentence_stops - sentence_starts) // room)
+    first_units = np.cumsum(cuts) - cuts
+    owner = np.repeat(np.arange(len(sentences)), cuts)
+    unit_starts = sentence_starts[owner] + (np.arange(len(owner)) - first_units[owner]) * room
+    unit_stops = np.minimum(unit_starts + room, sentence_stops[owner])
+    document_firsts = first_units[np.cumsum(counts) - counts]
+    new_document = np.zeros(len(owner), dtype=bool)
+    new_document[document_firsts] = True
+
+    # A block takes units s..e-1 while their cost, text plus a separator before each
+    # new document but the block's first, fits: reach[e] - reach[s] - spared[s] <= room.
+    separator = int(cross)
+    cost = unit_stops - unit_starts + separator * new_document
+    reach = np.concatenate([[0], np.cumsum(cost)]).tolist()
+    spared = (separator * new_document).tolist()
+    bounds = [0, len(owner)] if cross else [*document_firsts.tolist(), len(owner)]
+    block_firsts = []
+    for low, high in pairwise(bounds):
+        unit = low
+        while unit < high:
+            block_firsts.append(unit)
+            limit = reach[unit] + spared[unit] + room
+            unit = bisect_right(reach, limit, unit + 1, high + 1) - 1
+
+    # A piece is a block's run of units from one document: contiguous text.
+    piece_firsts = np.union1d(np.flatnonzero(new_document), block_firsts)
+    piece_lasts = np.append(piece_firsts[1:], len(owner)) - 1
+    block_pieces = np.append(np.searchsorted(piece_firsts, block_firsts), len(piece_firsts))
+    return unit_starts[piece_firsts], unit_stops[piece_lasts], block_pieces
+
+
+def _plan_pairs(
+    starts: np.ndarray,
+    doc_starts: np.ndarray,
+    order: np.ndarray,
+    room: int,
+    target: int,
+    short_seq_prob: float,
+    rng: np.random.Generator,
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """segment-pair or sentence-pair (target 0): ((piece starts, piece stops, block
+    pieces), NSP labels); pieces 2i and 2i+1 are pair i's A and B."""
+    at = starts.tolist()  # token coordinate of each sentence start
+    docs = doc_starts.tolist()
+    draw = _uniforms(rng)
+    pairs: list[int] = []  # A's start and stop, B's start and stop, label; pair after pair
+    for doc in order.tolist():
+        end = docs[doc + 1]
+        goal = target
+        if short_seq_prob and next(draw) < short_seq_prob:
+            goal = 2 + _below(next(draw), room - 1)
+        first = docs[doc]
+        while first < end:
+            # A chunk of whole sentences reaching the goal; A is its first 1..n-1.
+            chunk_end = bisect_left(at, at[first] + goal, first + 1, end)
+            split = first + 1
+            if chunk_end - first > 1:
+                split += _below(next(draw), chunk_end - first - 1)
+            if split < end and next(draw) < 0.5:
+                label, b_first, b_end = IS_NEXT, split, max(chunk_end, split + 1)
+                resume = b_end
+            else:
+                other = _below(next(draw), len(docs) - 2)
+                if other >= doc:
+                    other += 1
+                b_first = docs[other] + _below(next(draw), docs[other + 1] - docs[other])
+                b_goal = at[b_first] + goal - (at[split] - at[first])
+                label, b_end = NOT_NEXT, bisect_left(at, b_goal, b_first + 1, docs[other + 1])
+                resume = split  # the rest of the chunk goes back to the document
+            a_length, b_length = _fit(at[split] - at[first], at[b_end] - at[b_first], room)
+            pairs += (at[split] - a_length, at[split], at[b_first], at[b_first] + b_length, label)
+            first = resume
+    a_starts, a_stops, b_starts, b_stops, labels = np.array(pairs, dtype=np.int64).reshape(-1, 5).T
+    piece_starts = np.column_stack([a_starts, b_starts]).ravel()
+    piece_stops = np.column_stack([a_stops, b_stops]).ravel()
+    block_pieces = np.arange(0, len(piece_starts) + 1, 2)
+    return (piece_starts, piece_stops, block_pieces), labels.astype(np.int8)
+
+
+def _fit(a: int, b: int, room: int) -> tuple[int, int]:
+    """The lengths A and B keep when the longer is cut until both fit in `room`;
+    when both are long, A keeps half the room, rounded up (BERT's truncate_seq_pair
+    ends there too)."""
+    if a + b <= room:
+        return a, b
+    half = (room + 1) // 2
+    if a <= half:
+        return a, room - a
+    if b <= room - half:
+        return room - b, b
+    return half, room - half
+
+
+def _below(u: float, n: int) -> int:
+    """A uniform integer in [0, n) from a uniform float u in [0, 1)."""
+    return min(int(u * n), n - 1)
+
+
+def _uniforms(rng: np.random.Generator) -> Iterator[float]:
+    """Uniform floats in [0, 1) drawn in batches: a loop then pays for a list step,
+    not a Generator call, per number."""
+    while True:
+        yield from rng.random(1 << 16).tolist()
