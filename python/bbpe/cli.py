@@ -13,7 +13,7 @@ import time
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from bbpe import shards
-from bbpe.corpus import CorpusError, sample_path
+from bbpe.corpus import sample_path
 from bbpe.progress import ProgressBar
 from bbpe.tokenizer import Tokenizer
 from bbpe.trainer import GPT2_SPECIALS, ROBERTA_SPECIALS, train_with_report
@@ -24,7 +24,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.sample:
         inputs.append(str(sample_path()))
     if not inputs:
-        raise CorpusError("no input: name corpus files, or pass --sample for the bundled one")
+        raise ValueError("no input: name corpus files, or pass --sample for the bundled one")
     show = args.progress or sys.stderr.isatty()
     bar: ProgressBar | None = None
     started = time.perf_counter()
@@ -96,7 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.sample:
         inputs.append(str(sample_path()))
     if not inputs:
-        raise CorpusError("no input: name corpus files, or pass --sample for the bundled one")
+        raise ValueError("no input: name corpus files, or pass --sample for the bundled one")
     if args.special_tokens is None:
         specials = GPT2_SPECIALS if args.gpt2_specials else ROBERTA_SPECIALS
     else:
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (CorpusError, FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:
         print(f"bbpe {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
