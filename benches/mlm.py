@@ -1,0 +1,229 @@
+"""Masked-LM data pipeline benchmarks. One function per measurement; `main` runs them.
+
+masking: masked tokens per second of bbpe's `Masker.mask_batch` against transformers'
+`DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, return_tensors="np")`
+on the same batches of real token ids (256 x 512 by default): English documents from
+`../shared/corpus/en.jsonl.xz` encoded with bbpe's roberta-base vocabulary,
+concatenated and cut into 510-token blocks wrapped in <s> ... </s>. The collator's
+tokenizer is a `RobertaTokenizerFast` built offline from the bundled vocabulary
+files. Every engine masks every batch once per repeat, in the same process; each
+keeps its best repeat. Rows:
+
+- bbpe ROBERTA / HF_BERT: `mask_batch` with each preset (HF_BERT is the collator's
+  policy: Bernoulli per non-special token); whole words and SpanBERT spans for
+  comparison (defaults otherwise).
+- transformers collator: called on a list of the batch's rows (1-D id arrays), as
+  a data loader does; it finds the special tokens itself, row by row in Python.
+- transformers collator + special_tokens_mask: rows as dicts carrying the mask,
+  the input its documentation recommends for speed.
+- transformers numpy_mask_tokens: the collator's masking step alone, handed the
+  2-D batch and a precomputed special-tokens mask (no collation).
+
+    PYTHONPATH=python python benches/mlm.py
+    PYTHONPATH=python python benches/mlm.py --batches 8 --repeats 10 --markdown
+"""
+
+import argparse
+import datetime
+import importlib.util
+import inspect
+import json
+import lzma
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO.parent / "shared" / "corpus" / "en.jsonl.xz"
+ROBERTA_DIR = REPO / "python" / "bbpe" / "vocabularies" / "roberta-base"
+BLOCK = 510  # ids per block between <s> and </s>
+
+
+# ---------------------------------------------------------------------------
+# Shared helpers
+
+
+def load_blocks(path: Path, count: int) -> np.ndarray:
+    """`count` blocks of <s> + 510 ids + </s> (int64), from the first documents
+    of an xz JSONL corpus encoded with bbpe's roberta-base vocabulary."""
+    import bbpe
+
+    tokenizer = bbpe.Tokenizer.from_pretrained("roberta-base")
+    needed = count * BLOCK
+    parts, have = [], 0
+    with lzma.open(path, "rt", encoding="utf-8") as lines:
+        texts = []
+        for line in lines:
+            texts.append(json.loads(line)["text"])
+            if len(texts) == 1000:
+                ids, _ = tokenizer.encode_batch_flat(texts)
+                parts.append(ids)
+                have += ids.size
+                texts = []
+                if have >= needed:
+                    break
+    ids = np.concatenate(parts)
+    if ids.size < needed:
+        raise SystemExit(f"{path} has {ids.size} tokens, fewer than the {needed} needed")
+    rows = ids[:needed].astype(np.int64).reshape(count, BLOCK)
+    bos = np.full((count, 1), tokenizer.bos_token_id, dtype=np.int64)
+    eos = np.full((count, 1), tokenizer.eos_token_id, dtype=np.int64)
+    return np.hstack([bos, rows, eos])
+
+
+def hf_roberta_tokenizer():
+    """transformers' fast RoBERTa tokenizer from the bundled files, offline.
+    transformers 5 takes the files as `vocab=`/`merges=`; it still accepts 4's
+    `vocab_file=`/`merges_file=` but ignores them (a five-token vocabulary)."""
+    from transformers import RobertaTokenizerFast
+
+    vocab, merges = str(ROBERTA_DIR / "vocab.json"), str(ROBERTA_DIR / "merges.txt")
+    if "vocab" in inspect.signature(RobertaTokenizerFast.__init__).parameters:
+        tokenizer = RobertaTokenizerFast(vocab=vocab, merges=merges)
+    else:
+        tokenizer = RobertaTokenizerFast(vocab_file=vocab, merges_file=merges)
+    assert len(tokenizer) == 50265 and tokenizer.mask_token_id == 50264, len(tokenizer)
+    return tokenizer
+
+
+def best_seconds(engines: dict, batches: list[np.ndarray], repeats: int) -> dict:
+    """Best time over `repeats` of each engine masking all batches, the engines
+    taking turns within a repeat; and the masked tokens of its last repeat."""
+    best = dict.fromkeys(engines, float("inf"))
+    masked = {}
+    for _ in range(repeats):
+        for name, run in engines.items():
+            start = time.perf_counter()
+            labels = [run(b, batch) for b, batch in enumerate(batches)]
+            best[name] = min(best[name], time.perf_counter() - start)
+            masked[name] = sum(int((lab != -100).sum()) for lab in labels)
+    return {name: (best[name], masked[name]) for name in engines}
+
+
+def print_table(headers: list[str], rows: list[list[str]], markdown: bool) -> None:
+    if markdown:
+        print("| " + " | ".join(headers) + " |")
+        print("|" + "|".join([" --- "] + [" ---: "] * (len(headers) - 1)) + "|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+    else:
+        widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+        for row in [headers, *rows]:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+
+
+# ---------------------------------------------------------------------------
+# Measurements
+
+
+def measure_masking(blocks: np.ndarray, batch_size: int, repeats: int, markdown: bool) -> None:
+    """Masked tokens per second: bbpe's Masker against transformers' collator."""
+    import bbpe
+    from bbpe.masking import HF_BERT, ROBERTA, Masker, MaskingConfig
+
+    torch_before = "torch" in sys.modules  # bbpe must not have imported it
+    import transformers
+    from transformers import DataCollatorForLanguageModeling
+
+    hf = hf_roberta_tokenizer()
+    collator = DataCollatorForLanguageModeling(
+        tokenizer=hf, mlm_probability=0.15, return_tensors="np"
+    )
+    tokenizer = bbpe.Tokenizer.from_pretrained("roberta-base")
+    maskers = {
+        name: Masker.from_tokenizer(tokenizer, config=config)
+        for name, config in [
+            ("ROBERTA", ROBERTA),
+            ("HF_BERT", HF_BERT),
+            ("whole words", MaskingConfig(unit="word")),
+            ("SpanBERT spans", MaskingConfig(unit="span")),
+        ]
+    }
+
+    batches = [blocks[i : i + batch_size] for i in range(0, len(blocks), batch_size)]
+    rows_of = [list(batch) for batch in batches]
+    special_masks = [np.isin(batch, hf.all_special_ids).astype(np.int64) for batch in batches]
+    dicts_of = [
+        [{"input_ids": ids, "special_tokens_mask": m} for ids, m in zip(batch, mask, strict=True)]
+        for batch, mask in zip(batches, special_masks, strict=True)
+    ]
+
+    def indices(b):
+        return range(b * batch_size, (b + 1) * batch_size)
+
+    def masking_with(masker):
+        return lambda b, batch: masker.mask_batch(batch, 0, indices(b))[1]
+
+    engines = {f"bbpe Masker.mask_batch, {name}": masking_with(m) for name, m in maskers.items()}
+
+    def collate_rows(b, batch):
+        return collator(rows_of[b])["labels"]
+
+    def collate_dicts(b, batch):
+        return collator(dicts_of[b])["labels"]
+
+    def mask_tokens_only(b, batch):
+        return collator.numpy_mask_tokens(batch.copy(), special_tokens_mask=special_masks[b])[1]
+
+    baseline = "transformers collator (id rows)"
+    engines[baseline] = collate_rows
+    engines["transformers collator (+ special_tokens_mask)"] = collate_dicts
+    engines["transformers numpy_mask_tokens (2-D, mask given)"] = mask_tokens_only
+    results = best_seconds(engines, batches, repeats)
+
+    base_rate = results[baseline][1] / results[baseline][0]
+    rows = []
+    for name, (seconds, masked) in results.items():
+        rate = masked / seconds
+        rows.append(
+            [
+                name,
+                f"{seconds / len(batches) * 1e3:.2f}",
+                f"{masked / len(batches):.0f}",
+                f"{rate / 1e6:.2f}",
+                f"{rate / base_rate:.1f}x",
+            ]
+        )
+    headers = ["masking", "ms / batch", "masked / batch", "M masked tokens/s", "vs collator"]
+    print(
+        f"\nmasking: {len(batches)} batches of {batch_size} x {blocks.shape[1]} ids, "
+        f"best of {repeats}"
+    )
+    print_table(headers, rows, markdown)
+    torch_installed = importlib.util.find_spec("torch") is not None
+    print(
+        f"transformers {transformers.__version__}; torch installed: {torch_installed}, "
+        f"imported by bbpe: {torch_before}, after importing transformers: "
+        f"{'torch' in sys.modules}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, default=CORPUS, help="xz JSONL with a 'text' field")
+    parser.add_argument("--batches", type=int, default=4, help="batches per repeat")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5, help="best of this many runs")
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+
+    print("command: PYTHONPATH=python python " + shlex.join(["benches/mlm.py", *sys.argv[1:]]))
+    blocks = load_blocks(args.corpus, args.batches * args.batch_size)
+    print(
+        f"blocks: {len(blocks)} x {blocks.shape[1]} ids from {args.corpus.name}; "
+        f"{os.cpu_count()} cores"
+    )
+    measure_masking(blocks, args.batch_size, args.repeats, args.markdown)
+    print(
+        f"date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
+        f"python {platform.python_version()}, numpy {np.__version__}"
+    )
+
+
+if __name__ == "__main__":
+    main()

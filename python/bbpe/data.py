@@ -1,0 +1,475 @@
+"""From shards to masked batches: the last stage of the masked-LM data pipeline.
+
+    shards ──► Corpus ──► pack (blocks of one epoch) ──► Masker ──► collate ──► batches
+               packing     packing                       masking    data        data
+
+`MaskedLMDataset` is map-style over one epoch's blocks; `FixedBatches` and
+`TokenBudgetBatches` cut its indices into batches for one data-parallel rank;
+`MaskedLMIterable` (or the plain generator `batches`) yields collated batches and
+splits them across data-loader workers. Everything is decided by (seed, epoch) and
+the block's index, never by what was drawn before, so any batch of any epoch can
+be rebuilt on its own: resuming mid-epoch (`start=`) gives the batches an
+uninterrupted run would have given.
+
+NumPy only; bbpe never imports torch. With torch, either::
+
+    loader = DataLoader(dataset, batch_sampler=sampler,
+                        collate_fn=functools.partial(collate, pad_id=dataset.specials.pad))
+
+(each epoch: `dataset.set_epoch(e)`, then `sampler.set_epoch(e, dataset.lengths())`)
+
+or, with the batches split across workers by `MaskedLMIterable` itself::
+
+    stream = MaskedLMIterable(dataset, sampler)
+    for epoch in range(epochs):
+        stream.set_epoch(epoch)  # before the loader's workers copy the stream
+        for batch in DataLoader(stream, batch_size=None, num_workers=4): ...
+
+Batches are dicts of int64 NumPy arrays (DataLoader turns them into tensors).
+Every rank must use the same seeds; only `rank` differs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import operator
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from bbpe import masking, packing
+
+# The samplers' own random stream ("BTCH"): packing and masking also seed from (seed, epoch).
+_SAMPLER_STREAM = 0x42544348
+
+
+class MaskedLMDataset:
+    """One epoch's blocks of `corpus` in `format`, masked: `ds[i]` is a dict with
+
+    - "input_ids": int64, the block with its specials, masked;
+    - "labels": int64, the original id where a position was chosen for the loss,
+      -100 elsewhere (absent when `masker=False`);
+    - "nsp_label": 0 IsNext / 1 NotNext (pair formats only);
+    - "index": i.
+
+    `corpus` is a `packing.Corpus` or anything `Corpus()` accepts (shard prefix,
+    directory with a manifest, `IndexedDataset`, a list of these). `tokenizer` (a
+    `bbpe.Tokenizer` or a name such as "roberta-base") supplies `specials` and the
+    masker when they are not given. `masker=None` builds the RoBERTa masker with
+    `seed`; `masker=False` turns masking off. `set_epoch` re-packs (a new document
+    order) and re-masks (block i is masked by `masker.mask(block, epoch, i)`).
+
+    `packing` checks the rest and raises ValueError: an unknown format, a
+    `max_len` without room for text between the format's specials, a corpus
+    without tokens, a pair format over fewer than two documents.
+    """
+
+    def __init__(
+        self,
+        corpus: Any,
+        tokenizer: Any = None,
+        *,
+        format: str = "full-sentences",
+        max_len: int = 512,
+        seed: int = 0,
+        masker: masking.Masker | masking.StaticMasker | bool | None = None,
+        specials: packing.SpecialIds | None = None,
+        epoch: int = 0,
+        short_seq_prob: float = 0.0,
+    ):
+        if masker is True:
+            raise ValueError("masker must be a Masker, None (the default masker) or False")
+        if isinstance(tokenizer, str):
+            from bbpe.tokenizer import Tokenizer
+
+            tokenizer = Tokenizer.from_pretrained(tokenizer)
+        if tokenizer is None and (specials is None or masker is None):
+            raise ValueError("without a tokenizer, give both specials and a masker (or False)")
+        if specials is None:
+            specials = packing.SpecialIds.from_tokenizer(tokenizer)
+        if masker is None:
+            masker = masking.Masker.from_tokenizer(tokenizer, seed=seed)
+        self.specials = specials
+        self.masker = masker
+        self.corpus = corpus if isinstance(corpus, packing.Corpus) else packing.Corpus(corpus)
+        self.format = format
+        self.max_len = max_len
+        self.seed = seed
+        self.short_seq_prob = short_seq_prob
+        self.set_epoch(epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Packs the blocks of `epoch`; their masks follow from (epoch, index)."""
+        self.blocks = packing.pack(
+            self.corpus,
+            self.format,
+            self.specials,
+            max_len=self.max_len,
+            seed=self.seed,
+            epoch=epoch,
+            short_seq_prob=self.short_seq_prob,
+        )
+        self.epoch = epoch
+
+    def lengths(self) -> np.ndarray:
+        """The blocks' lengths in tokens, specials included (for `TokenBudgetBatches`)."""
+        return self.blocks.lengths()
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        i = operator.index(i)
+        n = len(self.blocks)
+        if not -n <= i < n:
+            raise IndexError(f"block {i} out of range for {n} blocks")
+        i %= n  # the mask and "index" belong to the block, however it was named
+        block = self.blocks[i]
+        example: dict[str, Any] = {"input_ids": block.input_ids}
+        if self.masker is not False:
+            masked, labels = self.masker.mask(block.input_ids, self.epoch, i)
+            example.update(input_ids=masked, labels=labels)
+        if self.format in packing.PAIR_FORMATS:
+            example["nsp_label"] = block.nsp_label
+        example["index"] = i
+        return example
+
+
+def collate(
+    examples: Sequence[Mapping[str, Any]], pad_id: int, *, pad_to_multiple_of: int | None = None
+) -> dict[str, np.ndarray]:
+    """Stacks examples of `MaskedLMDataset` into int64 arrays, right-padded to the
+    longest (rounded up to `pad_to_multiple_of`, e.g. 8 for tensor cores):
+    "input_ids" (pad_id), "attention_mask" (1 on tokens, 0 on padding), "labels"
+    (-100 on padding) when the examples have labels, and "nsp_label" / "index"
+    as 1-D arrays when they have those."""
+    if not examples:
+        raise ValueError("collate needs at least one example")
+    if pad_to_multiple_of is not None and pad_to_multiple_of < 1:
+        raise ValueError(f"pad_to_multiple_of must be positive, not {pad_to_multiple_of}")
+    width = max(len(example["input_ids"]) for example in examples)
+    if pad_to_multiple_of is not None:
+        width = -(-width // pad_to_multiple_of) * pad_to_multiple_of
+    first = examples[0]
+    shape = (len(examples), width)
+    batch = {
+        "input_ids": np.full(shape, pad_id, dtype=np.int64),
+        "attention_mask": np.zeros(shape, dtype=np.int64),
+    }
+    if "labels" in first:
+        batch["labels"] = np.full(shape, masking.IGNORE_INDEX, dtype=np.int64)
+    for row, example in enumerate(examples):
+        n = len(example["input_ids"])
+        batch["input_ids"][row, :n] = example["input_ids"]
+        batch["attention_mask"][row, :n] = 1
+        if "labels" in batch:
+            batch["labels"][row, :n] = example["labels"]
+    for key in ("nsp_label", "index"):
+        if key in first:
+            batch[key] = np.array([example[key] for example in examples], dtype=np.int64)
+    return batch
+
+
+def _check_rank(rank: int, world_size: int) -> None:
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"need 0 <= rank < world_size, not rank={rank}, world_size={world_size}")
+
+
+def _sampler_rng(seed: int, epoch: int) -> np.random.Generator:
+    return np.random.default_rng([seed, epoch, _SAMPLER_STREAM])
+
+
+class FixedBatches:
+    """Batches of `batch_size` indices of `range(num_examples)` for one rank, in an
+    order shuffled by (seed, epoch) (or in order with `shuffle=False`).
+
+    Ranks take every `world_size`-th index of the shuffled order, after the
+    `num_examples % world_size` last ones are dropped for the epoch, so ranks never
+    share an index and all have the same number of batches (as data parallelism
+    needs); a new epoch drops other indices. Step k's batches of all ranks are
+    together the k-th slice of `world_size * batch_size` indices of that order.
+    `drop_last` drops each rank's final short batch. Yields lists of ints, so it
+    also serves as a torch `batch_sampler`.
+    """
+
+    def __init__(
+        self,
+        num_examples: int,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        epoch: int = 0,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, not {batch_size}")
+        _check_rank(rank, world_size)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last
+        self.rank = rank
+        self.world_size = world_size
+        self.num_examples = num_examples
+        self.set_epoch(epoch)
+
+    def set_epoch(self, epoch: int, lengths: Sequence[int] | np.ndarray | None = None) -> None:
+        """Shuffles for `epoch`. `lengths` are the examples' lengths when their number
+        changed with the epoch (a re-packed `MaskedLMDataset`); only their number counts."""
+        if lengths is not None:
+            self.num_examples = len(lengths)
+        if len(self) == 0:
+            raise ValueError(
+                f"{self.num_examples} examples in batches of {self.batch_size} give rank "
+                f"{self.rank} of {self.world_size} no batch"
+                + (" (drop_last)" if self.drop_last else "")
+            )
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        share = self.num_examples // self.world_size
+        return share // self.batch_size if self.drop_last else -(-share // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        n = self.num_examples
+        order = _sampler_rng(self.seed, self.epoch).permutation(n) if self.shuffle else np.arange(n)
+        share = order[: n - n % self.world_size][self.rank :: self.world_size]
+        for k in range(len(self)):
+            yield share[k * self.batch_size : (k + 1) * self.batch_size].tolist()
+
+
+class TokenBudgetBatches:
+    """Batches whose padded size (examples × longest) stays within `max_tokens`
+    (fairseq's `--max-tokens`), for variable-length blocks (DOC-SENTENCES, the
+    paper's "dynamically increase the batch size").
+
+    The indices are shuffled by (seed, epoch) and cut into buckets of `bucket_size`;
+    each bucket is sorted by length (ties stay in shuffled order) and cut greedily
+    into the largest batches that fit, so that padding is small while which
+    examples meet in a batch still changes every epoch. The batch order is then
+    shuffled, the last `len % world_size` batches are dropped for the epoch, and
+    rank r takes batches r, r + world_size, ...: ranks share no index and have
+    the same number of batches. An example longer than `max_tokens` is an error
+    (rather than a batch over budget that could run out of memory).
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int] | np.ndarray,
+        max_tokens: int,
+        *,
+        seed: int = 0,
+        epoch: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        bucket_size: int = 8192,
+    ):
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be positive, not {max_tokens}")
+        if bucket_size < 1:
+            raise ValueError(f"bucket_size must be positive, not {bucket_size}")
+        _check_rank(rank, world_size)
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.bucket_size = bucket_size
+        self.set_epoch(epoch, lengths)
+
+    @property
+    def num_examples(self) -> int:
+        return len(self.lengths)
+
+    def set_epoch(self, epoch: int, lengths: Sequence[int] | np.ndarray | None = None) -> None:
+        """Makes the batches of `epoch`; `lengths` replace the examples' lengths when
+        they changed with the epoch (a re-packed `MaskedLMDataset`)."""
+        if lengths is not None:
+            lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+            too_long = np.flatnonzero(lengths > self.max_tokens)
+            if len(too_long):
+                i = int(too_long[0])
+                raise ValueError(
+                    f"example {i} has {lengths[i]} tokens, more than max_tokens={self.max_tokens}"
+                    " (make max_tokens at least the longest block, i.e. max_len)"
+                )
+            self.lengths = lengths
+        rng = _sampler_rng(self.seed, epoch)
+        order = rng.permutation(len(self.lengths))
+        batches = []
+        for start in range(0, len(order), self.bucket_size):
+            bucket = order[start : start + self.bucket_size]
+            bucket = bucket[np.argsort(self.lengths[bucket], kind="stable")]
+            batches += _fill_sorted(bucket, self.lengths[bucket], self.max_tokens)
+        shared = len(batches) - len(batches) % self.world_size
+        chosen = rng.permutation(len(batches))[:shared][self.rank :: self.world_size]
+        if len(chosen) == 0:
+            raise ValueError(
+                f"{len(self.lengths)} examples make {len(batches)} batches of at most "
+                f"{self.max_tokens} tokens: too few for {self.world_size} ranks"
+            )
+        self._batches = [batches[k] for k in chosen]
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self._batches:
+            yield batch.tolist()
+
+
+def _fill_sorted(indices: np.ndarray, lengths: np.ndarray, max_tokens: int) -> list[np.ndarray]:
+    """Cuts `indices` (by ascending `lengths`) into the longest runs whose count ×
+    last length stays within `max_tokens`."""
+    batches = []
+    start = 0
+    while start < len(indices):
+        # Later lengths are no shorter, so no batch from here holds more than this.
+        window = lengths[start : start + max_tokens // max(int(lengths[start]), 1)]
+        padded = np.arange(1, len(window) + 1) * window  # non-decreasing
+        size = int(np.searchsorted(padded, max_tokens, side="right"))
+        batches.append(indices[start : start + size])
+        start += size
+    return batches
+
+
+def accumulation_steps(target: int, per_step: int, world_size: int = 1) -> int:
+    """Micro-batches each rank accumulates per optimizer step so that `world_size`
+    ranks reach a `target` batch: sequences with `FixedBatches` (the paper's 8K
+    sequences: `accumulation_steps(8192, 32, 8)` is 32), or tokens with
+    `TokenBudgetBatches` and `per_step=max_tokens` (budgets are upper bounds, so
+    such steps hold somewhat fewer). Rounded up: a step holds at least `target`."""
+    if min(target, per_step, world_size) < 1:
+        raise ValueError(
+            f"target, per_step and world_size must be positive, not {target}, {per_step}, "
+            f"{world_size}"
+        )
+    return math.ceil(target / (per_step * world_size))
+
+
+def batches(
+    dataset: Any,
+    sampler: Any,
+    pad_id: int,
+    *,
+    worker_id: int = 0,
+    num_workers: int = 1,
+    start: int = 0,
+    pad_to_multiple_of: int | None = None,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Collated batches of `dataset` for the index lists of `sampler`, from batch
+    `start` on; worker w of n takes batches start + w, start + w + n, ... so that
+    a torch DataLoader, which takes one batch from each worker in turn, yields
+    them in the sampler's order."""
+    if not 0 <= worker_id < num_workers:
+        raise ValueError(f"need 0 <= worker_id < num_workers, not {worker_id}, {num_workers}")
+    if start < 0:
+        raise ValueError(f"start must be non-negative, not {start}")
+    for indices in itertools.islice(sampler, start + worker_id, None, num_workers):
+        examples = [dataset[i] for i in indices]
+        yield collate(examples, pad_id, pad_to_multiple_of=pad_to_multiple_of)
+
+
+def _torch_worker() -> tuple[int, int]:
+    """(worker id, number of workers) inside a torch DataLoader worker, else (0, 1).
+    torch is asked only when the program has loaded it: bbpe never imports it."""
+    if "torch" not in sys.modules:
+        return 0, 1
+    from torch.utils.data import get_worker_info
+
+    info = get_worker_info()
+    return (0, 1) if info is None else (info.id, info.num_workers)
+
+
+class MaskedLMIterable:
+    """An iterable over one epoch's collated batches of a `MaskedLMDataset` for the
+    rank of `sampler` (`FixedBatches` or `TokenBudgetBatches` made for this
+    dataset and epoch), split across data-loader workers: inside a torch
+    DataLoader worker each takes its share (`batches`), together exactly the
+    rank's batches; `worker_id` / `num_workers` set the split without torch.
+    `start` skips the first batches of the epoch (resuming mid-epoch).
+
+    When torch is loaded, instances count as `torch.utils.data.IterableDataset`
+    (registered, not inherited), so that DataLoader iterates them instead of
+    indexing them; use `DataLoader(stream, batch_size=None)`.
+    """
+
+    def __init__(
+        self,
+        dataset: MaskedLMDataset,
+        sampler: FixedBatches | TokenBudgetBatches,
+        *,
+        pad_to_multiple_of: int | None = None,
+        start: int = 0,
+        worker_id: int | None = None,
+        num_workers: int | None = None,
+    ):
+        if sampler.num_examples != len(dataset) or sampler.epoch != dataset.epoch:
+            raise ValueError(
+                f"the sampler was made for {sampler.num_examples} examples in epoch "
+                f"{sampler.epoch}, but the dataset has {len(dataset)} blocks in epoch "
+                f"{dataset.epoch}; make it from dataset.lengths() or len(dataset)"
+            )
+        if (worker_id is None) != (num_workers is None):
+            raise ValueError("give worker_id and num_workers together")
+        _register_with_torch()
+        self.dataset = dataset
+        self.sampler = sampler
+        self.pad_to_multiple_of = pad_to_multiple_of
+        self.start = start
+        self.worker_id = worker_id
+        self.num_workers = num_workers
+
+    @property
+    def epoch(self) -> int:
+        return self.dataset.epoch
+
+    def set_epoch(self, epoch: int, *, start: int = 0) -> None:
+        """Re-packs the dataset for `epoch`, re-batches its blocks, and starts at batch `start`."""
+        self.dataset.set_epoch(epoch)
+        self.sampler.set_epoch(epoch, self.dataset.lengths())
+        self.start = start
+
+    def __len__(self) -> int:
+        """Batches left in the epoch for this rank, all workers together."""
+        return max(len(self.sampler) - self.start, 0)
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        if self.worker_id is None:
+            worker_id, num_workers = _torch_worker()
+        else:
+            worker_id, num_workers = self.worker_id, self.num_workers
+        return batches(
+            self.dataset,
+            self.sampler,
+            self.dataset.specials.pad,
+            worker_id=worker_id,
+            num_workers=num_workers,
+            start=self.start,
+            pad_to_multiple_of=self.pad_to_multiple_of,
+        )
+
+
+def _register_with_torch() -> None:
+    # DataLoader tells iterable datasets from map-style ones by isinstance.
+    if "torch" in sys.modules:
+        from torch.utils.data import IterableDataset
+
+        IterableDataset.register(MaskedLMIterable)
+
+
+__all__ = [
+    "FixedBatches",
+    "MaskedLMDataset",
+    "MaskedLMIterable",
+    "TokenBudgetBatches",
+    "accumulation_steps",
+    "batches",
+    "collate",
+]
