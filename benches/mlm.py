@@ -19,6 +19,13 @@ keeps its best repeat. Rows:
 - transformers numpy_mask_tokens: the collator's masking step alone, handed the
   2-D batch and a precomputed special-tokens mask (no collation).
 
+formats: the statistics behind the paper's input-format ablation. The corpus is
+encoded with roberta-base into sentence-split shards (`bbpe.shards.write(...,
+split_sentences=True)`), then packed in each of the four formats (max_len 512):
+blocks, mean tokens per block, and for batches of 256 blocks (the paper's batch
+size) and for token-budget batches of 256 x 512 padded tokens: the padding
+fraction and the real tokens per batch.
+
     PYTHONPATH=python python benches/mlm.py
     PYTHONPATH=python python benches/mlm.py --batches 8 --repeats 10 --markdown
 """
@@ -203,6 +210,64 @@ def measure_masking(blocks: np.ndarray, batch_size: int, repeats: int, markdown:
     )
 
 
+def measure_formats(corpus: Path, max_len: int, batch_size: int, markdown: bool) -> None:
+    import tempfile
+
+    from bbpe import Tokenizer, data, packing, shards
+
+    roberta = Tokenizer.from_pretrained("roberta-base")
+    specials = packing.SpecialIds.from_tokenizer(roberta)
+    with tempfile.TemporaryDirectory(prefix="bbpe-mlm-formats-") as tmp:
+        start = time.perf_counter()
+        written = shards.write(corpus, tmp, roberta, split_sentences=True)
+        print(
+            f"formats: {written['documents']:,} documents, {written['sequences']:,} sentences, "
+            f"{written['tokens']:,} tokens, encoded in {time.perf_counter() - start:.1f} s"
+        )
+        sentences = packing.Corpus(tmp)
+        budget = batch_size * max_len
+        rows = []
+        for name in packing.FORMATS:
+            start = time.perf_counter()
+            blocks = packing.pack(sentences, name, specials, max_len=max_len)
+            lengths = blocks.lengths()
+            seconds = time.perf_counter() - start
+            fixed = data.FixedBatches(len(lengths), batch_size, shuffle=True)
+            budgeted = data.TokenBudgetBatches(lengths, budget)
+            stats = [_batch_stats(lengths, sampler) for sampler in (fixed, budgeted)]
+            rows.append(
+                [name, f"{len(blocks):,}", f"{lengths.mean():.1f}", f"{seconds:.2f}"]
+                + [f"{padding:.1%}" for padding, _, _ in stats]
+                + [f"{tokens:,.0f} ({per_batch:.0f} blocks)" for _, tokens, per_batch in stats]
+            )
+    print_table(
+        [
+            "format",
+            "blocks",
+            "tokens/block",
+            "pack s",
+            "padding, 256-block batches",
+            f"padding, {budget:,}-token budget",
+            "tokens/batch, 256-block batches",
+            "tokens/batch, budget",
+        ],
+        rows,
+        markdown,
+    )
+
+
+def _batch_stats(lengths: np.ndarray, sampler) -> tuple[float, float, float]:
+    """Padding fraction, mean real tokens per batch and mean blocks per batch."""
+    real = padded = count = 0
+    batches = list(sampler)
+    for batch in batches:
+        batch_lengths = lengths[batch]
+        real += int(batch_lengths.sum())
+        padded += int(batch_lengths.max()) * len(batch)
+        count += len(batch)
+    return 1 - real / padded, real / len(batches), count / len(batches)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="xz JSONL with a 'text' field")
@@ -210,15 +275,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5, help="best of this many runs")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument(
+        "--skip", choices=["masking", "formats"], action="append", default=[], help="leave out"
+    )
     args = parser.parse_args()
 
     print("command: PYTHONPATH=python python " + shlex.join(["benches/mlm.py", *sys.argv[1:]]))
-    blocks = load_blocks(args.corpus, args.batches * args.batch_size)
-    print(
-        f"blocks: {len(blocks)} x {blocks.shape[1]} ids from {args.corpus.name}; "
-        f"{os.cpu_count()} cores"
-    )
-    measure_masking(blocks, args.batch_size, args.repeats, args.markdown)
+    if "masking" not in args.skip:
+        blocks = load_blocks(args.corpus, args.batches * args.batch_size)
+        print(
+            f"blocks: {len(blocks)} x {blocks.shape[1]} ids from {args.corpus.name}; "
+            f"{os.cpu_count()} cores"
+        )
+        measure_masking(blocks, args.batch_size, args.repeats, args.markdown)
+    if "formats" not in args.skip:
+        measure_formats(args.corpus, BLOCK + 2, args.batch_size, args.markdown)
     print(
         f"date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
         f"python {platform.python_version()}, numpy {np.__version__}"
