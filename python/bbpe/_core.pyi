@@ -77,3 +77,23 @@ def train_texts(
     holdout: tuple[int, int] = (0, 0),
     progress: Progress | None = None,
 ) -> tuple[CoreTokenizer, dict[str, Any], list[str]]: ...
+def encode_shards(
+    tokenizer: CoreTokenizer,
+    inputs: list[str],
+    out_dir: str,
+    settings: tuple[str, int, bool, int | None, int, bool],
+    header_json: str,
+    format: str = "auto",
+    text_field: str = "text",
+    on_bad_input: str = "stop",
+    progress: Callable[[str, tuple[int, int, int, int], int | None], object] | None = None,
+) -> dict[str, Any]: ...
+def count_tokens(
+    tokenizer: CoreTokenizer,
+    inputs: list[str],
+    threads: int = 0,
+    format: str = "auto",
+    text_field: str = "text",
+    on_bad_input: str = "stop",
+    progress: Callable[[str, tuple[int, int, int, int], int | None], object] | None = None,
+) -> dict[str, Any]: ...

@@ -12,7 +12,7 @@ import time
 # (started when NumPy loads) would compete with the encoder's for cores.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from bbpe import shards
+from bbpe import pipeline
 from bbpe.corpus import sample_path
 from bbpe.progress import ProgressBar
 from bbpe.tokenizer import Tokenizer
@@ -46,9 +46,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
         "progress": progress,
     }
     if args.output is None:
-        summary = shards.count(inputs, args.tokenizer, **reading)
+        summary = pipeline.count(inputs, args.tokenizer, **reading)
     else:
-        summary = shards.write(
+        summary = pipeline.write(
             inputs,
             args.output,
             args.tokenizer,
@@ -189,6 +189,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from bbpe import shards  # the reader needs NumPy, which `bbpe encode` does not load
+
     report = shards.info(args.path, checksums=not args.no_checksums)
     if args.json:
         report.pop("manifest", None)
@@ -219,6 +221,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
+    from bbpe import shards  # the reader needs NumPy, which `bbpe encode` does not load
+
     output = shards.merge(args.inputs, args.output)
     with shards.IndexedDataset(output) as merged:
         print(

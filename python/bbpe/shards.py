@@ -20,14 +20,14 @@ per-shard counts and SHA-256 sums; `check` verifies them when it is there.
 
 This module is the Python side: a memory-mapped reader (`IndexedDataset`), a
 checker (`check`, `info`), a merger (`merge`) and a plain NumPy `.idx` writer
-(`write_index`). Nothing here reads a whole file into memory: arrays are
+(`write_index`); `write` and `count` (the Rust pipeline that encodes corpora
+into shards) come from `bbpe.pipeline`. Nothing here reads a whole file into memory: arrays are
 memory-mapped and long passes over them go chunk by chunk.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import json
 import os
@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from bbpe import _core
+from bbpe.pipeline import MANIFEST_NAME, count, end_of_document_id, parse_size, write
 
 PathLike = str | os.PathLike[str]
 
@@ -49,7 +49,6 @@ VERSION = 1
 # magic, version, dtype code, N, D: the arrays start right after.
 _HEADER = struct.Struct("<9sQBQQ")
 HEADER_SIZE = _HEADER.size  # 34
-MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "megatron-mmididx-v1"
 
 # Megatron's dtype codes (megatron.core.datasets.indexed_dataset.DType). Explicitly
@@ -903,151 +902,3 @@ __all__ = [
     "write",
     "write_index",
 ]
-
-
-# ---------------------------------------------------------------- writing
-def parse_size(size: int | str) -> int:
-    """Bytes from ``1GB``, ``512MB``, ``64KiB`` or a plain number."""
-    if isinstance(size, int):
-        return size
-    text = size.strip().upper().replace(" ", "")
-    units = {"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
-    units |= {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "B": 1}
-    unit = next((u for u in units if text.endswith(u)), None)
-    number, factor = (text[: -len(unit)], units[unit]) if unit else (text, 1)
-    try:
-        value = float(number)
-    except ValueError:
-        raise ValueError(f"not a size: {size!r} (try 1GB, 512MB or 1073741824)") from None
-    if value <= 0:
-        raise ValueError(f"size must be positive, not {size!r}")
-    return int(value * factor)
-
-
-def end_of_document_id(tokenizer) -> int:
-    """``</s>`` for RoBERTa vocabularies, ``<|endoftext|>`` for GPT-2's."""
-    for token in ("</s>", "<|endoftext|>"):
-        id = tokenizer.token_to_id(token)
-        if id is not None:
-            return id
-    raise ValueError("the vocabulary has no end-of-document token (</s> or <|endoftext|>)")
-
-
-def write(
-    inputs,
-    output_dir,
-    tokenizer,
-    *,
-    prefix: str = "data",
-    shard_size: int | str = "1GB",
-    split_sentences: bool = False,
-    append_eos: bool = False,
-    resume: bool = False,
-    overwrite: bool = False,
-    format: str = "auto",
-    text_field: str = "text",
-    on_bad_input: str = "stop",
-    threads: int | None = None,
-    progress=None,
-) -> dict:
-    """Encodes corpus files into Megatron shards ``<prefix>_00000.bin/.idx``, ...
-    in ``output_dir``, with a ``manifest.json``; returns a summary dict.
-
-    ``inputs`` are files, globs or directories (JSONL or text; gz, xz, zstd),
-    ``"-"`` for standard input. ``tokenizer`` is a :class:`bbpe.Tokenizer` or a
-    name/path for :meth:`Tokenizer.from_pretrained`. Reading, encoding (all
-    cores) and writing overlap; the shards are the same for any thread count.
-    ``resume`` continues an interrupted run (same inputs and settings) after
-    its last finished shard; the result equals an uninterrupted run. An
-    ``output_dir`` that already holds shards is refused unless ``resume`` or
-    ``overwrite`` (which first deletes its manifest and ``<prefix>_*`` shards)."""
-    from bbpe.tokenizer import Tokenizer
-
-    name = tokenizer if isinstance(tokenizer, (str, os.PathLike)) else None
-    if name is not None:
-        tokenizer = Tokenizer.from_pretrained(name)
-    paths = _input_paths(inputs)
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be at least 1, not {threads}")
-    if resume and overwrite:
-        raise ValueError("resume and overwrite exclude each other")
-    if overwrite:
-        _remove_shards(output_dir, prefix)
-    eos = end_of_document_id(tokenizer) if append_eos else None
-    header = {
-        # The core adds "vocab_sha256", a fingerprint of the ids' bytes and merges.
-        "tokenizer": {
-            "name": os.fspath(name) if name is not None else repr(tokenizer),
-            "vocab_size": tokenizer.vocab_size,
-        },
-        "settings": {
-            "prefix": prefix,
-            "shard_bytes": parse_size(shard_size),
-            "split_sentences": split_sentences,
-            "append_eos": append_eos,
-            "eos_id": eos,
-            "format": format,
-            "text_field": text_field,
-            "on_bad_input": on_bad_input,
-        },
-    }
-    settings = (prefix, parse_size(shard_size), split_sentences, eos, threads or 0, resume)
-    return _core.encode_shards(
-        tokenizer._core,
-        paths,
-        os.fspath(output_dir),
-        settings,
-        json.dumps(header),
-        format=format,
-        text_field=text_field,
-        on_bad_input=on_bad_input,
-        progress=progress,
-    )
-
-
-def count(
-    inputs,
-    tokenizer,
-    *,
-    format: str = "auto",
-    text_field: str = "text",
-    on_bad_input: str = "stop",
-    threads: int | None = None,
-    progress=None,
-) -> dict:
-    """Reads and encodes ``inputs`` as :func:`write` does, writing nothing:
-    documents, tokens and text bytes, for sizing a corpus or measuring speed."""
-    from bbpe.tokenizer import Tokenizer
-
-    if isinstance(tokenizer, (str, os.PathLike)):
-        tokenizer = Tokenizer.from_pretrained(tokenizer)
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be at least 1, not {threads}")
-    return _core.count_tokens(
-        tokenizer._core,
-        _input_paths(inputs),
-        threads or 0,
-        format=format,
-        text_field=text_field,
-        on_bad_input=on_bad_input,
-        progress=progress,
-    )
-
-
-def _input_paths(inputs) -> list[str]:
-    """Paths as the core takes them; ``-`` is standard input."""
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    return ["/dev/stdin" if os.fspath(p) == "-" else os.fspath(p) for p in inputs]
-
-
-def _remove_shards(directory: PathLike, prefix: str) -> None:
-    """Deletes a shard set's manifest and files (only those), for ``overwrite``."""
-    root = Path(directory)
-    for path in [root / MANIFEST_NAME, *root.glob(f"{glob.escape(prefix)}_*")]:
-        if path.is_file() and (
-            path.name == MANIFEST_NAME
-            or path.suffix in (".bin", ".idx")
-            or path.name.endswith("partial")
-        ):
-            path.unlink()

@@ -10,17 +10,19 @@ import os
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal
 
 from bbpe._core import CoreTokenizer
+
+if TYPE_CHECKING:  # NumPy is imported where arrays are made, so that loading is quick
+    import numpy as np
+
+    Ids = Sequence[int] | np.ndarray
 
 PRETRAINED = ("gpt2", "roberta-base")
 
 AllowedSpecial = Literal["all", "none"] | Iterable[str]
 Padding = bool | Literal["longest", "max_length"]
-Ids = Sequence[int] | np.ndarray
 
 
 def _pretrained_dir(name: str) -> Path:
@@ -43,7 +45,7 @@ def _utf8_safe(call, texts):
 
 
 def _id_list(ids: Ids) -> list[int]:
-    return ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
+    return ids.tolist() if hasattr(ids, "tolist") else list(ids)
 
 
 def _checked_ids(call, *id_lists: list[int]):
@@ -53,6 +55,8 @@ def _checked_ids(call, *id_lists: list[int]):
     try:
         return call()
     except (OverflowError, TypeError):
+        import numpy as np
+
         for ids in id_lists:
             for value in ids:
                 if not isinstance(value, (int, np.integer)) or not 0 <= value < 2**32:
@@ -283,7 +287,11 @@ class Tokenizer:
         second = None if pair is None else _utf8_safe(lambda t: self._core.encode(t, allowed), pair)
         ids = self._finish(first, second, add_special_tokens, max_length, truncation)
         self._pad([ids], padding, max_length)
-        return np.asarray(ids, dtype=np.int64) if return_numpy else ids
+        if not return_numpy:
+            return ids
+        import numpy as np
+
+        return np.asarray(ids, dtype=np.int64)
 
     def encode_batch(
         self,
@@ -330,6 +338,8 @@ class Tokenizer:
         length = self._pad(rows, padding, max_length)
         if not return_numpy:
             return rows
+        import numpy as np
+
         if length is not None:
             return np.array(rows, dtype=np.int64).reshape(len(rows), length)
         return [np.asarray(r, dtype=np.int64) for r in rows]
