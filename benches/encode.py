@@ -11,11 +11,8 @@ document, outside the timed call.
 """
 
 import argparse
-import datetime
 import json
-import lzma
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -24,32 +21,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import CORPUS_DIR, MB, REPO, load_texts, machine_info, render
 
-REPO = Path(__file__).resolve().parent.parent
 VOCAB_DIR = REPO / "python" / "bbpe" / "vocabularies" / "gpt2"
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 ENDOFTEXT = "<|endoftext|>"
 CORPORA = ("en", "ko", "multi", "code")
 REFERENCE = "tiktoken"
-MB = 1_000_000
 
 
 # ---------------------------------------------------------------------------
 # Shared helpers
-
-
-def load_texts(path: Path, max_mb: float | None) -> list[str]:
-    """Whole documents from an xz JSONL corpus, stopping once max_mb of UTF-8 is read."""
-    limit = None if max_mb is None else max_mb * MB
-    texts, size = [], 0
-    with lzma.open(path, "rt", encoding="utf-8") as lines:
-        for line in lines:
-            text = json.loads(line)["text"]
-            texts.append(text)
-            size += len(text.encode("utf-8"))
-            if limit is not None and size >= limit:
-                break
-    return texts
 
 
 def byte_decoder() -> dict[str, int]:
@@ -293,35 +275,6 @@ def describe_difference(doc: int, ref, got, engine: str, token_bytes) -> str:
     )
 
 
-def machine_info() -> list[str]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo", encoding="utf-8") as info:
-        for line in info:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return [
-        f"date: {datetime.date.today().isoformat()}",
-        f"machine: {len(os.sched_getaffinity(0))} cores (nproc), CPU {cpu}, {platform.machine()}",
-        f"python: {platform.python_version()}, numpy {np.__version__}",
-    ]
-
-
-def render(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
-    if markdown:
-        align = ["---" if i < 2 else "---:" for i in range(len(headers))]
-        lines = [headers, align, *rows]
-        return "\n".join("| " + " | ".join(line) + " |" for line in lines)
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    return "\n".join(
-        "  ".join(
-            c.ljust(w) if i < 2 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        )
-        for r in [headers, *rows]
-    )
-
-
 def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x" if a and b else "-"
 
@@ -424,26 +377,26 @@ def report(args, speed: dict, diffs: dict, versions: dict) -> None:
         if peer != "bbpe"
     ]
     print()
-    for line in machine_info():
+    for line in [*machine_info(), f"numpy: {np.__version__}"]:
         print(f"- {line}" if args.markdown else line)
     # More than one version of an engine means it was rebuilt during the run.
     for engine, seen in versions.items():
         line = f"{engine}: {' / '.join(sorted(seen))}"
         print(f"- {line}" if args.markdown else line)
     print()
-    print(render(headers, rows, args.markdown))
+    print(render(headers, rows, args.markdown, text_columns=2))
     if peer_rows:
         print()
         print("bbpe speed relative to each peer (higher is faster):")
         print()
-        print(render(["corpus", "peer", "1 core", f"{n} cores"], peer_rows, args.markdown))
+        print(render(["corpus", "peer", "1 core", f"{n} cores"], peer_rows, args.markdown, 2))
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--corpus-dir",
-        default=str(REPO.parent / "shared" / "corpus"),
+        default=str(CORPUS_DIR),
         help="directory of {name}.jsonl.xz corpora (default: ../shared/corpus from the repo)",
     )
     parser.add_argument("--corpora", default=",".join(CORPORA), help="comma-separated names")

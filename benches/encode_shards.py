@@ -39,9 +39,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import CORPUS_DIR, REPO, render
 
-REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus" / "en.jsonl.xz"
+CORPUS = CORPUS_DIR / "en.jsonl.xz"
 
 
 def plain_jsonl(max_mb: float | None, directory: Path) -> tuple[Path, int, int]:
@@ -200,15 +200,7 @@ def main() -> None:
         for name, seconds in best.items()
     ]
     headers = ["pipeline", "seconds", "MB/s of text", "vs raw batch encode"]
-    if args.markdown:
-        print("| " + " | ".join(headers) + " |")
-        print("|" + "|".join([" --- "] + [" ---: "] * 3) + "|")
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-    else:
-        widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(4)]
-        for row in [headers, *rows]:
-            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    print(render(headers, rows, args.markdown))
     print(f"tokens: {tokens}; bbpe shards equal the megatron-style shards: {same}")
     print(
         f"date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "

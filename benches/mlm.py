@@ -44,9 +44,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import CORPUS_DIR, REPO, render
 
-REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus" / "en.jsonl.xz"
+CORPUS = CORPUS_DIR / "en.jsonl.xz"
 ROBERTA_DIR = REPO / "python" / "bbpe" / "vocabularies" / "roberta-base"
 BLOCK = 510  # ids per block between <s> and </s>
 
@@ -110,18 +110,6 @@ def best_seconds(engines: dict, batches: list[np.ndarray], repeats: int) -> dict
             best[name] = min(best[name], time.perf_counter() - start)
             masked[name] = sum(int((lab != -100).sum()) for lab in labels)
     return {name: (best[name], masked[name]) for name in engines}
-
-
-def print_table(headers: list[str], rows: list[list[str]], markdown: bool) -> None:
-    if markdown:
-        print("| " + " | ".join(headers) + " |")
-        print("|" + "|".join([" --- "] + [" ---: "] * (len(headers) - 1)) + "|")
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-    else:
-        widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-        for row in [headers, *rows]:
-            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
 
 
 # ---------------------------------------------------------------------------
@@ -201,7 +189,7 @@ def measure_masking(blocks: np.ndarray, batch_size: int, repeats: int, markdown:
         f"\nmasking: {len(batches)} batches of {batch_size} x {blocks.shape[1]} ids, "
         f"best of {repeats}"
     )
-    print_table(headers, rows, markdown)
+    print(render(headers, rows, markdown))
     torch_installed = importlib.util.find_spec("torch") is not None
     print(
         f"transformers {transformers.__version__}; torch installed: {torch_installed}, "
@@ -240,19 +228,21 @@ def measure_formats(corpus: Path, max_len: int, batch_size: int, markdown: bool)
                 + [f"{padding:.1%}" for padding, _, _ in stats]
                 + [f"{tokens:,.0f} ({per_batch:.0f} blocks)" for _, tokens, per_batch in stats]
             )
-    print_table(
-        [
-            "format",
-            "blocks",
-            "tokens/block",
-            "pack s",
-            "padding, 256-block batches",
-            f"padding, {budget:,}-token budget",
-            "tokens/batch, 256-block batches",
-            "tokens/batch, budget",
-        ],
-        rows,
-        markdown,
+    print(
+        render(
+            [
+                "format",
+                "blocks",
+                "tokens/block",
+                "pack s",
+                "padding, 256-block batches",
+                f"padding, {budget:,}-token budget",
+                "tokens/batch, 256-block batches",
+                "tokens/batch, budget",
+            ],
+            rows,
+            markdown,
+        )
     )
 
 

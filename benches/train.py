@@ -43,11 +43,8 @@ tokens and counted as "unreachable".
 """
 
 import argparse
-import datetime
 import json
-import lzma
 import os
-import platform
 import resource
 import shlex
 import subprocess
@@ -56,31 +53,17 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common import CORPUS_DIR, MB, load_texts, machine_info, render
+
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 ENDOFTEXT = "<|endoftext|>"
 VOCAB_SIZE = 50_257
 REFERENCE = "hf"
 EVAL_CORPORA = ("ko", "code")
-MB = 1_000_000
 
 
 # ---------------------------------------------------------------------------
 # Shared helpers
-
-
-def load_texts(path: Path, max_mb: float | None) -> list[str]:
-    """Whole documents from an xz JSONL corpus, stopping once max_mb of UTF-8 is read."""
-    limit = None if max_mb is None else max_mb * MB
-    texts, size = [], 0
-    with lzma.open(path, "rt", encoding="utf-8") as lines:
-        for line in lines:
-            text = json.loads(line)["text"]
-            texts.append(text)
-            size += len(text.encode("utf-8"))
-            if limit is not None and size >= limit:
-                break
-    return texts
 
 
 def rss_mb() -> float:
@@ -417,35 +400,6 @@ def bytes_per_token(merges: list, texts: dict[str, list[str]], directory: Path, 
     return out
 
 
-def machine_info() -> list[str]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo", encoding="utf-8") as info:
-        for line in info:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return [
-        f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"machine: {len(os.sched_getaffinity(0))} cores (nproc), CPU {cpu}, {platform.machine()}",
-        f"python: {platform.python_version()}",
-    ]
-
-
-def render(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
-    if markdown:
-        align = ["---" if i == 0 else "---:" for i in range(len(headers))]
-        lines = [headers, align, *rows]
-        return "\n".join("| " + " | ".join(line) + " |" for line in lines)
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    return "\n".join(
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        )
-        for r in [headers, *rows]
-    )
-
-
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -584,7 +538,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--corpus-dir",
-        default=str(REPO.parent / "shared" / "corpus"),
+        default=str(CORPUS_DIR),
         help="directory of {name}.jsonl.xz corpora (default: ../shared/corpus from the repo)",
     )
     parser.add_argument("--corpus", default="en", help="training corpus name (default: en)")
