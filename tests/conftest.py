@@ -2,6 +2,7 @@
 engines (tiktoken, Hugging Face tokenizers) that the differential tests compare
 against. A test that needs a missing engine is skipped, not failed."""
 
+import json
 import os
 from pathlib import Path
 from unittest import mock
@@ -73,3 +74,31 @@ def tiktoken_gpt2():
 @pytest.fixture(scope="session")
 def hf_gpt2():
     return build_hf_byte_level("gpt2")
+
+
+def hf_trained(texts, vocab_size: int, min_frequency: int, special_tokens):
+    """What Hugging Face's BpeTrainer behind a ByteLevel pre-tokenizer learns
+    from `texts`: its vocabulary (token string -> id) and merges (pairs of
+    token strings), in order."""
+    tokenizers = pytest.importorskip("tokenizers")
+    from tokenizers import models, pre_tokenizers, trainers
+
+    tok = tokenizers.Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(special_tokens),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    return vocab_and_merges(tok.to_str())
+
+
+def vocab_and_merges(tokenizer_json: str):
+    """The vocabulary and merges of a tokenizer.json text. Newer versions save a
+    merge as a list of two strings, older ones (and bbpe) as "a b"."""
+    model = json.loads(tokenizer_json)["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    return model["vocab"], merges

@@ -17,16 +17,10 @@ import bbpe
 from bbpe.corpus import sample_path, sample_texts
 from bbpe.reference import bytes_to_token_string, token_string_to_bytes
 from bbpe.reference import train as reference_train
+from conftest import hf_trained, vocab_and_merges
 
 SAMPLE_DOCS = sample_texts()
 SNIPPETS = ["a", "b", "ab", " ", "  ", "\n", "가", "나다", "😀", "'s", "1", "<s>", "é", "aaa"]
-
-
-def vocab_and_merges(tokenizer: bbpe.Tokenizer):
-    """Token string -> id and merges as pairs of token strings, from tokenizer.json."""
-    model = json.loads(tokenizer.to_json())["model"]
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
-    return model["vocab"], merges
 
 
 def reference_vocab_and_merges(trained):
@@ -61,30 +55,11 @@ def test_same_merges_as_the_reference(texts, extra, min_frequency, specials, max
     reference = reference_train(
         texts, vocab_size, min_frequency, list(specials), max_token_length=max_token_length
     )
-    vocab, merges = vocab_and_merges(ours)
+    vocab, merges = vocab_and_merges(ours.to_json())
     assert (vocab, merges) == reference_vocab_and_merges(reference)
     if max_token_length is not None:
         lengths = [len(token_string_to_bytes(a + b)) for a, b in merges]
         assert all(n <= max_token_length for n in lengths)
-
-
-def hf_vocab_and_merges(texts, vocab_size, min_frequency, specials):
-    tokenizers = pytest.importorskip("tokenizers")
-    from tokenizers import models, pre_tokenizers, trainers
-
-    tok = tokenizers.Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer)
-    model = json.loads(tok.to_str())["model"]
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
-    return model["vocab"], merges
 
 
 @pytest.mark.parametrize(
@@ -95,8 +70,8 @@ def test_same_merges_as_hugging_face_on_real_text(vocab_size, min_frequency, spe
     ours = bbpe.train(
         SAMPLE_DOCS, vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials
     )
-    vocab, merges = vocab_and_merges(ours)
-    hf_vocab, hf_merges = hf_vocab_and_merges(SAMPLE_DOCS, vocab_size, min_frequency, specials)
+    vocab, merges = vocab_and_merges(ours.to_json())
+    hf_vocab, hf_merges = hf_trained(SAMPLE_DOCS, vocab_size, min_frequency, specials)
     assert len(merges) == vocab_size - 256 - len(specials)
     assert merges == hf_merges
     assert vocab == hf_vocab
@@ -265,8 +240,8 @@ def test_custom_split_pattern_matches_the_reference():
     ours = bbpe.train(texts, vocab_size=1500, min_frequency=2, pattern=pattern)
     assert ours.pattern == pattern
     reference = reference_train(texts, 1500, 2, bbpe.ROBERTA_SPECIALS, pattern=pattern)
-    assert vocab_and_merges(ours) == reference_vocab_and_merges(reference)
+    assert vocab_and_merges(ours.to_json()) == reference_vocab_and_merges(reference)
     # Words never cross the pattern's pieces: no token mixes spaces ("Ġ") and ASCII letters.
-    merged = [a + b for a, b in vocab_and_merges(ours)[1]]
+    merged = [a + b for a, b in vocab_and_merges(ours.to_json())[1]]
     assert any(t.startswith("Ġ") for t in merged)
     assert not any("Ġ" in t and any(c.isascii() and c.isalnum() for c in t) for t in merged)

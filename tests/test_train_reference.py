@@ -19,32 +19,14 @@ from bbpe.reference import (
     train,
 )
 from bbpe.reference.vocab import GPT2_SPECIALS, ROBERTA_SPECIALS
-from conftest import vocab_files
+from conftest import hf_trained, vocab_files
 
 tokenizers = pytest.importorskip("tokenizers")
-from tokenizers import models, pre_tokenizers, trainers  # noqa: E402
+from tokenizers import pre_tokenizers  # noqa: E402
 
 SAMPLE = Path(bbpe.__file__).parent / "samples" / "sample.jsonl"
 EXAMPLES = settings(max_examples=300, deadline=None)
 MANY_EXAMPLES = settings(max_examples=1000, deadline=None)  # a few ms each
-
-
-def hf_train(texts, vocab_size, min_frequency, special_tokens):
-    """HF's vocabulary (token string -> id) and merges (pairs of token strings)."""
-    tok = tokenizers.Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=list(special_tokens),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer)
-    model = json.loads(tok.to_str())["model"]
-    # Newer versions save a merge as a list of two strings, older ones as "a b".
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
-    return model["vocab"], merges
 
 
 def reference_strings(trained: Trained):
@@ -60,7 +42,7 @@ def reference_strings(trained: Trained):
 def assert_same_as_hf(texts, vocab_size, min_frequency, special_tokens) -> Trained:
     trained = train(texts, vocab_size, min_frequency, special_tokens)
     vocab, merges = reference_strings(trained)
-    hf_vocab, hf_merges = hf_train(texts, vocab_size, min_frequency, special_tokens)
+    hf_vocab, hf_merges = hf_trained(texts, vocab_size, min_frequency, special_tokens)
     assert merges == hf_merges
     assert vocab == hf_vocab
     return trained
