@@ -226,8 +226,9 @@ fn run(
             }
         }
         drop(encoded_sender);
-        let read_stats = reader.join().expect("reader thread panicked");
-        let shards = writer.join().expect("writer thread panicked");
+        let crashed = |what: &str| Error::Invalid(format!("the {what} thread crashed (a bug)"));
+        let read_stats = reader.join().map_err(|_| crashed("reader"))?;
+        let shards = writer.join().map_err(|_| crashed("writer"))?;
         // A writer failure (a full disk) explains everything after it; a
         // reader failure (a bad line) explains the end of the input; a stop
         // or an encoding error is reported as itself.
