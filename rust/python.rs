@@ -15,6 +15,7 @@ use crate::shards::pipeline::{
     count_tokens as pipeline_count_tokens, encode_to_shards, Progress as ShardProgress,
     ShardSettings, Summary as ShardSummary,
 };
+use crate::shards::writer::ExistingShards;
 use crate::train::word_counts::{WordCounter, WordCounts};
 use crate::train::{count_files, learn_vocab, Holdout, TrainReport, TrainSettings};
 use crate::vocab::SpecialToken;
@@ -690,21 +691,31 @@ fn encode_shards<'py>(
     tokenizer: &CoreTokenizer,
     inputs: Vec<String>,
     out_dir: PathBuf,
-    settings: (String, u64, bool, Option<u32>, usize, bool),
+    settings: (String, u64, bool, Option<u32>, usize, &str),
     header_json: &str,
     format: &str,
     text_field: String,
     on_bad_input: &str,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let (prefix, shard_bytes, split_sentences, eos, threads, resume) = settings;
+    let (prefix, shard_bytes, split_sentences, eos, threads, existing) = settings;
+    let existing = match existing {
+        "refuse" => ExistingShards::Refuse,
+        "resume" => ExistingShards::Resume,
+        "overwrite" => ExistingShards::Overwrite,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "existing shards: expected refuse, resume or overwrite, not {other:?}"
+            )))
+        }
+    };
     let settings = ShardSettings {
         prefix,
         shard_bytes,
         split_sentences,
         eos,
         threads,
-        resume,
+        existing,
     };
     let header = match serde_json::from_str(header_json) {
         Ok(serde_json::Value::Object(map)) => map,
@@ -748,7 +759,7 @@ fn count_tokens<'py>(
         split_sentences: false,
         eos: None,
         threads,
-        resume: false,
+        existing: ExistingShards::Refuse,
     };
     run_pipeline(
         py,

@@ -182,3 +182,15 @@ def test_standard_input_and_an_unwritable_output(corpus, tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(OSError, match="a-file"):
         shards.write(corpus, blocker / "shards", "roberta-base")
+
+
+def test_overwrite_deletes_nothing_until_the_inputs_are_found(corpus, tmp_path, roberta):
+    shards.write(corpus, tmp_path, roberta)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(ValueError, match="missing.jsonl"):
+        shards.write(tmp_path / "missing.jsonl", tmp_path, roberta, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    (tmp_path / "notes.txt").write_text("not ours")
+    shards.write(corpus, tmp_path, roberta, overwrite=True, shard_size="300KB")
+    names = {p.name for p in tmp_path.iterdir()}
+    assert "notes.txt" in names and "data_00001.bin" in names

@@ -81,7 +81,7 @@ def encode_shards(
     tokenizer: CoreTokenizer,
     inputs: list[str],
     out_dir: str,
-    settings: tuple[str, int, bool, int | None, int, bool],
+    settings: tuple[str, int, bool, int | None, int, str],
     header_json: str,
     format: str = "auto",
     text_field: str = "text",

@@ -5,12 +5,11 @@ reads, encodes on all cores and writes Megatron shards, seen from Python.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-from pathlib import Path
 
 from bbpe import _core
+from bbpe.tokenizer import Tokenizer, core_threads
 
 #: What the Rust writer names the manifest beside the shards.
 MANIFEST_NAME = "manifest.json"
@@ -71,28 +70,20 @@ def write(
     its last finished shard; the result equals an uninterrupted run. An
     ``output_dir`` that already holds shards is refused unless ``resume`` or
     ``overwrite`` (which first deletes its manifest and ``<prefix>_*`` shards)."""
-    from bbpe.tokenizer import Tokenizer
-
-    name = tokenizer if isinstance(tokenizer, (str, os.PathLike)) else None
-    if name is not None:
-        tokenizer = Tokenizer.from_pretrained(name)
-    paths = _input_paths(inputs)
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be at least 1, not {threads}")
+    name, tokenizer = _resolve(tokenizer)
     if resume and overwrite:
         raise ValueError("resume and overwrite exclude each other")
-    if overwrite:
-        _remove_shards(output_dir, prefix)
+    shard_bytes = parse_size(shard_size)
     eos = end_of_document_id(tokenizer) if append_eos else None
     header = {
         # The core adds "vocab_sha256", a fingerprint of the ids' bytes and merges.
         "tokenizer": {
-            "name": os.fspath(name) if name is not None else repr(tokenizer),
+            "name": name if name is not None else repr(tokenizer),
             "vocab_size": tokenizer.vocab_size,
         },
         "settings": {
             "prefix": prefix,
-            "shard_bytes": parse_size(shard_size),
+            "shard_bytes": shard_bytes,
             "split_sentences": split_sentences,
             "append_eos": append_eos,
             "eos_id": eos,
@@ -101,10 +92,11 @@ def write(
             "on_bad_input": on_bad_input,
         },
     }
-    settings = (prefix, parse_size(shard_size), split_sentences, eos, threads or 0, resume)
+    existing = "resume" if resume else "overwrite" if overwrite else "refuse"
+    settings = (prefix, shard_bytes, split_sentences, eos, core_threads(threads), existing)
     return _core.encode_shards(
         tokenizer._core,
-        paths,
+        _input_paths(inputs),
         os.fspath(output_dir),
         settings,
         json.dumps(header),
@@ -127,16 +119,11 @@ def count(
 ) -> dict:
     """Reads and encodes ``inputs`` as :func:`write` does, writing nothing:
     documents, tokens and text bytes, for sizing a corpus or measuring speed."""
-    from bbpe.tokenizer import Tokenizer
-
-    if isinstance(tokenizer, (str, os.PathLike)):
-        tokenizer = Tokenizer.from_pretrained(tokenizer)
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be at least 1, not {threads}")
+    _, tokenizer = _resolve(tokenizer)
     return _core.count_tokens(
         tokenizer._core,
         _input_paths(inputs),
-        threads or 0,
+        core_threads(threads),
         format=format,
         text_field=text_field,
         on_bad_input=on_bad_input,
@@ -144,20 +131,15 @@ def count(
     )
 
 
+def _resolve(tokenizer) -> tuple[str | None, Tokenizer]:
+    """The name a tokenizer was given by (if any) and the tokenizer itself."""
+    if isinstance(tokenizer, (str, os.PathLike)):
+        return os.fspath(tokenizer), Tokenizer.from_pretrained(tokenizer)
+    return None, tokenizer
+
+
 def _input_paths(inputs) -> list[str]:
     """Paths as the core takes them; ``-`` is standard input."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     return ["/dev/stdin" if os.fspath(p) == "-" else os.fspath(p) for p in inputs]
-
-
-def _remove_shards(directory: str | os.PathLike, prefix: str) -> None:
-    """Deletes a shard set's manifest and files (only those), for ``overwrite``."""
-    root = Path(directory)
-    for path in [root / MANIFEST_NAME, *root.glob(f"{glob.escape(prefix)}_*")]:
-        if path.is_file() and (
-            path.name == MANIFEST_NAME
-            or path.suffix in (".bin", ".idx")
-            or path.name.endswith("partial")
-        ):
-            path.unlink()

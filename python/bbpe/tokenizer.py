@@ -313,7 +313,7 @@ class Tokenizer:
         """
         texts = list(texts)
         allowed = self._allowed(allowed_special)
-        n_threads = _threads(threads)
+        n_threads = core_threads(threads)
 
         def run(batch):
             return self._core.encode_batch(batch, allowed, n_threads)
@@ -355,7 +355,7 @@ class Tokenizer:
         ``ids[offsets[i]:offsets[i+1]]`` are text ``i``'s ids (no template).
         No Python object is made per token: the fast path for corpora."""
         allowed = self._allowed(allowed_special)
-        n_threads = _threads(threads)
+        n_threads = core_threads(threads)
         return _utf8_safe(
             lambda batch: self._core.encode_batch_flat(batch, allowed, n_threads), list(texts)
         )
@@ -433,7 +433,7 @@ class Tokenizer:
         threads: int | None = None,
     ) -> list[str]:
         lists = [_id_list(ids) for ids in batch]
-        n_threads = _threads(threads)
+        n_threads = core_threads(threads)
         raw = _checked_ids(
             lambda: self._core.decode_batch_bytes(lists, skip_special_tokens, n_threads), *lists
         )
@@ -485,7 +485,8 @@ def _from_json_text(text: str) -> Tokenizer:
     return Tokenizer(CoreTokenizer.from_hf_json_text(text))
 
 
-def _threads(threads: int | None) -> int:
+def core_threads(threads: int | None) -> int:
+    """The core's thread count for a user's: 0 (every core) for None."""
     if threads is None:
         return 0
     if threads < 1:

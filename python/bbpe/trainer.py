@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bbpe import _core
-from bbpe.tokenizer import Tokenizer
+from bbpe.tokenizer import Tokenizer, core_threads
 
 ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 GPT2_SPECIALS = ["<|endoftext|>"]
@@ -81,8 +81,6 @@ def train_with_report(
     progress: ProgressCallback | None = None,
 ) -> tuple[Tokenizer, TrainingReport]:
     """:func:`train`, also returning a :class:`TrainingReport`."""
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be at least 1, not {threads}")
     if holdout_every < 0:
         raise ValueError(f"holdout_every must not be negative, not {holdout_every}")
     settings = _core.TrainSettings(
@@ -92,7 +90,7 @@ def train_with_report(
         max_token_length,
         pattern,
         max_words,
-        threads or 0,
+        core_threads(threads),
     )
     holdout = (holdout_every, holdout_bytes)
     if _is_paths(corpus):

@@ -6,7 +6,7 @@
 
 use super::format::TokenDtype;
 use super::sentences::sentence_spans;
-use super::writer::{ShardRecord, ShardSet};
+use super::writer::{ExistingShards, ShardRecord, ShardSet};
 use crate::batch::encode_batch_flat_into;
 use crate::corpus::{read_documents, ReadOptions, ReadStats, TextBatch};
 use crate::encode::{Encoder, Specials};
@@ -34,8 +34,8 @@ pub struct ShardSettings {
     pub eos: Option<u32>,
     /// 0 = every core.
     pub threads: usize,
-    /// Continue the run whose manifest is in the output directory.
-    pub resume: bool,
+    /// What to do with a shard set already in the output directory.
+    pub existing: ExistingShards,
 }
 
 /// How far the run is, for progress bars.
@@ -103,7 +103,7 @@ pub fn encode_to_shards(
         dtype,
         settings.shard_bytes,
         header,
-        settings.resume,
+        settings.existing,
     )?;
     run(encoder, files, read, settings, Some(shards), skip, progress)
 }

@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 pub const MANIFEST: &str = "manifest.json";
 const PARTIAL: &str = "partial";
 
+fn is_partial(path: &Path) -> bool {
+    path.to_string_lossy().ends_with(PARTIAL)
+}
+
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::io(&path.display().to_string(), e)
 }
@@ -178,18 +182,29 @@ pub struct ShardSet {
     empty_documents: u64,
 }
 
+/// What to do when the output directory already holds a shard set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExistingShards {
+    /// Stop with an error: nothing written earlier is touched.
+    Refuse,
+    /// Continue the run its manifest describes.
+    Resume,
+    /// Delete the set (its manifest and `<prefix>_*` shards) and start anew.
+    Overwrite,
+}
+
 impl ShardSet {
-    /// Starts a new set in `dir` (created if missing), or with `resume`
-    /// continues the set its manifest describes — provided `header` (the
-    /// tokenizer and settings) is the same. Returns the set and how many
-    /// input documents the finished shards already hold.
+    /// Starts a new set in `dir` (created if missing); an existing set is
+    /// refused, resumed (provided `header`, the tokenizer and settings, is
+    /// the same) or overwritten, as `existing` says. Returns the set and how
+    /// many input documents its finished shards already hold.
     pub fn open(
         dir: &Path,
         prefix: &str,
         dtype: TokenDtype,
         shard_bytes: u64,
         header: Map<String, Value>,
-        resume: bool,
+        existing: ExistingShards,
     ) -> Result<(Self, u64), Error> {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let manifest_path = dir.join(MANIFEST);
@@ -204,42 +219,47 @@ impl ShardSet {
             input_documents: 0,
             empty_documents: 0,
         };
-        if resume && manifest_path.exists() {
-            set.load_finished(&manifest_path)?;
-        } else if let Some(existing) = set.existing_output()? {
-            return Err(Error::Invalid(format!(
-                "{} already holds shards ({existing}): pass resume to continue that run, \
-                 or choose an empty directory",
-                dir.display()
-            )));
+        let ours = set.files_of_the_set()?;
+        match existing {
+            ExistingShards::Resume if manifest_path.exists() => {
+                set.load_finished(&manifest_path)?
+            }
+            ExistingShards::Overwrite => {
+                for path in &ours {
+                    std::fs::remove_file(path).map_err(io_error(path))?;
+                }
+            }
+            _ => {
+                if let Some(found) = ours.iter().find(|p| !is_partial(p)) {
+                    return Err(Error::Invalid(format!(
+                        "{} already holds shards ({}): resume that run (--resume), replace                          it (--overwrite), or choose another directory",
+                        dir.display(),
+                        found.file_name().unwrap_or_default().to_string_lossy()
+                    )));
+                }
+            }
         }
-        set.remove_partial_files()?;
+        for path in set.files_of_the_set()?.iter().filter(|p| is_partial(p)) {
+            std::fs::remove_file(path).map_err(io_error(path))?;
+        }
         let skip = set.input_documents;
         Ok((set, skip))
     }
 
-    fn existing_output(&self) -> Result<Option<String>, Error> {
-        for entry in std::fs::read_dir(&self.dir).map_err(io_error(&self.dir))? {
-            let name = entry.map_err(io_error(&self.dir))?.file_name();
-            let name = name.to_string_lossy();
-            let ours = name.starts_with(&format!("{}_", self.prefix))
-                && (name.ends_with(".bin") || name.ends_with(".idx"));
-            if name == MANIFEST || ours {
-                return Ok(Some(name.into_owned()));
-            }
-        }
-        Ok(None)
-    }
-
-    fn remove_partial_files(&self) -> Result<(), Error> {
+    /// The manifest and every `<prefix>_*` shard file (whole or partial) in
+    /// the directory; other files are never touched.
+    fn files_of_the_set(&self) -> Result<Vec<PathBuf>, Error> {
+        let mut files = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io_error(&self.dir))? {
             let path = entry.map_err(io_error(&self.dir))?.path();
             let name = path.file_name().unwrap_or_default().to_string_lossy();
-            if name.starts_with(&format!("{}_", self.prefix)) && name.ends_with(PARTIAL) {
-                std::fs::remove_file(&path).map_err(io_error(&path))?;
+            let shard = name.starts_with(&format!("{}_", self.prefix))
+                && (name.ends_with(".bin") || name.ends_with(".idx") || name.ends_with(PARTIAL));
+            if (name == MANIFEST || shard) && path.is_file() {
+                files.push(path);
             }
         }
-        Ok(())
+        Ok(files)
     }
 
     /// Takes over the finished shards of an interrupted run, after checking
