@@ -486,6 +486,21 @@ fn report_dict<'py>(
 
 type Trained<'py> = (CoreTokenizer, Bound<'py, PyDict>, Vec<String>);
 
+/// How to read the corpus, and its files (globs and directories expanded).
+fn corpus_files(
+    inputs: &[String],
+    format: &str,
+    text_field: String,
+    on_bad_input: &str,
+) -> PyResult<(ReadOptions, Vec<PathBuf>)> {
+    let options = ReadOptions {
+        format: format.parse().map_err(to_py)?,
+        text_field,
+        on_bad_input: on_bad_input.parse().map_err(to_py)?,
+    };
+    Ok((options, expand_inputs(inputs).map_err(to_py)?))
+}
+
 /// Trains on corpus files read by Rust (globs and directories expanded).
 #[pyfunction]
 #[pyo3(signature = (inputs, settings, format="auto", text_field=String::from("text"), on_bad_input="stop", holdout=(0, 0), progress=None))]
@@ -501,12 +516,7 @@ fn train_files<'py>(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Trained<'py>> {
     let settings = &settings.settings;
-    let options = ReadOptions {
-        format: format.parse().map_err(to_py)?,
-        text_field,
-        on_bad_input: on_bad_input.parse().map_err(to_py)?,
-    };
-    let files = expand_inputs(&inputs).map_err(to_py)?;
+    let (options, files) = corpus_files(&inputs, format, text_field, on_bad_input)?;
     let total = total_size(&files);
     let mut reporter = Reporter::new(progress);
     let mut held = Holdout::new(holdout.0, holdout.1);
@@ -623,12 +633,7 @@ fn run_pipeline<'py>(
         ) -> Result<ShardSummary, Error>
         + Send,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let read = ReadOptions {
-        format: format.parse().map_err(to_py)?,
-        text_field,
-        on_bad_input: on_bad_input.parse().map_err(to_py)?,
-    };
-    let files = expand_inputs(&inputs).map_err(to_py)?;
+    let (read, files) = corpus_files(&inputs, format, text_field, on_bad_input)?;
     let mut reporter = Reporter::new(progress);
     let encoder = &tokenizer.encoder;
     let outcome = py.detach(|| {
