@@ -5,8 +5,9 @@ use crate::encode::{Encoder, Specials};
 use crate::error::Error;
 use rayon::prelude::*;
 use rayon::ThreadPool;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 /// A rayon pool with `threads` threads (0 = rayon's global pool), kept for reuse.
 fn pool(threads: usize) -> Result<Option<Arc<ThreadPool>>, Error> {
@@ -38,15 +39,16 @@ pub fn run_with_threads<T: Send>(
     })
 }
 
-/// Runs `job` with a rayon scope on the pool for `threads` (0 = all cores);
-/// the calling thread keeps running `job` while spawned work runs on the pool.
-pub fn scope_with_threads<'scope, T>(
+/// Runs `job` with a FIFO rayon scope on the pool for `threads` (0 = all
+/// cores); the calling thread keeps running `job` while spawned work runs on
+/// the pool, in the order it was spawned.
+fn fifo_scope_with_threads<'scope, T>(
     threads: usize,
-    job: impl FnOnce(&rayon::Scope<'scope>) -> T,
+    job: impl FnOnce(&rayon::ScopeFifo<'scope>) -> T,
 ) -> Result<T, Error> {
     Ok(match pool(threads)? {
-        Some(pool) => pool.in_place_scope(job),
-        None => rayon::in_place_scope(job),
+        Some(pool) => pool.in_place_scope_fifo(job),
+        None => rayon::in_place_scope_fifo(job),
     })
 }
 
@@ -65,37 +67,24 @@ pub fn encode_batch<S: AsRef<str> + Sync>(
     })?
 }
 
-/// Consecutive runs of texts of about `target` bytes each (a longer text is a
-/// run of its own): units of work of similar size, whatever the documents.
-fn runs_by_size<S: AsRef<str>>(texts: &[S], target: usize) -> Vec<std::ops::Range<usize>> {
-    let mut runs = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, text) in texts.iter().enumerate() {
-        bytes += text.as_ref().len();
-        if bytes >= target {
-            runs.push(start..i + 1);
-            (start, bytes) = (i + 1, 0);
-        }
-    }
-    if start < texts.len() {
-        runs.push(start..texts.len());
-    }
-    runs
-}
+/// Texts are encoded in runs of about this many bytes: enough work to be
+/// worth a task, little enough that a run's ids are still in the CPU's cache
+/// when they are copied to the output.
+const RUN_BYTES: usize = 256 << 10;
 
-/// Asks Linux to back a large buffer with 2 MB pages: writing hundreds of
+/// Asks Linux to back a large vector with 2 MB pages: writing hundreds of
 /// megabytes of ids then takes a few hundred page faults instead of tens of
 /// thousands. Only a hint; elsewhere, or if refused, nothing changes.
-pub fn prefer_huge_pages(buffer: &mut [u32]) {
+fn prefer_huge_pages(buffer: &mut Vec<u32>) {
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;
         let start = buffer.as_mut_ptr() as usize;
-        let end = start + std::mem::size_of_val(buffer);
+        let end = start + buffer.capacity() * std::mem::size_of::<u32>();
         let aligned = start.next_multiple_of(HUGE);
         if end > aligned + HUGE {
-            // SAFETY: the range lies inside `buffer`, which we own mutably;
-            // MADV_HUGEPAGE changes only how the kernel backs it, not its contents.
+            // SAFETY: the range lies inside the vector's allocation, which we
+            // own mutably; MADV_HUGEPAGE changes only how the kernel backs it.
             unsafe {
                 libc::madvise(
                     aligned as *mut libc::c_void,
@@ -109,114 +98,223 @@ pub fn prefer_huge_pages(buffer: &mut [u32]) {
     let _ = buffer;
 }
 
-/// All ids of all texts in one vector, with `offsets[i]..offsets[i + 1]`
+/// All ids of many texts end to end: `ids[offsets[i]..offsets[i + 1]]` are
 /// the ids of text `i`.
-///
-/// Texts are encoded in runs of similar size. Since a text never has more
-/// ids than bytes, each run owns the region of one output vector that starts
-/// at its first byte's position; the regions are then closed up. So the
-/// output is allocated once and no vector is allocated per text.
-pub fn encode_batch_flat<S: AsRef<str> + Sync>(
-    encoder: &Encoder,
-    texts: &[S],
-    specials: Specials,
-    threads: usize,
-) -> Result<(Vec<u32>, Vec<u64>), Error> {
-    let mut ids = Vec::new();
-    let (count, offsets) = encode_batch_flat_into(encoder, texts, specials, threads, &mut ids)?;
-    ids.truncate(count);
-    Ok((ids, offsets))
+pub struct FlatIds {
+    pub ids: Vec<u32>,
+    pub offsets: Vec<u64>,
 }
 
-/// [`encode_batch_flat`] into a buffer kept between calls: the ids are
-/// `ids[..count]`, and the rest of `ids` is scratch. Encoding batch after
-/// batch into the same buffer costs no page faults after the first.
-pub fn encode_batch_flat_into<S: AsRef<str> + Sync>(
-    encoder: &Encoder,
-    texts: &[S],
-    specials: Specials,
-    threads: usize,
-    ids: &mut Vec<u32>,
-) -> Result<(usize, Vec<u64>), Error> {
-    const RUN_BYTES: usize = 256 << 10;
-    let runs = runs_by_size(texts, RUN_BYTES);
-    let run_bytes: Vec<usize> = runs
-        .iter()
-        .map(|run| texts[run.clone()].iter().map(|t| t.as_ref().len()).sum())
-        .collect();
-    let needed: usize = run_bytes.iter().sum();
-    if ids.len() < needed {
-        // Zeroed memory comes from the OS untouched: pages never written cost nothing.
-        *ids = vec![0u32; needed];
-        prefer_huge_pages(ids);
+impl FlatIds {
+    fn empty() -> Self {
+        FlatIds {
+            ids: Vec::new(),
+            offsets: Vec::new(),
+        }
     }
-    let mut rest = &mut ids[..needed];
-    let mut regions = Vec::with_capacity(runs.len());
-    for &bytes in &run_bytes {
-        let (region, tail) = rest.split_at_mut(bytes);
-        regions.push(region);
-        rest = tail;
-    }
-    let ends: Vec<Vec<usize>> = run_with_threads(threads, || {
-        regions
-            .into_par_iter()
-            .zip(&runs)
-            .map_init(Vec::new, |buffer, (region, run)| {
-                buffer.clear();
-                let mut ends = Vec::with_capacity(run.len());
-                for text in &texts[run.clone()] {
-                    encoder.encode_into(text.as_ref(), specials, buffer, None)?;
-                    ends.push(buffer.len());
+}
+
+/// The ids of one run of texts and where each text's ids end.
+#[derive(Default)]
+struct RunIds {
+    ids: Vec<u32>,
+    ends: Vec<usize>,
+}
+
+/// Takes finished runs in any order and appends them to the output in order.
+struct Collector {
+    /// The run to append next; later runs wait in `finished`.
+    next: usize,
+    finished: BTreeMap<usize, Result<RunIds, Error>>,
+    output: FlatIds,
+    /// Buffers of appended runs, handed out again.
+    spare: Vec<RunIds>,
+    error: Option<Error>,
+}
+
+impl Collector {
+    fn append_ready(&mut self) {
+        while let Some(run) = self.finished.remove(&self.next) {
+            self.next += 1;
+            match run {
+                Ok(run) if self.error.is_none() => {
+                    let FlatIds { ids, offsets } = &mut self.output;
+                    let base = ids.len();
+                    if ids.capacity() - base < run.ids.len() {
+                        ids.reserve(run.ids.len());
+                        prefer_huge_pages(ids);
+                    }
+                    ids.extend_from_slice(&run.ids);
+                    offsets.extend(run.ends.iter().map(|&end| (base + end) as u64));
+                    self.spare.push(run);
                 }
-                region[..buffer.len()].copy_from_slice(buffer);
-                Ok(ends)
-            })
-            .collect::<Result<_, Error>>()
-    })??;
-    let mut offsets = Vec::with_capacity(texts.len() + 1);
-    offsets.push(0u64);
-    let (mut write, mut region_start) = (0, 0);
-    for (run_ends, bytes) in ends.iter().zip(&run_bytes) {
-        let count = run_ends.last().copied().unwrap_or(0);
-        ids.copy_within(region_start..region_start + count, write);
-        offsets.extend(run_ends.iter().map(|end| (write + end) as u64));
-        write += count;
-        region_start += bytes;
+                Ok(run) => self.spare.push(run),
+                Err(error) => {
+                    self.error.get_or_insert(error);
+                }
+            }
+        }
     }
-    Ok((write, offsets))
 }
 
-/// Joins flat batches of consecutive texts into one, copying in parallel.
-pub fn concat_flat(
-    parts: Vec<(Vec<u32>, Vec<u64>)>,
+/// What the encoding tasks share: the collector and a signal that it has
+/// appended runs.
+struct Shared {
+    collector: Mutex<Collector>,
+    appended: Condvar,
+}
+
+/// Hands texts to the pool a run at a time; see [`encode_flat_fed`].
+pub struct Feeder<'scope, 'env> {
+    scope: &'scope rayon::ScopeFifo<'env>,
+    encoder: &'env Encoder,
+    specials: Specials<'env>,
+    shared: Arc<Shared>,
+    run: Vec<&'env str>,
+    run_bytes: usize,
+    submitted: usize,
+    /// With one thread, runs wait in `queued` and are encoded by the caller
+    /// in `wait`: nothing to overlap, so no handing over between threads.
+    inline: bool,
+    queued: Vec<(usize, Vec<&'env str>)>,
+}
+
+/// Encodes run number `index` and hands it to the collector.
+fn encode_run(
+    encoder: &Encoder,
+    specials: Specials,
+    shared: &Shared,
+    index: usize,
+    texts: &[&str],
+) {
+    let mut run = shared.collector.lock().unwrap().spare.pop();
+    let run = run.get_or_insert_with(RunIds::default);
+    run.ids.clear();
+    run.ends.clear();
+    let encoded = texts.iter().try_for_each(|text| {
+        encoder.encode_into(text, specials, &mut run.ids, None)?;
+        run.ends.push(run.ids.len());
+        Ok(())
+    });
+    let mut collector = shared.collector.lock().unwrap();
+    let run = std::mem::take(run);
+    collector.finished.insert(index, encoded.map(|()| run));
+    collector.append_ready();
+    shared.appended.notify_all();
+}
+
+impl<'env> Feeder<'_, 'env> {
+    /// Queues `text`, to be encoded on the pool with the texts around it.
+    pub fn push(&mut self, text: &'env str) {
+        self.run.push(text);
+        self.run_bytes += text.len();
+        if self.run_bytes >= RUN_BYTES {
+            self.submit();
+        }
+    }
+
+    fn submit(&mut self) {
+        if self.run.is_empty() {
+            return;
+        }
+        let texts = std::mem::take(&mut self.run);
+        self.run_bytes = 0;
+        let index = self.submitted;
+        self.submitted += 1;
+        if self.inline {
+            self.queued.push((index, texts));
+            return;
+        }
+        let (encoder, specials, shared) = (self.encoder, self.specials, self.shared.clone());
+        // FIFO: runs start in the order they came, so few wait to be appended.
+        self.scope
+            .spawn_fifo(move |_| encode_run(encoder, specials, &shared, index, &texts));
+    }
+
+    /// Sends the last partial run and blocks until every text pushed so far
+    /// is encoded and appended. (A Python caller waits here without the GIL.)
+    pub fn wait(&mut self) {
+        self.submit();
+        for (index, texts) in std::mem::take(&mut self.queued) {
+            encode_run(self.encoder, self.specials, &self.shared, index, &texts);
+        }
+        let mut collector = self.shared.collector.lock().unwrap();
+        while collector.next < self.submitted {
+            collector = self.shared.appended.wait(collector).unwrap();
+        }
+    }
+}
+
+/// Encodes the texts that `feed` pushes into a [`Feeder`], in runs on the
+/// pool for `threads` (0 = all cores), while `feed` goes on producing them.
+/// Each run's ids are appended to `ids` (cleared first: pass a vector back
+/// to reuse its memory) as soon as the runs before it are, so the output is
+/// written once, densely, in order, by whichever thread finished.
+pub fn encode_flat_fed<'env, T>(
+    encoder: &'env Encoder,
+    specials: Specials<'env>,
     threads: usize,
-) -> Result<(Vec<u32>, Vec<u64>), Error> {
-    if parts.len() == 1 {
-        return Ok(parts.into_iter().next().unwrap());
-    }
-    let total = parts.iter().map(|(ids, _)| ids.len()).sum();
-    let mut ids = vec![0u32; total];
+    mut ids: Vec<u32>,
+    feed: impl FnOnce(&mut Feeder<'_, 'env>) -> T,
+) -> Result<(T, FlatIds), Error> {
+    ids.clear();
     prefer_huge_pages(&mut ids);
-    let mut destinations = Vec::with_capacity(parts.len());
-    let mut rest = ids.as_mut_slice();
-    for (part, _) in &parts {
-        let (head, tail) = rest.split_at_mut(part.len());
-        destinations.push(head);
-        rest = tail;
-    }
-    run_with_threads(threads, || {
-        destinations
-            .into_par_iter()
-            .zip(&parts)
-            .for_each(|(to, (from, _))| to.copy_from_slice(from));
+    let shared = Arc::new(Shared {
+        collector: Mutex::new(Collector {
+            next: 0,
+            finished: BTreeMap::new(),
+            output: FlatIds {
+                ids,
+                offsets: vec![0],
+            },
+            spare: Vec::new(),
+            error: None,
+        }),
+        appended: Condvar::new(),
+    });
+    let fed = fifo_scope_with_threads(threads, |scope| {
+        let mut feeder = Feeder {
+            scope,
+            encoder,
+            specials,
+            shared: shared.clone(),
+            run: Vec::new(),
+            run_bytes: 0,
+            submitted: 0,
+            inline: threads == 1,
+            queued: Vec::new(),
+        };
+        let fed = feed(&mut feeder);
+        feeder.wait();
+        fed
     })?;
-    let mut offsets = vec![0u64];
-    for (part, part_offsets) in &parts {
-        let base = *offsets.last().unwrap();
-        offsets.extend(part_offsets[1..].iter().map(|o| base + o));
-        debug_assert_eq!(*offsets.last().unwrap() - base, part.len() as u64);
+    let mut collector = shared.collector.lock().unwrap();
+    match collector.error.take() {
+        Some(error) => Err(error),
+        None => Ok((
+            fed,
+            std::mem::replace(&mut collector.output, FlatIds::empty()),
+        )),
     }
-    Ok((ids, offsets))
+}
+
+/// All ids of `texts` in one vector (see [`encode_flat_fed`]), reusing `ids`.
+pub fn encode_flat<S: AsRef<str> + Sync>(
+    encoder: &Encoder,
+    texts: &[S],
+    specials: Specials,
+    threads: usize,
+    mut ids: Vec<u32>,
+) -> Result<FlatIds, Error> {
+    // No text has more ids than bytes: with room for that, the vector never
+    // moves, and pages it never writes cost nothing.
+    let bytes: usize = texts.iter().map(|t| t.as_ref().len()).sum();
+    ids.clear();
+    ids.reserve(bytes);
+    let (_, flat) = encode_flat_fed(encoder, specials, threads, ids, |feeder| {
+        texts.iter().for_each(|text| feeder.push(text.as_ref()))
+    })?;
+    Ok(flat)
 }
 
 #[cfg(test)]
@@ -225,27 +323,33 @@ mod tests {
     use crate::pretokenize::Pretokenizer;
     use crate::vocab::Vocab;
 
-    #[test]
-    fn flat_batch_matches_single_encodes_for_any_thread_count() {
-        let entries: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
-        let merges = vec![(b"a".to_vec(), b"b".to_vec())];
-        let mut entries = entries;
+    fn toy_encoder() -> Encoder {
+        let mut entries: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
         entries.push((b"ab".to_vec(), 256));
-        let encoder = Encoder::new(
+        let merges = vec![(b"a".to_vec(), b"b".to_vec())];
+        Encoder::new(
             Vocab::new(entries, merges, vec![]).unwrap(),
             Pretokenizer::Gpt2,
             false,
-        );
+        )
+    }
+
+    #[test]
+    fn flat_batch_matches_single_encodes_for_any_thread_count() {
+        let encoder = toy_encoder();
+        // Sizes around RUN_BYTES, so that runs hold one text or many.
         let texts: Vec<String> = (0..500)
-            .map(|i| "ab cab ".repeat(i % 37) + &"x".repeat(i % 5000))
+            .map(|i| "ab cab ".repeat(i % 37) + &"x".repeat((i * 7919) % (RUN_BYTES / 20)))
             .collect();
         let expected: Vec<Vec<u32>> = texts
             .iter()
             .map(|t| encoder.encode(t, Specials::None).unwrap())
             .collect();
         for threads in [1, 2, 3] {
-            let (ids, offsets) =
-                encode_batch_flat(&encoder, &texts, Specials::None, threads).unwrap();
+            // A reused buffer holding stale ids must not leak into the output.
+            let stale = vec![7; 1000];
+            let FlatIds { ids, offsets } =
+                encode_flat(&encoder, &texts, Specials::None, threads, stale).unwrap();
             assert_eq!(offsets.len(), texts.len() + 1);
             assert_eq!(*offsets.last().unwrap() as usize, ids.len());
             for (i, want) in expected.iter().enumerate() {
@@ -260,10 +364,34 @@ mod tests {
     }
 
     #[test]
-    fn runs_cover_every_text_once() {
-        let texts = ["aaaa", "b", "cc", "dddddddd", "", "e"];
-        let runs = runs_by_size(&texts, 4);
-        assert_eq!(runs, vec![0..1, 1..4, 4..6]);
-        assert!(runs_by_size::<&str>(&[], 4).is_empty());
+    fn fed_texts_are_encoded_while_feeding_and_in_order() {
+        let encoder = toy_encoder();
+        let texts: Vec<String> = (0..2000).map(|i| "ab ".repeat(i % 300)).collect();
+        let (pushed, flat) = encode_flat_fed(&encoder, Specials::None, 2, Vec::new(), |feeder| {
+            for text in &texts {
+                feeder.push(text);
+            }
+            // Waiting midway and pushing more is allowed.
+            feeder.wait();
+            feeder.push("ab");
+            texts.len() + 1
+        })
+        .unwrap();
+        assert_eq!(pushed, 2001);
+        assert_eq!(flat.offsets.len(), 2002);
+        assert_eq!(&flat.ids[flat.offsets[2000] as usize..], &[256]);
+        let last = &texts[1999];
+        let span = flat.offsets[1999] as usize..flat.offsets[2000] as usize;
+        assert_eq!(
+            flat.ids[span],
+            encoder.encode(last, Specials::None).unwrap()
+        );
+    }
+
+    #[test]
+    fn no_texts_give_no_ids() {
+        let flat = encode_flat::<&str>(&toy_encoder(), &[], Specials::None, 2, vec![1, 2]).unwrap();
+        assert!(flat.ids.is_empty());
+        assert_eq!(flat.offsets, vec![0]);
     }
 }

@@ -2,9 +2,7 @@
 //! arguments, releases the GIL around encoding, and maps errors. The public
 //! API lives in `python/bbpe/tokenizer.py`.
 
-use crate::batch::{
-    concat_flat, encode_batch, encode_batch_flat, run_with_threads, scope_with_threads,
-};
+use crate::batch::{encode_batch, encode_flat_fed, run_with_threads, FlatIds};
 use crate::byte_alphabet::token_string_to_bytes;
 use crate::corpus::{expand_inputs, total_size, ReadOptions};
 use crate::encode::{Encoder, Specials};
@@ -69,12 +67,6 @@ fn char_spans(text: &str, spans: &[(usize, usize)]) -> Vec<(usize, usize)> {
             (char_index[start], end_char)
         })
         .collect()
-}
-
-/// Borrowed UTF-8 views of Python strings (CPython caches the UTF-8 form, so
-/// nothing is copied); lone surrogates raise UnicodeEncodeError.
-fn utf8_views<'a>(texts: &'a [Bound<'_, PyString>]) -> PyResult<Vec<&'a str>> {
-    texts.iter().map(|t| t.to_str()).collect()
 }
 
 #[pyclass(module = "bbpe._core", frozen)]
@@ -242,8 +234,8 @@ impl CoreTokenizer {
 
     /// All ids in one uint32 array and the int64 offsets of each text's ids:
     /// NumPy arrays that own the encoder's output, with no Python object per
-    /// token. Strings are turned into UTF-8 (which needs the GIL) a chunk at
-    /// a time, each chunk encoded on the pool while the next is converted.
+    /// token. Strings are turned into UTF-8 (which needs the GIL) one by one
+    /// while the pool encodes the ones before them.
     #[pyo3(signature = (texts, allowed_special=None, threads=0))]
     #[allow(clippy::type_complexity)]
     fn encode_batch_flat<'py>(
@@ -253,46 +245,31 @@ impl CoreTokenizer {
         allowed_special: Option<Vec<u32>>,
         threads: usize,
     ) -> PyResult<(Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<i64>>)> {
-        // With one thread there is nothing to overlap: one chunk, no joining.
-        let workers = if threads == 0 {
-            rayon::current_num_threads()
-        } else {
-            threads
-        };
-        let chunk_chars = if workers > 1 { 4 << 20 } else { usize::MAX };
-        let specials = specials_of(&allowed_special);
-        let mut chunks = Vec::new();
-        let (mut start, mut chars) = (0, 0);
-        for (i, text) in texts.iter().enumerate() {
-            chars += text.len()?;
-            if chars >= chunk_chars || i + 1 == texts.len() {
-                chunks.push(start..i + 1);
-                (start, chars) = (i + 1, 0);
-            }
+        // A text has at most an id per UTF-8 byte, and outside emoji and
+        // other astral characters at most three bytes per character. With
+        // room for that, the output is never moved (which would lose its
+        // huge pages); pages never written cost nothing.
+        let chars = texts.iter().map(|t| t.len()).sum::<PyResult<usize>>()?;
+        let mut ids = Vec::new();
+        if ids.try_reserve_exact(3 * chars).is_err() {
+            ids.reserve(chars);
         }
-        let (sender, receiver) = std::sync::mpsc::channel();
-        let encoder = &self.encoder;
-        let parts = scope_with_threads(threads, |scope| -> PyResult<_> {
-            for (index, chunk) in chunks.iter().enumerate() {
-                let views = utf8_views(&texts[chunk.clone()])?;
-                let sender = sender.clone();
-                scope.spawn(move |_| {
-                    let encoded = encode_batch_flat(encoder, &views, specials, 0);
-                    // The receiver outlives the scope, so sending cannot fail.
-                    let _ = sender.send((index, encoded));
-                });
-            }
-            drop(sender);
-            // Wait for the pool without holding the GIL.
-            let mut parts: Vec<_> = py.detach(move || receiver.iter().collect());
-            parts.sort_by_key(|(index, _)| *index);
-            parts
-                .into_iter()
-                .map(|(_, encoded)| encoded.map_err(to_py))
-                .collect::<PyResult<Vec<_>>>()
-        })
-        .map_err(to_py)??;
-        let (ids, offsets) = py.detach(|| concat_flat(parts, threads)).map_err(to_py)?;
+        let specials = specials_of(&allowed_special);
+        let (converted, FlatIds { ids, offsets }) = encode_flat_fed(
+            &self.encoder,
+            specials,
+            threads,
+            ids,
+            |feeder| -> PyResult<()> {
+                for text in &texts {
+                    feeder.push(text.to_str()?);
+                }
+                py.detach(|| feeder.wait());
+                Ok(())
+            },
+        )
+        .map_err(to_py)?;
+        converted?;
         let offsets: Vec<i64> = offsets.into_iter().map(|o| o as i64).collect();
         Ok((ids.into_pyarray(py), offsets.into_pyarray(py)))
     }

@@ -7,7 +7,7 @@
 use super::format::TokenDtype;
 use super::sentences::sentence_spans;
 use super::writer::{ExistingShards, ShardRecord, ShardSet};
-use crate::batch::encode_batch_flat_into;
+use crate::batch::{encode_flat, FlatIds};
 use crate::corpus::{read_documents, ReadOptions, ReadStats, TextBatch};
 use crate::encode::{Encoder, Specials};
 use crate::error::Error;
@@ -62,12 +62,11 @@ pub struct Summary {
     pub text_bytes: u64,
 }
 
-/// One encoded batch: ids of all sequences end to end (`ids[..count]`; the
-/// buffer goes back to the encoder for reuse), where each sequence ends, and
-/// how many sequences each document has.
+/// One encoded batch: ids of all sequences end to end (the buffer goes back
+/// to the encoder for reuse), where each sequence ends, and how many
+/// sequences each document has.
 struct Encoded {
     ids: Vec<u32>,
-    count: usize,
     ends: Vec<u64>,
     sequences_per_document: Vec<u32>,
 }
@@ -183,7 +182,7 @@ fn run(
                     let _ = buffer_sender.try_send(batch.ids);
                     continue;
                 };
-                let ids = &batch.ids[..batch.count];
+                let ids = &batch.ids;
                 let mut sequences = batch.ends.iter().scan(0usize, |start, &end| {
                     let ids = &ids[*start..end as usize];
                     *start = end as usize;
@@ -207,7 +206,7 @@ fn run(
             let result = encode_batch(encoder, &batch, settings, buffer).and_then(|encoded| {
                 state.documents += batch.len() as u64;
                 state.text_bytes += batch.bytes() as u64;
-                state.tokens += encoded.count as u64;
+                state.tokens += encoded.ids.len() as u64;
                 encoded_sender
                     .send(encoded)
                     .map_err(|_| Error::Invalid("the shard writer stopped".into()))
@@ -288,7 +287,7 @@ fn encode_batch(
     encoder: &Encoder,
     batch: &TextBatch,
     settings: &ShardSettings,
-    mut ids: Vec<u32>,
+    ids: Vec<u32>,
 ) -> Result<Encoded, Error> {
     let documents: Vec<&str> = batch.documents(0..batch.len()).collect();
     let (pieces, sequences_per_document) = if settings.split_sentences {
@@ -306,12 +305,12 @@ fn encode_batch(
     };
     // Text in the corpus is data: "<s>" in a document is three characters,
     // never the special token.
-    let (count, ends) =
-        encode_batch_flat_into(encoder, &pieces, Specials::None, settings.threads, &mut ids)?;
+    let FlatIds { ids, mut offsets } =
+        encode_flat(encoder, &pieces, Specials::None, settings.threads, ids)?;
+    offsets.remove(0);
     Ok(Encoded {
         ids,
-        count,
-        ends: ends[1..].to_vec(),
+        ends: offsets,
         sequences_per_document,
     })
 }
