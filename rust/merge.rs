@@ -6,8 +6,11 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 /// Pieces longer than this (in bytes) merge with a heap, O(n log n); shorter
-/// ones with a plain scan, which is faster when n is small.
-const HEAP_THRESHOLD: usize = 16;
+/// ones with a plain scan, which is faster when n is small. 32 rather than
+/// 16 covers most words of two- and three-byte scripts (Cyrillic, Greek,
+/// Devanagari, Thai): about 4% faster on the multilingual corpus, the same
+/// on Korean (one core, Rust).
+const HEAP_THRESHOLD: usize = 32;
 
 const NO_MERGE: u64 = u64::MAX;
 
