@@ -44,28 +44,38 @@ impl<'a> Key<'a> {
             4..=7 => (half(0), half(n - 4)),
             _ => (word(0), word(n - 8)),
         };
-        let hash = if n <= 16 {
-            // One folded 64x64->128 multiply mixes all the key's bytes.
-            let product = ((first ^ 0x243F_6A88_85A3_08D3) as u128)
-                * ((last ^ 0x1319_8A2E_0370_7344 ^ n as u64) as u128);
-            (product as u64) ^ ((product >> 64) as u64)
-        } else {
-            let mut hasher = FxHasher::default();
-            hasher.write(bytes);
-            hasher.finish()
-        };
         Key {
             bytes,
             first,
             last,
-            hash,
+            hash: Self::hash_of(first, last, n, (n > 16).then_some(bytes)),
+        }
+    }
+
+    /// The hash of a key of `n` bytes with these ends; `bytes`, the whole
+    /// key, is needed (and given) only over 16 bytes.
+    #[inline(always)]
+    fn hash_of(first: u64, last: u64, n: usize, bytes: Option<&[u8]>) -> u64 {
+        match bytes {
+            None => {
+                // One folded 64x64->128 multiply mixes all the key's bytes.
+                let product = ((first ^ 0x243F_6A88_85A3_08D3) as u128)
+                    * ((last ^ 0x1319_8A2E_0370_7344 ^ n as u64) as u128);
+                (product as u64) ^ ((product >> 64) as u64)
+            }
+            Some(bytes) => {
+                let mut hasher = FxHasher::default();
+                hasher.write(bytes);
+                hasher.finish()
+            }
         }
     }
 }
 
+/// 32 bytes, two to a cache line; the hash is not kept (hashbrown keeps 7
+/// bits of it, and recomputing it when the table grows is cheap).
 #[derive(Clone, Copy)]
 struct Entry {
-    hash: u64,
     first: u64,
     last: u64,
     len: u32,
@@ -74,6 +84,14 @@ struct Entry {
     /// The id itself when there is one, else the start in `id_arena`.
     ids: u32,
     ids_len: u32,
+}
+
+impl Entry {
+    fn rehash(&self, long_keys: &[u8]) -> u64 {
+        let n = self.len as usize;
+        let bytes = (n > 16).then(|| &long_keys[self.long_key as usize..][..n]);
+        Key::hash_of(self.first, self.last, n, bytes)
+    }
 }
 
 pub struct WordCache {
@@ -103,8 +121,7 @@ impl WordCache {
     pub fn get(&mut self, key: &Key) -> Option<&[u32]> {
         let n = key.bytes.len();
         let entry = self.table.find(key.hash, |e| {
-            e.hash == key.hash
-                && e.len as usize == n
+            e.len as usize == n
                 && e.first == key.first
                 && e.last == key.last
                 && (n <= 16 || &self.long_keys[e.long_key as usize..][..n] == key.bytes)
@@ -146,7 +163,6 @@ impl WordCache {
             (self.id_arena.len() - ids.len()) as u32
         };
         let entry = Entry {
-            hash: key.hash,
             first: key.first,
             last: key.last,
             len: key.bytes.len() as u32,
@@ -154,7 +170,9 @@ impl WordCache {
             ids: stored,
             ids_len: ids.len() as u32,
         };
-        self.table.insert_unique(key.hash, entry, |e| e.hash);
+        let long_keys = &self.long_keys;
+        self.table
+            .insert_unique(key.hash, entry, |e| e.rehash(long_keys));
     }
 }
 
