@@ -289,23 +289,26 @@ def measure(args, tmp: str) -> tuple[dict, dict, dict]:
     token_bytes = gpt2_token_bytes()
     speed, diffs, versions = {}, {}, {}
     thread_counts = [1, args.threads] if args.threads > 1 else [1]
-    # Every repeat is another cold process; the best one is the least disturbed by other load.
-    runs = [(t, r) for t in thread_counts for r in range(args.repeats)]
     # tiktoken first: its ids are what the others are checked against.
     engines = sorted(args.engines, key=lambda e: e != REFERENCE)
     unavailable: set[str] = set()
     for corpus in args.corpora:
         speed[corpus], diffs[corpus] = {}, {}
         reference = None
-        for engine in [e for e in engines if e not in unavailable]:
-            bad: set[int] = set()
-            for threads, repeat in runs:
+        bad: dict[str, set[int]] = {}
+        # Every repeat is another cold process; the best one is the least disturbed by
+        # other load. Rounds go through every engine and thread count in turn, so that a
+        # slow spell of the machine falls on all of them rather than on one.
+        for repeat in range(args.repeats):
+            for engine, threads in [(e, t) for e in engines for t in thread_counts]:
+                if engine in unavailable:
+                    continue
                 out = os.path.join(tmp, f"{corpus}-{engine}-{threads}-{repeat}")
                 run = run_worker(args, engine, corpus, threads, out)
                 if "unavailable" in run:
                     print(f"skipping {engine}: {run['unavailable']}", file=sys.stderr)
                     unavailable.add(engine)
-                    break
+                    continue
                 versions.setdefault(engine, set()).add(run["version"])
                 rate = run["bytes"] / MB / run["seconds"]
                 rates = speed[corpus].setdefault(engine, {})
@@ -322,17 +325,18 @@ def measure(args, tmp: str) -> tuple[dict, dict, dict]:
                     continue
                 if reference is not None:
                     found = differing_docs(reference, got)
-                    if found and not bad:
+                    engine_bad = bad.setdefault(engine, set())
+                    if found and not engine_bad:
                         print(
                             f"  {corpus}/{engine} differs from {REFERENCE}: "
                             + describe_difference(found[0], reference, got, engine, token_bytes),
                             file=sys.stderr,
                         )
-                    bad.update(found)
+                    engine_bad.update(found)
                 for suffix in (".ids.npy", ".offsets.npy"):
                     os.remove(out + suffix)
-            if engine in speed[corpus]:
-                diffs[corpus][engine] = len(bad) if reference is not None else None
+        for engine in speed[corpus]:
+            diffs[corpus][engine] = len(bad.get(engine, ())) if reference is not None else None
     return speed, diffs, versions
 
 
