@@ -94,9 +94,37 @@ fn contraction_len(rest: &[u8]) -> Option<usize> {
     }
 }
 
+/// End of the run of ASCII letters starting at `i`, eight bytes at a time
+/// (SWAR: a word's bytes tested at once with carry-free arithmetic). Stops at
+/// the first byte that is not an ASCII letter, or with fewer than eight left.
+#[inline(always)]
+fn ascii_letters_end(bytes: &[u8], mut i: usize) -> usize {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const fn splat(byte: u8) -> u64 {
+        u64::from_le_bytes([byte; 8])
+    }
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap());
+        // Folding case with 0x20 and dropping the top bit keeps every byte
+        // at most 0x7F, so neither sum borrows or carries into its neighbour.
+        let folded = (word | splat(0x20)) & splat(0x7F);
+        let at_least_a = folded + splat(0x80 - b'a');
+        let at_most_z = splat(0x80 + b'z') - folded;
+        let letters = at_least_a & at_most_z & !word & HIGH;
+        if letters != HIGH {
+            return i + ((!letters & HIGH).trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
+}
+
 /// End of the run of characters of `class` starting at `i`.
 #[inline(always)]
 fn run_end(bytes: &[u8], mut i: usize, class: CharClass) -> usize {
+    if class == CharClass::Letter {
+        i = ascii_letters_end(bytes, i);
+    }
     while let Some(&byte) = bytes.get(i) {
         if byte < 0x80 {
             if ASCII_CLASS[byte as usize] != class {
@@ -200,6 +228,22 @@ mod tests {
         assert_eq!(split("안녕하세요 세계!"), ["안녕하세요", " 세계", "!"]);
         assert_eq!(split("x123 ٣٤"), ["x", "123", " ٣٤"]);
         assert_eq!(split("e\u{301}t\u{e9}"), ["e", "\u{301}", "t\u{e9}"]);
+    }
+
+    #[test]
+    fn ascii_letter_runs_stop_at_the_first_other_byte() {
+        let text = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        assert_eq!(ascii_letters_end(text.as_bytes(), 0), text.len() / 8 * 8);
+        // Every byte value in every position of a word: the neighbours of
+        // 'a'..'z' and 'A'..'Z' ('@', '[', '`', '{'), digits, non-ASCII.
+        for stop in 0..=255u8 {
+            for at in 0..8 {
+                let mut bytes = *b"xxxxxxxxxxxxxxxx";
+                bytes[at] = stop;
+                let expected = if stop.is_ascii_alphabetic() { 16 } else { at };
+                assert_eq!(ascii_letters_end(&bytes, 0), expected, "{stop:#x} at {at}");
+            }
+        }
     }
 
     #[test]
