@@ -3,6 +3,7 @@
 
 use crate::encode::{Encoder, Specials};
 use crate::error::Error;
+use crate::pretokenize::gpt2_cut_at_or_after;
 use rayon::prelude::*;
 use rayon::ThreadPool;
 use std::collections::BTreeMap;
@@ -170,13 +171,18 @@ pub struct Feeder<'scope, 'env> {
     encoder: &'env Encoder,
     specials: Specials<'env>,
     shared: Arc<Shared>,
-    run: Vec<&'env str>,
+    /// Texts or parts of texts, each marked if it ends its text.
+    run: Vec<(&'env str, bool)>,
     run_bytes: usize,
     submitted: usize,
+    /// Long texts are cut into parts of about a run (see
+    /// [`Encoder::can_cut_texts`]): no run is much longer than another, so
+    /// the last runs end together and few finished ones wait for a slow one.
+    cut_long_texts: bool,
     /// With one thread, runs wait in `queued` and are encoded by the caller
     /// in `wait`: nothing to overlap, so no handing over between threads.
     inline: bool,
-    queued: Vec<(usize, Vec<&'env str>)>,
+    queued: Vec<(usize, Vec<(&'env str, bool)>)>,
 }
 
 /// Encodes run number `index` and hands it to the collector.
@@ -185,15 +191,17 @@ fn encode_run(
     specials: Specials,
     shared: &Shared,
     index: usize,
-    texts: &[&str],
+    texts: &[(&str, bool)],
 ) {
     let mut run = shared.collector.lock().unwrap().spare.pop();
     let run = run.get_or_insert_with(RunIds::default);
     run.ids.clear();
     run.ends.clear();
-    let encoded = texts.iter().try_for_each(|text| {
+    let encoded = texts.iter().try_for_each(|&(text, ends_text)| {
         encoder.encode_into(text, specials, &mut run.ids, None)?;
-        run.ends.push(run.ids.len());
+        if ends_text {
+            run.ends.push(run.ids.len());
+        }
         Ok(())
     });
     let mut collector = shared.collector.lock().unwrap();
@@ -205,9 +213,20 @@ fn encode_run(
 
 impl<'env> Feeder<'_, 'env> {
     /// Queues `text`, to be encoded on the pool with the texts around it.
-    pub fn push(&mut self, text: &'env str) {
-        self.run.push(text);
-        self.run_bytes += text.len();
+    pub fn push(&mut self, mut text: &'env str) {
+        while self.cut_long_texts && text.len() > 2 * RUN_BYTES {
+            let Some(cut) = gpt2_cut_at_or_after(text, RUN_BYTES) else {
+                break;
+            };
+            self.queue(&text[..cut], false);
+            text = &text[cut..];
+        }
+        self.queue(text, true);
+    }
+
+    fn queue(&mut self, piece: &'env str, ends_text: bool) {
+        self.run.push((piece, ends_text));
+        self.run_bytes += piece.len();
         if self.run_bytes >= RUN_BYTES {
             self.submit();
         }
@@ -281,6 +300,7 @@ pub fn encode_flat_fed<'env, T>(
             run: Vec::new(),
             run_bytes: 0,
             submitted: 0,
+            cut_long_texts: encoder.can_cut_texts(specials),
             inline: threads == 1,
             queued: Vec::new(),
         };
@@ -386,6 +406,28 @@ mod tests {
             flat.ids[span],
             encoder.encode(last, Specials::None).unwrap()
         );
+    }
+
+    #[test]
+    fn long_texts_cut_into_parts_encode_as_a_whole() {
+        let encoder = toy_encoder();
+        assert!(encoder.can_cut_texts(Specials::None));
+        let words = "ab cab\n\n  abab\tx ";
+        let texts = vec![
+            words.repeat(3 * RUN_BYTES / words.len()),
+            "ab".repeat(RUN_BYTES * 3 / 2),
+            "short ab".to_string(),
+            " \n".repeat(RUN_BYTES * 2) + "ab",
+        ];
+        for threads in [1, 2] {
+            let FlatIds { ids, offsets } =
+                encode_flat(&encoder, &texts, Specials::None, threads, Vec::new()).unwrap();
+            assert_eq!(offsets.len(), texts.len() + 1);
+            for (i, text) in texts.iter().enumerate() {
+                let span = offsets[i] as usize..offsets[i + 1] as usize;
+                assert_eq!(ids[span], encoder.encode(text, Specials::None).unwrap());
+            }
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use crate::error::Error;
 use crate::merge::{HeapScratch, MergeTable};
+#[cfg(doc)]
+use crate::pretokenize::gpt2_cut_at_or_after;
 use crate::pretokenize::Pretokenizer;
 use crate::vocab::Vocab;
 use crate::word_cache::{Key, WordCache, MAX_KEY_LEN};
@@ -80,6 +82,16 @@ impl Encoder {
 
     pub fn add_prefix_space(&self) -> bool {
         self.add_prefix_space
+    }
+
+    /// Whether a text may be cut where [`gpt2_cut_at_or_after`] allows and
+    /// its parts encoded one after the other: GPT-2's pattern, no prefix
+    /// space added to each part, and no special token that could straddle a
+    /// cut or absorb the whitespace after it.
+    pub fn can_cut_texts(&self, specials: Specials) -> bool {
+        matches!(self.pretokenizer, Pretokenizer::Gpt2)
+            && !self.add_prefix_space
+            && (self.special_matcher.is_none() || matches!(specials, Specials::None))
     }
 
     pub fn encode(&self, text: &str, specials: Specials) -> Result<Vec<u32>, Error> {
@@ -272,6 +284,19 @@ mod tests {
         // Cached and uncached encodings agree.
         let first = enc.encode("hello hello", Specials::None).unwrap();
         assert_eq!(enc.encode("hello hello", Specials::None).unwrap(), first);
+    }
+
+    #[test]
+    fn texts_are_cut_only_when_parts_encode_like_the_whole() {
+        let enc = toy_encoder();
+        assert!(enc.can_cut_texts(Specials::None));
+        // "<s>" could straddle a cut, "<mask>" swallows the whitespace before it.
+        assert!(!enc.can_cut_texts(Specials::All));
+        assert!(!enc.can_cut_texts(Specials::Only(&[300])));
+        let prefixed = Encoder::new(enc.vocab().clone(), Pretokenizer::Gpt2, true);
+        assert!(!prefixed.can_cut_texts(Specials::None));
+        let custom = Pretokenizer::from_pattern(r"\w+|\s+").unwrap();
+        assert!(!Encoder::new(enc.vocab().clone(), custom, false).can_cut_texts(Specials::None));
     }
 
     #[test]

@@ -84,6 +84,25 @@ pub fn pretokens<'a>(pretokenizer: &Pretokenizer, text: &'a str) -> Result<Vec<&
     Ok(out)
 }
 
+/// The first position at or after `from` where `text` can be cut in two
+/// without changing GPT-2's pretokens: an ASCII whitespace character right
+/// after a non-space one. No pretoken crosses from non-space into the
+/// whitespace after it, and none looks behind its start, so encoding the two
+/// parts one after the other gives the ids of the whole.
+pub fn gpt2_cut_at_or_after(text: &str, from: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    (from.max(1)..bytes.len()).find(|&i| {
+        bytes[i].is_ascii_whitespace() && ASCII_CLASS[bytes[i] as usize] == CharClass::Space && {
+            // The character before: step back over UTF-8 continuation bytes.
+            let mut start = i - 1;
+            while bytes[start] & 0xC0 == 0x80 {
+                start -= 1;
+            }
+            class_at(bytes, start).0 != CharClass::Space
+        }
+    })
+}
+
 /// Length of the contraction (`s t re ve m ll d`) after an apostrophe, if any.
 #[inline]
 fn contraction_len(rest: &[u8]) -> Option<usize> {
@@ -244,6 +263,32 @@ mod tests {
                 assert_eq!(ascii_letters_end(&bytes, 0), expected, "{stop:#x} at {at}");
             }
         }
+    }
+
+    #[test]
+    fn cut_texts_keep_their_pretokens() {
+        let texts = [
+            "Hello world.\n\nA  second   paragraph\t here, \u{3000} and\u{3000}more ",
+            "x\u{85} y \u{a0}\nz",
+            "é \u{301} 한국어 \n\n  ٣٤ 'll",
+        ];
+        for text in texts {
+            let whole = split(text);
+            let mut cuts = 0;
+            for from in 0..text.len() {
+                let Some(cut) = gpt2_cut_at_or_after(text, from) else {
+                    continue;
+                };
+                assert!(cut >= from && text.is_char_boundary(cut));
+                let mut parts = split(&text[..cut]);
+                parts.extend(split(&text[cut..]));
+                assert_eq!(parts, whole, "{text:?} cut at {cut}");
+                cuts += 1;
+            }
+            assert!(cuts > 0);
+        }
+        assert_eq!(gpt2_cut_at_or_after("no-space-at-all", 0), None);
+        assert_eq!(gpt2_cut_at_or_after("   leading", 0), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The hand-written GPT-2 scanner against a real regex engine (fancy-regex,
 //! the engine tiktoken uses) on generated Unicode strings.
 
-use bbpe::pretokenize::{pretokens, Pretokenizer, GPT2_PATTERN};
+use bbpe::pretokenize::{gpt2_cut_at_or_after, pretokens, Pretokenizer, GPT2_PATTERN};
 
 /// Characters chosen to hit every branch of the pattern: apostrophes and
 /// contraction letters, every kind of space, digits and letters of several
@@ -128,4 +128,28 @@ fn scanner_equals_regex_on_long_runs() {
             .collect();
         assert_eq!(pretokens(&Pretokenizer::Gpt2, &text).unwrap(), expected);
     }
+}
+
+#[test]
+fn cutting_where_allowed_keeps_the_regex_pretokens() {
+    let regex = fancy_regex::Regex::new(GPT2_PATTERN).unwrap();
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut cuts = 0;
+    for case in 0..50_000 {
+        let len = (rng.next() % 24) as usize;
+        let text: String = (0..len).map(|_| rng.char()).collect();
+        let from = (rng.next() % (text.len() as u64 + 1)) as usize;
+        let Some(cut) = gpt2_cut_at_or_after(&text, from) else {
+            continue;
+        };
+        cuts += 1;
+        let whole: Vec<&str> = regex
+            .find_iter(&text)
+            .map(|m| m.unwrap().as_str())
+            .collect();
+        let mut parts = pretokens(&Pretokenizer::Gpt2, &text[..cut]).unwrap();
+        parts.extend(pretokens(&Pretokenizer::Gpt2, &text[cut..]).unwrap());
+        assert_eq!(parts, whole, "case {case}: {text:?} cut at {cut}");
+    }
+    assert!(cuts > 5_000, "only {cuts} cuts were tried");
 }
