@@ -3,6 +3,7 @@
 
 use crate::encode::{Encoder, Specials};
 use crate::error::Error;
+use crate::huge_pages::prefer_for_vec;
 use crate::pretokenize::gpt2_cut_at_or_after;
 use rayon::prelude::*;
 use rayon::ThreadPool;
@@ -73,32 +74,6 @@ pub fn encode_batch<S: AsRef<str> + Sync>(
 /// when they are copied to the output.
 const RUN_BYTES: usize = 256 << 10;
 
-/// Asks Linux to back a large vector with 2 MB pages: writing hundreds of
-/// megabytes of ids then takes a few hundred page faults instead of tens of
-/// thousands. Only a hint; elsewhere, or if refused, nothing changes.
-fn prefer_huge_pages(buffer: &mut Vec<u32>) {
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let start = buffer.as_mut_ptr() as usize;
-        let end = start + buffer.capacity() * std::mem::size_of::<u32>();
-        let aligned = start.next_multiple_of(HUGE);
-        if end > aligned + HUGE {
-            // SAFETY: the range lies inside the vector's allocation, which we
-            // own mutably; MADV_HUGEPAGE changes only how the kernel backs it.
-            unsafe {
-                libc::madvise(
-                    aligned as *mut libc::c_void,
-                    end - aligned,
-                    libc::MADV_HUGEPAGE,
-                );
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = buffer;
-}
-
 /// All ids of many texts end to end: `ids[offsets[i]..offsets[i + 1]]` are
 /// the ids of text `i`.
 pub struct FlatIds {
@@ -143,7 +118,7 @@ impl Collector {
                     let base = ids.len();
                     if ids.capacity() - base < run.ids.len() {
                         ids.reserve(run.ids.len());
-                        prefer_huge_pages(ids);
+                        prefer_for_vec(ids);
                     }
                     ids.extend_from_slice(&run.ids);
                     offsets.extend(run.ends.iter().map(|&end| (base + end) as u64));
@@ -277,7 +252,7 @@ pub fn encode_flat_fed<'env, T>(
     feed: impl FnOnce(&mut Feeder<'_, 'env>) -> T,
 ) -> Result<(T, FlatIds), Error> {
     ids.clear();
-    prefer_huge_pages(&mut ids);
+    prefer_for_vec(&mut ids);
     let shared = Arc::new(Shared {
         collector: Mutex::new(Collector {
             next: 0,

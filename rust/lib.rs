@@ -11,6 +11,7 @@ pub mod corpus;
 pub mod encode;
 pub mod error;
 pub mod formats;
+mod huge_pages;
 pub mod merge;
 pub mod pretokenize;
 pub mod shards;

@@ -7,6 +7,7 @@
 //! too. Longer keys and multi-id values live in arenas, so nothing is
 //! allocated per entry; the cache is cleared when full to bound memory.
 
+use crate::huge_pages::HugePageAllocator;
 use hashbrown::HashTable;
 use rustc_hash::FxHasher;
 use std::hash::Hasher;
@@ -95,7 +96,7 @@ impl Entry {
 }
 
 pub struct WordCache {
-    table: HashTable<Entry>,
+    table: HashTable<Entry, HugePageAllocator>,
     long_keys: Vec<u8>,
     id_arena: Vec<u32>,
     capacity: usize,
@@ -106,7 +107,7 @@ pub struct WordCache {
 impl Default for WordCache {
     fn default() -> Self {
         WordCache {
-            table: HashTable::new(),
+            table: HashTable::new_in(HugePageAllocator),
             long_keys: Vec::new(),
             id_arena: Vec::new(),
             capacity: MIN_CAPACITY,
