@@ -321,7 +321,13 @@ mod tests {
     fn toy_encoder() -> Encoder {
         let mut entries: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
         entries.push((b"ab".to_vec(), 256));
-        let merges = vec![(b"a".to_vec(), b"b".to_vec())];
+        // A merge across the space before a word: a text cut between the two
+        // would encode differently.
+        entries.push((b" c".to_vec(), 257));
+        let merges = vec![
+            (b"a".to_vec(), b"b".to_vec()),
+            (b" ".to_vec(), b"c".to_vec()),
+        ];
         Encoder::new(
             Vocab::new(entries, merges, vec![]).unwrap(),
             Pretokenizer::Gpt2,
@@ -390,6 +396,7 @@ mod tests {
         let words = "ab cab\n\n  abab\tx ";
         let texts = vec![
             words.repeat(3 * RUN_BYTES / words.len()),
+            "ab cab ".repeat(3 * RUN_BYTES / 7),
             "ab".repeat(RUN_BYTES * 3 / 2),
             "short ab".to_string(),
             " \n".repeat(RUN_BYTES * 2) + "ab",

@@ -224,14 +224,17 @@ def test_pathological_inputs_round_trip(gpt2, text):
     assert gpt2.decode(ids, errors="strict") == text
 
 
-def test_flat_batches_of_many_chunks_and_none(gpt2, sample_texts):
-    # Over 4M characters: the strings are converted and encoded in several chunks.
-    texts = sample_texts * 10
+def test_flat_batches_of_many_runs_and_none(gpt2, sample_texts):
+    # Over 4M characters, in many runs on the pool; the book-length text (over
+    # 512 KB) is cut into parts where its pretokens allow and must encode as a whole.
+    book = "\n\n".join(sample_texts) * 3
+    assert len(book.encode()) > 1 << 20
+    texts = [*sample_texts * 10, book, "end"]
     assert sum(map(len, texts)) > 4 << 20
     ids, offsets = gpt2.encode_batch_flat(texts, threads=2)
     single, single_offsets = gpt2.encode_batch_flat(texts, threads=1)
     assert np.array_equal(ids, single) and np.array_equal(offsets, single_offsets)
-    for i in (0, len(sample_texts), len(texts) - 1):
+    for i in (0, len(sample_texts), len(texts) - 2, len(texts) - 1):
         assert ids[offsets[i] : offsets[i + 1]].tolist() == gpt2.encode(texts[i])
     empty_ids, empty_offsets = gpt2.encode_batch_flat([])
     assert empty_ids.tolist() == [] and empty_offsets.tolist() == [0]
