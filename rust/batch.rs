@@ -234,7 +234,17 @@ impl<'env> Feeder<'_, 'env> {
         }
         let mut collector = self.shared.collector.lock().unwrap();
         while collector.next < self.submitted {
-            collector = self.shared.appended.wait(collector).unwrap();
+            if rayon::current_thread_index().is_none() {
+                collector = self.shared.appended.wait(collector).unwrap();
+                continue;
+            }
+            // A pool thread must not sleep here: its runs may be queued on
+            // its own pool, with no other thread to take them. It runs them.
+            drop(collector);
+            if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                std::thread::yield_now();
+            }
+            collector = self.shared.collector.lock().unwrap();
         }
     }
 }
@@ -410,6 +420,21 @@ mod tests {
                 assert_eq!(ids[span], encoder.encode(text, Specials::None).unwrap());
             }
         }
+    }
+
+    #[test]
+    fn encoding_from_inside_a_pool_task_does_not_block_the_pool() {
+        // The caller is the only thread of the pool that its runs go to: it
+        // must run them itself while it waits, not sleep.
+        let encoder = toy_encoder();
+        let texts: Vec<String> = (0..300).map(|i| "ab cab ".repeat(i * 40)).collect();
+        let expected = encode_flat(&encoder, &texts, Specials::None, 1, Vec::new()).unwrap();
+        let inside = run_with_threads(1, || {
+            encode_flat(&encoder, &texts, Specials::None, 0, Vec::new()).unwrap()
+        })
+        .unwrap();
+        assert_eq!(inside.ids, expected.ids);
+        assert_eq!(inside.offsets, expected.offsets);
     }
 
     #[test]
