@@ -76,18 +76,10 @@ const RUN_BYTES: usize = 256 << 10;
 
 /// All ids of many texts end to end: `ids[offsets[i]..offsets[i + 1]]` are
 /// the ids of text `i`.
+#[derive(Default)]
 pub struct FlatIds {
     pub ids: Vec<u32>,
     pub offsets: Vec<u64>,
-}
-
-impl FlatIds {
-    fn empty() -> Self {
-        FlatIds {
-            ids: Vec::new(),
-            offsets: Vec::new(),
-        }
-    }
 }
 
 /// The ids of one run of texts and where each text's ids end.
@@ -296,10 +288,7 @@ pub fn encode_flat_fed<'env, T>(
     let mut collector = shared.collector.lock().unwrap();
     match collector.error.take() {
         Some(error) => Err(error),
-        None => Ok((
-            fed,
-            std::mem::replace(&mut collector.output, FlatIds::empty()),
-        )),
+        None => Ok((fed, std::mem::take(&mut collector.output))),
     }
 }
 

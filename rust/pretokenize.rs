@@ -92,7 +92,7 @@ pub fn pretokens<'a>(pretokenizer: &Pretokenizer, text: &'a str) -> Result<Vec<&
 pub fn gpt2_cut_at_or_after(text: &str, from: usize) -> Option<usize> {
     let bytes = text.as_bytes();
     (from.max(1)..bytes.len()).find(|&i| {
-        bytes[i].is_ascii_whitespace() && ASCII_CLASS[bytes[i] as usize] == CharClass::Space && {
+        bytes[i] < 0x80 && ASCII_CLASS[bytes[i] as usize] == CharClass::Space && {
             // The character before: step back over UTF-8 continuation bytes.
             let mut start = i - 1;
             while bytes[start] & 0xC0 == 0x80 {
