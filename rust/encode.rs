@@ -1,5 +1,6 @@
 //! Stage 2: text -> ids. Special tokens are cut out first, the rest is split
-//! into pretokens, and each pretoken is merged (through a per-thread cache).
+//! into pretokens, and each pretoken is looked up among the vocabulary's whole
+//! tokens, then in a per-thread cache, and merged only if found in neither.
 
 use crate::error::Error;
 use crate::merge::{HeapScratch, MergeTable};
@@ -7,6 +8,7 @@ use crate::merge::{HeapScratch, MergeTable};
 use crate::pretokenize::gpt2_cut_at_or_after;
 use crate::pretokenize::Pretokenizer;
 use crate::vocab::Vocab;
+use crate::whole_tokens::WholeTokens;
 use crate::word_cache::{Key, WordCache, MAX_KEY_LEN};
 use aho_corasick::{AhoCorasick, MatchKind};
 use std::sync::Mutex;
@@ -43,6 +45,7 @@ fn append(ids: &mut Vec<u32>, new: &[u32]) {
 pub struct Encoder {
     vocab: Vocab,
     merges: MergeTable,
+    whole_tokens: WholeTokens,
     pretokenizer: Pretokenizer,
     special_matcher: Option<AhoCorasick>,
     /// Encode each stretch of text between special tokens as if it began
@@ -62,8 +65,10 @@ impl Encoder {
                 .expect("special tokens form a valid automaton")
         });
         let slots = rayon::current_num_threads() + 1;
+        let merges = MergeTable::new(&vocab);
         Encoder {
-            merges: MergeTable::new(&vocab),
+            whole_tokens: WholeTokens::new(&vocab, &merges),
+            merges,
             vocab,
             pretokenizer,
             special_matcher,
@@ -202,6 +207,10 @@ impl Encoder {
             return;
         }
         let key = Key::new(piece);
+        if let Some(id) = self.whole_tokens.get(&key) {
+            ids.push(id);
+            return;
+        }
         if let Some(cached) = cache.words.get(&key) {
             append(ids, cached);
             return;

@@ -17,6 +17,7 @@ pub mod pretokenize;
 pub mod shards;
 pub mod train;
 pub mod vocab;
+mod whole_tokens;
 mod word_cache;
 
 #[cfg(feature = "python")]

@@ -1,8 +1,9 @@
-//! The encoder's memo of pretoken -> ids. Words repeat (Zipf), so most
-//! pretokens are found here instead of being merged again.
+//! The encoder's memo of pretoken -> ids, one per thread, for the words that
+//! are not one whole token ([`crate::whole_tokens`] has those). Words repeat
+//! (Zipf), so most are found here instead of being merged again.
 //!
 //! A pretoken of up to 16 bytes is fully determined by its length and its
-//! first and last 8 (or 4) bytes, which entries hold inline: a hit compares two
+//! bytes 0..8 and 8..16, which entries hold inline: a hit compares two
 //! words and, for the common single-id pretoken, reads its id from the entry
 //! too. Longer keys and multi-id values live in arenas, so nothing is
 //! allocated per entry; the cache is cleared when full to bound memory.
@@ -18,15 +19,19 @@ use std::hash::Hasher;
 const MIN_CAPACITY: usize = 1 << 16;
 const MAX_CAPACITY: usize = 1 << 18;
 /// Hit rate above which a full cache grows (keeping its entries) rather
-/// than being cleared and halved. Measured on the benchmark corpora with GPT-2's vocabulary:
-/// English 0.91-0.97 and code 0.97 grow; Korean 0.58 and the multilingual
-/// set 0.73 stay small, which made them about 30% and 15% faster (Rust,
-/// one core) than a fixed 2^18.
+/// than being cleared and halved. Measured on the benchmark corpora with
+/// GPT-2's vocabulary (words that are not whole tokens): code 0.92 grows;
+/// English 0.56-0.70, the multilingual set 0.63-0.70 and Korean 0.55-0.57
+/// stay small. Growing from 0.6 made the multilingual set about 10% slower
+/// (Rust, one core, one cold pass).
 const GROW_ABOVE: f64 = 0.9;
 /// Longer pretokens are rare and mostly unique: not worth their memory.
 pub const MAX_KEY_LEN: usize = 48;
 
-/// A pretoken prepared for lookup.
+/// A pretoken prepared for lookup. Up to 16 bytes, `first` and `last` are
+/// its bytes 0..8 and 8..16, zero-padded: equal lengths and words mean equal
+/// keys. Longer keys keep their first and last 8 bytes there, and are
+/// compared in full too.
 pub struct Key<'a> {
     bytes: &'a [u8],
     first: u64,
@@ -41,8 +46,12 @@ impl<'a> Key<'a> {
         let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
         let half = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as u64;
         let (first, last) = match n {
-            0..=3 => (bytes.iter().fold(0, |h, &b| h << 8 | b as u64), 0),
-            4..=7 => (half(0), half(n - 4)),
+            0..=3 => (bytes.iter().rev().fold(0, |acc, &b| acc << 8 | b as u64), 0),
+            // Two overlapping reads; the shared bytes are the same in both.
+            4..=7 => (half(0) | half(n - 4) << (8 * (n - 4)), 0),
+            8 => (word(0), 0),
+            // The last eight bytes, shifted so that byte 8 comes first.
+            9..=16 => (word(0), word(n - 8) >> (8 * (16 - n))),
             _ => (word(0), word(n - 8)),
         };
         Key {
@@ -53,15 +62,30 @@ impl<'a> Key<'a> {
         }
     }
 
-    /// The hash of a key of `n` bytes with these ends; `bytes`, the whole
-    /// key, is needed (and given) only over 16 bytes.
+    /// The key's length and bytes in one word, never 0, for keys of 1 to
+    /// 15 bytes (whose `last` leaves the top byte free for the length).
+    #[inline(always)]
+    pub fn packed(&self) -> Option<u128> {
+        let n = self.bytes.len() as u64;
+        (1..=15)
+            .contains(&n)
+            .then_some(self.first as u128 | ((self.last | n << 56) as u128) << 64)
+    }
+
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// The hash of a key of `n` bytes with these words; `bytes`, the whole
+    /// key, is needed (and given) only over 16 bytes. Up to 15 bytes it is
+    /// a hash of [`Key::packed`] alone.
     #[inline(always)]
     fn hash_of(first: u64, last: u64, n: usize, bytes: Option<&[u8]>) -> u64 {
         match bytes {
             None => {
                 // One folded 64x64->128 multiply mixes all the key's bytes.
                 let product = ((first ^ 0x243F_6A88_85A3_08D3) as u128)
-                    * ((last ^ 0x1319_8A2E_0370_7344 ^ n as u64) as u128);
+                    * ((last ^ (n as u64) << 56 ^ 0x1319_8A2E_0370_7344) as u128);
                 (product as u64) ^ ((product >> 64) as u64)
             }
             Some(bytes) => {
@@ -202,5 +226,36 @@ mod tests {
             }
         }
         assert_eq!(cache.get(&Key::new(b"absent")), None);
+    }
+
+    #[test]
+    fn packed_keys_are_equal_only_for_equal_bytes() {
+        // Zero bytes and lengths that pad alike must still tell keys apart.
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for len in 0..=17usize {
+            keys.push(vec![0; len]);
+            keys.push((0..len).map(|i| (i * 37 + 1) as u8).collect());
+            keys.push((0..len).map(|i| if i + 1 == len { 1 } else { 0 }).collect());
+        }
+        for a in &keys {
+            let (key_a, packed_a) = (Key::new(a), Key::new(a).packed());
+            assert_eq!(packed_a.is_some(), (1..=15).contains(&a.len()));
+            assert_ne!(packed_a, Some(0));
+            for b in &keys {
+                let key_b = Key::new(b);
+                if a.len() <= 16 && b.len() <= 16 {
+                    let same = key_a.first == key_b.first
+                        && key_a.last == key_b.last
+                        && a.len() == b.len();
+                    assert_eq!(same, a == b, "{a:?} {b:?}");
+                }
+                if packed_a.is_some() && key_b.packed().is_some() {
+                    assert_eq!(packed_a == key_b.packed(), a == b, "{a:?} {b:?}");
+                }
+                if a == b {
+                    assert_eq!(key_a.hash, key_b.hash);
+                }
+            }
+        }
     }
 }
