@@ -185,7 +185,7 @@ impl Encoder {
         let floor = base.max(0) as usize;
         self.pretokenizer.split(text, |start, end| {
             let first = ids.len();
-            self.encode_piece(&bytes[start..end], cache, ids);
+            self.encode_piece(bytes, start, end, cache, ids);
             if let Some(spans) = spans.as_deref_mut() {
                 let mut at = base + start as isize;
                 for &id in &ids[first..] {
@@ -200,13 +200,22 @@ impl Encoder {
         })
     }
 
+    /// Appends the ids of the pretoken `text[start..end]`.
     #[inline]
-    fn encode_piece(&self, piece: &[u8], cache: &mut Scratch, ids: &mut Vec<u32>) {
+    fn encode_piece(
+        &self,
+        text: &[u8],
+        start: usize,
+        end: usize,
+        cache: &mut Scratch,
+        ids: &mut Vec<u32>,
+    ) {
+        let piece = &text[start..end];
         if let [byte] = piece {
             ids.push(self.vocab.byte_id(*byte));
             return;
         }
-        let key = Key::new(piece);
+        let key = Key::within(text, start, end);
         if let Some(id) = self.whole_tokens.get(&key) {
             ids.push(id);
             return;

@@ -111,10 +111,11 @@ impl WholeTokens {
         let mut at = self.home(key.hash());
         loop {
             let bucket = &self.buckets[at];
-            for slot in 0..3 {
-                if bucket.keys[slot] == packed {
-                    return Some(bucket.ids[slot]);
-                }
+            // All three compared, without a branch per slot.
+            let found = (bucket.keys.iter().enumerate())
+                .fold(0u32, |found, (i, &k)| found | ((k == packed) as u32) << i);
+            if found != 0 {
+                return Some(bucket.ids[found.trailing_zeros() as usize]);
             }
             if bucket.keys[2] == EMPTY {
                 return None;

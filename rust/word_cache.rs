@@ -28,6 +28,25 @@ const GROW_ABOVE: f64 = 0.9;
 /// Longer pretokens are rare and mostly unique: not worth their memory.
 pub const MAX_KEY_LEN: usize = 48;
 
+/// For each length up to 16, the masks that keep that many bytes of two
+/// little-endian words.
+const KEEP: [(u64, u64); 17] = {
+    const fn low_bytes(bytes: usize) -> u64 {
+        if bytes >= 8 {
+            u64::MAX
+        } else {
+            (1 << (8 * bytes)) - 1
+        }
+    }
+    let mut masks = [(0, 0); 17];
+    let mut n = 1;
+    while n <= 16 {
+        masks[n] = (low_bytes(n), if n > 8 { low_bytes(n - 8) } else { 0 });
+        n += 1;
+    }
+    masks
+};
+
 /// A pretoken prepared for lookup. Up to 16 bytes, `first` and `last` are
 /// its bytes 0..8 and 8..16, zero-padded: equal lengths and words mean equal
 /// keys. Longer keys keep their first and last 8 bytes there, and are
@@ -70,6 +89,26 @@ impl<'a> Key<'a> {
         (1..=15)
             .contains(&n)
             .then_some(self.first as u128 | ((self.last | n << 56) as u128) << 64)
+    }
+
+    /// The key of `text[start..end]`. When the text goes on for 16 bytes
+    /// from `start`, a key of up to 16 bytes is read as two whole words and
+    /// masked: no branch on its length, which varies from word to word.
+    #[inline(always)]
+    pub fn within(text: &'a [u8], start: usize, end: usize) -> Self {
+        let n = end - start;
+        if n <= 16 && text.len() - start >= 16 {
+            let word = |at: usize| u64::from_le_bytes(text[at..at + 8].try_into().unwrap());
+            let (keep_first, keep_last) = KEEP[n];
+            let (first, last) = (word(start) & keep_first, word(start + 8) & keep_last);
+            return Key {
+                bytes: &text[start..end],
+                first,
+                last,
+                hash: Self::hash_of(first, last, n, None),
+            };
+        }
+        Key::new(&text[start..end])
     }
 
     pub fn hash(&self) -> u64 {
@@ -226,6 +265,21 @@ mod tests {
             }
         }
         assert_eq!(cache.get(&Key::new(b"absent")), None);
+    }
+
+    #[test]
+    fn keys_read_within_a_text_are_the_keys_of_its_pieces() {
+        let text: Vec<u8> = (0..64u32).map(|i| (i * 151 % 256) as u8).collect();
+        for start in 0..text.len() {
+            for end in start..text.len().min(start + 20) {
+                let (within, alone) = (Key::within(&text, start, end), Key::new(&text[start..end]));
+                assert_eq!(
+                    (within.bytes, within.first, within.last, within.hash),
+                    (alone.bytes, alone.first, alone.last, alone.hash),
+                    "{start}..{end}"
+                );
+            }
+        }
     }
 
     #[test]
