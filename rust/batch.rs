@@ -7,8 +7,8 @@ use crate::huge_pages::prefer_for_vec;
 use crate::pretokenize::gpt2_cut_at_or_after;
 use rayon::prelude::*;
 use rayon::ThreadPool;
-use std::collections::BTreeMap;
 use std::collections::HashMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 /// A rayon pool with `threads` threads (0 = rayon's global pool), kept for reuse.
@@ -38,19 +38,6 @@ pub fn run_with_threads<T: Send>(
     Ok(match pool(threads)? {
         Some(pool) => pool.install(job),
         None => job(),
-    })
-}
-
-/// Runs `job` with a FIFO rayon scope on the pool for `threads` (0 = all
-/// cores); the calling thread keeps running `job` while spawned work runs on
-/// the pool, in the order it was spawned.
-fn fifo_scope_with_threads<'scope, T>(
-    threads: usize,
-    job: impl FnOnce(&rayon::ScopeFifo<'scope>) -> T,
-) -> Result<T, Error> {
-    Ok(match pool(threads)? {
-        Some(pool) => pool.in_place_scope_fifo(job),
-        None => rayon::in_place_scope_fifo(job),
     })
 }
 
@@ -125,19 +112,39 @@ impl Collector {
     }
 }
 
-/// What the encoding tasks share: the collector and a signal that it has
-/// appended runs.
-struct Shared {
+/// Texts or parts of texts, each marked if it ends its text, and the run's
+/// number.
+type Run<'env> = (usize, Vec<(&'env str, bool)>);
+
+/// What the encoding threads share: runs not yet taken, in order, the
+/// collector, and a signal that it has appended runs.
+struct Shared<'env> {
+    waiting: Mutex<VecDeque<Run<'env>>>,
     collector: Mutex<Collector>,
     appended: Condvar,
 }
 
+impl<'env> Shared<'env> {
+    /// Encodes the oldest run not yet taken, if any.
+    fn encode_next(&self, encoder: &Encoder, specials: Specials) -> bool {
+        let next = self.waiting.lock().unwrap().pop_front();
+        match next {
+            Some((index, texts)) => {
+                encode_run(encoder, specials, self, index, &texts);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// Hands texts to the pool a run at a time; see [`encode_flat_fed`].
 pub struct Feeder<'scope, 'env> {
-    scope: &'scope rayon::ScopeFifo<'env>,
+    /// Where helper threads are started, if there are any.
+    scope: Option<&'scope rayon::ScopeFifo<'env>>,
     encoder: &'env Encoder,
     specials: Specials<'env>,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<'env>>,
     /// Texts or parts of texts, each marked if it ends its text.
     run: Vec<(&'env str, bool)>,
     run_bytes: usize,
@@ -146,17 +153,13 @@ pub struct Feeder<'scope, 'env> {
     /// [`Encoder::can_cut_texts`]): no run is much longer than another, so
     /// the last runs end together and few finished ones wait for a slow one.
     cut_long_texts: bool,
-    /// With one thread, runs wait in `queued` and are encoded by the caller
-    /// in `wait`: nothing to overlap, so no handing over between threads.
-    inline: bool,
-    queued: Vec<(usize, Vec<(&'env str, bool)>)>,
 }
 
 /// Encodes run number `index` and hands it to the collector.
 fn encode_run(
     encoder: &Encoder,
     specials: Specials,
-    shared: &Shared,
+    shared: &Shared<'_>,
     index: usize,
     texts: &[(&str, bool)],
 ) {
@@ -207,42 +210,38 @@ impl<'env> Feeder<'_, 'env> {
         self.run_bytes = 0;
         let index = self.submitted;
         self.submitted += 1;
-        if self.inline {
-            self.queued.push((index, texts));
-            return;
+        self.shared
+            .waiting
+            .lock()
+            .unwrap()
+            .push_back((index, texts));
+        if let Some(scope) = self.scope {
+            let (encoder, specials, shared) = (self.encoder, self.specials, self.shared.clone());
+            // One task per run, each taking the oldest run left: runs start in
+            // the order they came, so few wait to be appended.
+            scope.spawn_fifo(move |_| {
+                shared.encode_next(encoder, specials);
+            });
         }
-        let (encoder, specials, shared) = (self.encoder, self.specials, self.shared.clone());
-        // FIFO: runs start in the order they came, so few wait to be appended.
-        self.scope
-            .spawn_fifo(move |_| encode_run(encoder, specials, &shared, index, &texts));
     }
 
-    /// Sends the last partial run and blocks until every text pushed so far
-    /// is encoded and appended. (A Python caller waits here without the GIL.)
+    /// Sends the last partial run, encodes runs on this thread too until
+    /// none is left, and blocks until every run is appended. (A Python
+    /// caller does this without the GIL.)
     pub fn wait(&mut self) {
         self.submit();
-        for (index, texts) in std::mem::take(&mut self.queued) {
-            encode_run(self.encoder, self.specials, &self.shared, index, &texts);
-        }
+        while self.shared.encode_next(self.encoder, self.specials) {}
+        // The runs still unfinished are being encoded by running threads.
         let mut collector = self.shared.collector.lock().unwrap();
         while collector.next < self.submitted {
-            if rayon::current_thread_index().is_none() {
-                collector = self.shared.appended.wait(collector).unwrap();
-                continue;
-            }
-            // A pool thread must not sleep here: its runs may be queued on
-            // its own pool, with no other thread to take them. It runs them.
-            drop(collector);
-            if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                std::thread::yield_now();
-            }
-            collector = self.shared.collector.lock().unwrap();
+            collector = self.shared.appended.wait(collector).unwrap();
         }
     }
 }
 
-/// Encodes the texts that `feed` pushes into a [`Feeder`], in runs on the
-/// pool for `threads` (0 = all cores), while `feed` goes on producing them.
+/// Encodes the texts that `feed` pushes into a [`Feeder`], in runs, on
+/// `threads` threads (0 = all cores): the caller, which feeds and then
+/// encodes, and a pool of the others, which encode while `feed` goes on.
 /// Each run's ids are appended to `ids` (cleared first: pass a vector back
 /// to reuse its memory) as soon as the runs before it are, so the output is
 /// written once, densely, in order, by whichever thread finished.
@@ -256,6 +255,7 @@ pub fn encode_flat_fed<'env, T>(
     ids.clear();
     prefer_for_vec(&mut ids);
     let shared = Arc::new(Shared {
+        waiting: Mutex::default(),
         collector: Mutex::new(Collector {
             next: 0,
             finished: BTreeMap::new(),
@@ -268,7 +268,7 @@ pub fn encode_flat_fed<'env, T>(
         }),
         appended: Condvar::new(),
     });
-    let fed = fifo_scope_with_threads(threads, |scope| {
+    let feed_and_wait = |scope: Option<&rayon::ScopeFifo<'env>>| {
         let mut feeder = Feeder {
             scope,
             encoder,
@@ -278,13 +278,20 @@ pub fn encode_flat_fed<'env, T>(
             run_bytes: 0,
             submitted: 0,
             cut_long_texts: encoder.can_cut_texts(specials),
-            inline: threads == 1,
-            queued: Vec::new(),
         };
         let fed = feed(&mut feeder);
         feeder.wait();
         fed
-    })?;
+    };
+    // The caller is one of the threads: with one, nothing is handed over.
+    let threads = match threads {
+        0 => rayon::current_num_threads(),
+        n => n,
+    };
+    let fed = match pool(threads - 1)? {
+        None => feed_and_wait(None),
+        Some(helpers) => helpers.in_place_scope_fifo(|scope| feed_and_wait(Some(scope))),
+    };
     let mut collector = shared.collector.lock().unwrap();
     match collector.error.take() {
         Some(error) => Err(error),
