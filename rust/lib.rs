@@ -5,6 +5,7 @@
 //! [`vocab`] holds the tokens and merges, [`formats`] reads and writes them.
 
 pub mod batch;
+mod bucket_table;
 pub mod byte_alphabet;
 pub mod char_class;
 pub mod corpus;

@@ -9,26 +9,14 @@
 //! byte; three keys and their ids fill one 64-byte bucket, so a lookup
 //! usually reads a single cache line.
 
-use crate::huge_pages::HugePageAllocator;
+use crate::bucket_table::BucketTable;
 use crate::merge::{HeapScratch, MergeTable};
 use crate::vocab::Vocab;
 use crate::word_cache::Key;
 
-/// A key never packs to 0 (its length byte is at least 1): 0 marks an empty
-/// slot.
-const EMPTY: u128 = 0;
-
-/// Three keys and their ids: one cache line.
-#[derive(Clone, Copy, Default)]
-#[repr(C, align(64))]
-struct Bucket {
-    keys: [u128; 3],
-    ids: [u32; 3],
-}
-
 pub struct WholeTokens {
-    buckets: allocator_api2::vec::Vec<Bucket, HugePageAllocator>,
-    shift: u32,
+    /// Packed keys (never 0, the free slot) and ids, three to a bucket.
+    table: BucketTable<u128, u32, 3>,
     /// One bit per value of a key's hash's low bits, set for the keys in
     /// the table: most words that are not tokens are turned away by a
     /// small bitmap that stays in the CPU's cache.
@@ -62,42 +50,16 @@ impl WholeTokens {
                 found.push((packed, key.hash(), id));
             }
         }
-        // About half full: one lookup in fifteen reads a second bucket.
-        let buckets = (found.len() / 2).next_power_of_two().max(2);
-        let mut table = WholeTokens {
-            buckets: allocator_api2::vec::from_elem_in(
-                Bucket::default(),
-                buckets,
-                HugePageAllocator,
-            ),
-            shift: 64 - buckets.trailing_zeros(),
-            filter: vec![0; 1 << (FILTER_BITS - 6)].into_boxed_slice(),
-        };
-        for (packed, hash, id) in found {
-            table.insert(packed, hash, id);
+        let mut filter = vec![0u64; 1 << (FILTER_BITS - 6)].into_boxed_slice();
+        for &(_, hash, _) in &found {
+            let bit = filter_bit(hash);
+            filter[bit >> 6] |= 1 << (bit & 63);
         }
-        table
-    }
-
-    fn insert(&mut self, packed: u128, hash: u64, id: u32) {
-        let bit = filter_bit(hash);
-        self.filter[bit >> 6] |= 1 << (bit & 63);
-        let mask = self.buckets.len() - 1;
-        let mut at = self.home(hash);
-        loop {
-            let bucket = &mut self.buckets[at];
-            if let Some(slot) = bucket.keys.iter().position(|&k| k == EMPTY) {
-                bucket.keys[slot] = packed;
-                bucket.ids[slot] = id;
-                return;
-            }
-            at = (at + 1) & mask;
+        WholeTokens {
+            // About half full: one lookup in fifteen reads a second bucket.
+            table: BucketTable::new(found.len() / 2, found),
+            filter,
         }
-    }
-
-    #[inline(always)]
-    fn home(&self, hash: u64) -> usize {
-        (hash >> self.shift) as usize
     }
 
     /// The id of the token that `key` merges into, if it is one token.
@@ -107,22 +69,7 @@ impl WholeTokens {
         if self.filter[bit >> 6] & 1 << (bit & 63) == 0 {
             return None;
         }
-        let packed = key.packed()?;
-        let mask = self.buckets.len() - 1;
-        let mut at = self.home(key.hash());
-        loop {
-            let bucket = &self.buckets[at];
-            // All three compared, without a branch per slot.
-            let found = (bucket.keys.iter().enumerate())
-                .fold(0u32, |found, (i, &k)| found | ((k == packed) as u32) << i);
-            if found != 0 {
-                return Some(bucket.ids[found.trailing_zeros() as usize]);
-            }
-            if bucket.keys[2] == EMPTY {
-                return None;
-            }
-            at = (at + 1) & mask;
-        }
+        self.table.get(key.packed()?, key.hash())
     }
 }
 
