@@ -56,15 +56,20 @@ impl PairTable {
                 });
             PairTable::Narrow(BucketTable::new(pair_buckets(merges.len(), 8), entries))
         } else {
-            let entries = merges
-                .iter()
-                .enumerate()
-                .map(|(rank, &(left, right, result))| {
-                    let key = pair_key(left, right);
-                    (key, pair_hash(key), (rank as u64) << 32 | result as u64)
-                });
-            PairTable::Wide(BucketTable::new(pair_buckets(merges.len(), 4), entries))
+            Self::wide(merges)
         }
+    }
+
+    /// The table for any ids.
+    fn wide(merges: &[(u32, u32, u32)]) -> Self {
+        let entries = merges
+            .iter()
+            .enumerate()
+            .map(|(rank, &(left, right, result))| {
+                let key = pair_key(left, right);
+                (key, pair_hash(key), (rank as u64) << 32 | result as u64)
+            });
+        PairTable::Wide(BucketTable::new(pair_buckets(merges.len(), 4), entries))
     }
 
     #[inline(always)]
@@ -318,15 +323,7 @@ mod tests {
         let vocab = toy_vocab(&[("a", "b"), ("b", "c"), ("ab", "c"), ("c", "c")]);
         let narrow = PairTable::new(vocab.merges());
         assert!(matches!(narrow, PairTable::Narrow(_)));
-        let merges = vocab.merges();
-        let entries = merges
-            .iter()
-            .enumerate()
-            .map(|(rank, &(left, right, result))| {
-                let key = pair_key(left, right);
-                (key, pair_hash(key), (rank as u64) << 32 | result as u64)
-            });
-        let wide = PairTable::Wide(BucketTable::new(pair_buckets(merges.len(), 4), entries));
+        let wide = PairTable::wide(vocab.merges());
         let ids = (0..vocab.size() as u32 + 2).chain([0xFFFE, 0xFFFF, 0x10000, u32::MAX]);
         for left in ids.clone() {
             for right in ids.clone() {
