@@ -112,14 +112,14 @@ impl Collector {
     }
 }
 
-/// Texts or parts of texts, each marked if it ends its text, and the run's
-/// number.
-type Run<'env> = (usize, Vec<(&'env str, bool)>);
+/// Texts or parts of texts, each marked if it ends its text.
+type Pieces<'env> = Vec<(&'env str, bool)>;
 
 /// What the encoding threads share: runs not yet taken, in order, the
 /// collector, and a signal that it has appended runs.
 struct Shared<'env> {
-    waiting: Mutex<VecDeque<Run<'env>>>,
+    /// Runs not yet taken, each with its number.
+    waiting: Mutex<VecDeque<(usize, Pieces<'env>)>>,
     collector: Mutex<Collector>,
     appended: Condvar,
 }
@@ -145,8 +145,7 @@ pub struct Feeder<'scope, 'env> {
     encoder: &'env Encoder,
     specials: Specials<'env>,
     shared: Arc<Shared<'env>>,
-    /// Texts or parts of texts, each marked if it ends its text.
-    run: Vec<(&'env str, bool)>,
+    run: Pieces<'env>,
     run_bytes: usize,
     submitted: usize,
     /// Long texts are cut into parts of about a run (see
@@ -288,9 +287,12 @@ pub fn encode_flat_fed<'env, T>(
         0 => rayon::current_num_threads(),
         n => n,
     };
-    let fed = match pool(threads - 1)? {
-        None => feed_and_wait(None),
-        Some(helpers) => helpers.in_place_scope_fifo(|scope| feed_and_wait(Some(scope))),
+    let fed = match threads - 1 {
+        0 => feed_and_wait(None),
+        helpers => {
+            let helpers = pool(helpers)?.expect("a pool for one thread or more");
+            helpers.in_place_scope_fifo(|scope| feed_and_wait(Some(scope)))
+        }
     };
     let mut collector = shared.collector.lock().unwrap();
     match collector.error.take() {

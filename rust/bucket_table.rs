@@ -67,7 +67,8 @@ pub struct BucketTable<K, V, const N: usize> {
 impl<K: BucketKey, V: Copy + Default, const N: usize> BucketTable<K, V, N> {
     /// A table of `buckets` buckets (rounded up to a power of two) holding
     /// `(key, hash, value)` entries; a later value for a key replaces an
-    /// earlier one.
+    /// earlier one. A slot must stay free, or lookups of absent keys would
+    /// never end: too many entries is a bug in the caller, and panics.
     pub fn new(buckets: usize, entries: impl IntoIterator<Item = (K, u64, V)>) -> Self {
         let count = buckets.next_power_of_two().max(2);
         let empty = Bucket {
@@ -78,7 +79,11 @@ impl<K: BucketKey, V: Copy + Default, const N: usize> BucketTable<K, V, N> {
             buckets: allocator_api2::vec::from_elem_in(empty, count, HugePageAllocator),
             shift: 64 - count.trailing_zeros(),
         };
-        for (key, hash, value) in entries {
+        for (inserted, (key, hash, value)) in entries.into_iter().enumerate() {
+            assert!(
+                inserted + 1 < count * N,
+                "{count} buckets are too few for the entries"
+            );
             debug_assert!(key != K::EMPTY);
             let mut at = table.home(hash);
             loop {
@@ -179,5 +184,13 @@ mod tests {
         );
         check::<u64, 4>(keys.clone().map(|k| (k, spread(k))).collect());
         check::<u128, 3>(keys.map(|k| (k as u128 | 1 << 120, spread(k))).collect());
+    }
+
+    #[test]
+    #[should_panic(expected = "too few")]
+    fn a_table_with_no_free_slot_is_refused() {
+        // Two buckets of three: the sixth key would leave absent keys to
+        // search forever.
+        BucketTable::<u128, u32, 3>::new(2, (1..=6u128).map(|k| (k, spread(k as u64), 0)));
     }
 }

@@ -38,13 +38,13 @@ impl WholeTokens {
         let (mut symbols, mut ranks, mut heap) = (Vec::new(), Vec::new(), HeapScratch::default());
         let mut found = Vec::new();
         for (bytes, id) in vocab.entries() {
+            if bytes.len() < 2 || vocab.is_special(id) {
+                continue;
+            }
             let key = Key::new(bytes);
             let Some(packed) = key.packed() else {
                 continue;
             };
-            if bytes.len() < 2 || vocab.is_special(id) {
-                continue;
-            }
             merges.apply(bytes, &mut symbols, &mut ranks, &mut heap);
             if symbols == [id] {
                 found.push((packed, key.hash(), id));
