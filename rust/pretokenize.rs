@@ -5,8 +5,15 @@
 //! is implemented by a hand-written scanner (no regex engine, an ASCII fast
 //! path); any other pattern runs on `fancy-regex`.
 
+mod ascii_window;
+
 use crate::char_class::{class_at, CharClass, ASCII_CLASS};
 use crate::error::Error;
+use ascii_window::{pretoken_ends, WIDTH};
+
+/// The furthest the scanner goes one pretoken at a time before trying a
+/// window of ASCII again.
+const MAX_SKIP: usize = 4096;
 
 /// GPT-2's pattern as published with the original encoder.
 pub const GPT2_PATTERN: &str =
@@ -47,8 +54,34 @@ impl Pretokenizer {
         match self {
             Pretokenizer::Gpt2 => {
                 let bytes = text.as_bytes();
-                let mut start = 0;
+                // Where to try a window next, and how far to skip if it
+                // decides nothing: further each time, so that text with
+                // little ASCII (Korean, say) is not tried every 64 bytes.
+                let (mut start, mut next_window, mut skip) = (0, 0, WIDTH);
                 while start < bytes.len() {
+                    if start >= next_window {
+                        if let Some(window) = bytes.get(start..start + WIDTH) {
+                            let mut ends = pretoken_ends(window.try_into().unwrap());
+                            if ends != 0 {
+                                let mut from = 0;
+                                while ends != 0 {
+                                    let end = ends.trailing_zeros() as usize;
+                                    emit(start + from, start + end);
+                                    from = end;
+                                    ends &= ends - 1;
+                                }
+                                start += from;
+                                if from >= WIDTH / 2 {
+                                    skip = WIDTH;
+                                    continue;
+                                }
+                            }
+                            // Non-ASCII text or a long pretoken: scan past it
+                            // one pretoken at a time.
+                            next_window = start + skip;
+                            skip = (2 * skip).min(MAX_SKIP);
+                        }
+                    }
                     let end = gpt2_pretoken_end(bytes, start);
                     emit(start, end);
                     start = end;

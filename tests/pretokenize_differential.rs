@@ -112,6 +112,34 @@ fn scanner_equals_regex_on_generated_text() {
     }
 }
 
+/// Mostly ASCII, and long enough that the scanner reads whole windows of
+/// 64 bytes: every ASCII byte, with the pattern's own characters (letters,
+/// digits, apostrophes, contraction letters, spaces) most often, and now
+/// and then a character from the pool above.
+#[test]
+fn scanner_equals_regex_on_long_ascii_text() {
+    const FAVOURED: &[u8] = b"aZ09'''stmdrevl    \n\t.,";
+    let regex = fancy_regex::Regex::new(GPT2_PATTERN).unwrap();
+    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    for case in 0..40_000 {
+        let len = 60 + (rng.next() % 200) as usize;
+        let non_ascii_odds = [0, 0, 50, 400][case % 4];
+        let text: String = (0..len)
+            .map(|_| match rng.next() % 1000 {
+                r if r < non_ascii_odds / 20 => rng.char(),
+                r if r < 600 => FAVOURED[(rng.next() % FAVOURED.len() as u64) as usize] as char,
+                _ => (rng.next() % 128) as u8 as char,
+            })
+            .collect();
+        let expected: Vec<&str> = regex
+            .find_iter(&text)
+            .map(|m| m.unwrap().as_str())
+            .collect();
+        let got = pretokens(&Pretokenizer::Gpt2, &text).unwrap();
+        assert_eq!(got, expected, "case {case}: {text:?}");
+    }
+}
+
 #[test]
 fn scanner_equals_regex_on_long_runs() {
     let regex = fancy_regex::Regex::new(GPT2_PATTERN).unwrap();
