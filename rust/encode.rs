@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::merge::{HeapScratch, MergeTable};
 #[cfg(doc)]
 use crate::pretokenize::gpt2_cut_at_or_after;
-use crate::pretokenize::Pretokenizer;
+use crate::pretokenize::{PretokenSink, Pretokenizer};
 use crate::vocab::Vocab;
 use crate::whole_tokens::WholeTokens;
 use crate::word_cache::{Key, WordCache, MAX_KEY_LEN};
@@ -39,6 +39,22 @@ fn append(ids: &mut Vec<u32>, new: &[u32]) {
     match new {
         [id] => ids.push(*id),
         _ => ids.extend(new.iter().copied()),
+    }
+}
+
+/// Encodes each pretoken the scanner finds, inlined into its loops.
+struct PieceEncoder<'a> {
+    encoder: &'a Encoder,
+    text: &'a [u8],
+    cache: &'a mut Scratch,
+    ids: &'a mut Vec<u32>,
+}
+
+impl PretokenSink for PieceEncoder<'_> {
+    #[inline(always)]
+    fn pretoken(&mut self, start: usize, end: usize) {
+        self.encoder
+            .encode_piece(self.text, start, end, self.cache, self.ids);
     }
 }
 
@@ -183,6 +199,16 @@ impl Encoder {
     ) -> Result<(), Error> {
         let bytes = text.as_bytes();
         let floor = base.max(0) as usize;
+        if spans.is_none() {
+            // The common case, inlined whole into the scanner's loops.
+            let pieces = PieceEncoder {
+                encoder: self,
+                text: bytes,
+                cache,
+                ids,
+            };
+            return self.pretokenizer.split(text, pieces);
+        }
         self.pretokenizer.split(text, |start, end| {
             let first = ids.len();
             self.encode_piece(bytes, start, end, cache, ids);
@@ -201,7 +227,7 @@ impl Encoder {
     }
 
     /// Appends the ids of the pretoken `text[start..end]`.
-    #[inline]
+    #[inline(always)]
     fn encode_piece(
         &self,
         text: &[u8],

@@ -23,6 +23,20 @@ pub const GPT2_PATTERN: &str =
 const GPT2_PATTERN_TIKTOKEN: &str =
     r"'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
+/// Where [`Pretokenizer::split`] sends each pretoken's byte range. Any
+/// `FnMut(start, end)` is one; the encoder has its own, whose method is
+/// always inlined into the scanner's loops (a closure is not always).
+pub trait PretokenSink {
+    fn pretoken(&mut self, start: usize, end: usize);
+}
+
+impl<F: FnMut(usize, usize)> PretokenSink for F {
+    #[inline(always)]
+    fn pretoken(&mut self, start: usize, end: usize) {
+        self(start, end)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Pretokenizer {
     Gpt2,
@@ -50,7 +64,7 @@ impl Pretokenizer {
     /// Calls `emit` with the byte range of each pretoken, in order. The
     /// ranges cover `text` exactly: text a custom pattern does not match
     /// becomes a pretoken of its own rather than being dropped.
-    pub fn split(&self, text: &str, mut emit: impl FnMut(usize, usize)) -> Result<(), Error> {
+    pub fn split(&self, text: &str, mut emit: impl PretokenSink) -> Result<(), Error> {
         match self {
             Pretokenizer::Gpt2 => {
                 let bytes = text.as_bytes();
@@ -66,7 +80,7 @@ impl Pretokenizer {
                                 let mut from = 0;
                                 while ends != 0 {
                                     let end = ends.trailing_zeros() as usize;
-                                    emit(start + from, start + end);
+                                    emit.pretoken(start + from, start + end);
                                     from = end;
                                     ends &= ends - 1;
                                 }
@@ -83,7 +97,7 @@ impl Pretokenizer {
                         }
                     }
                     let end = gpt2_pretoken_end(bytes, start);
-                    emit(start, end);
+                    emit.pretoken(start, end);
                     start = end;
                 }
             }
@@ -94,15 +108,15 @@ impl Pretokenizer {
                         Error::Invalid(format!("split pattern {:?} failed: {e}", re.as_str()))
                     })?;
                     if found.start() > covered {
-                        emit(covered, found.start());
+                        emit.pretoken(covered, found.start());
                     }
                     if found.end() > found.start() {
-                        emit(found.start(), found.end());
+                        emit.pretoken(found.start(), found.end());
                     }
                     covered = found.end();
                 }
                 if covered < text.len() {
-                    emit(covered, text.len());
+                    emit.pretoken(covered, text.len());
                 }
             }
         }
