@@ -139,8 +139,45 @@ pub fn pretoken_ends(window: &[u8; WIDTH]) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::gpt2_pretoken_end;
     use super::*;
     use crate::char_class::{CharClass, ASCII_CLASS};
+
+    /// At every pretoken start of each text, the window gives exactly the
+    /// ends that scanning one pretoken at a time finds, in order, and all of
+    /// them up to its limit: byte 62 of pure ASCII, two bytes before the
+    /// first non-ASCII one.
+    #[test]
+    fn windows_end_pretokens_where_the_scanner_does() {
+        let unit = "It's a day, isn't it?\n\n  Yes'll 're 'd\t\tx12 3.5 ''s  'S Z'VE ";
+        let texts = [
+            unit.repeat(8),
+            format!("{} é{}", unit.repeat(2), unit.repeat(3)),
+            format!("{}'re{}", "a".repeat(60), unit.repeat(2)),
+            format!("{}\u{3000} b{}", " ".repeat(50), unit.repeat(2)),
+            "x'".repeat(100),
+        ];
+        for text in &texts {
+            let bytes = text.as_bytes();
+            let mut starts = vec![0];
+            while let Some(&last) = starts.last().filter(|&&last| last < bytes.len()) {
+                starts.push(gpt2_pretoken_end(bytes, last));
+            }
+            for (i, &start) in starts.iter().enumerate() {
+                let Some(window) = bytes.get(start..start + WIDTH) else {
+                    break;
+                };
+                let first_non_ascii = window.iter().position(|&b| b >= 0x80).unwrap_or(WIDTH);
+                let limit = 62.min(first_non_ascii.saturating_sub(2));
+                let expected = (starts[i + 1..].iter())
+                    .map(|&end| end - start)
+                    .take_while(|&end| end <= limit)
+                    .fold(0u64, |ends, end| ends | 1 << end);
+                let got = pretoken_ends(window.try_into().unwrap());
+                assert_eq!(got, expected, "{text:?} from {start}");
+            }
+        }
+    }
 
     #[test]
     fn masks_match_the_ascii_classes() {
