@@ -96,6 +96,11 @@ impl Rng {
     }
 }
 
+/// The pieces the real regex engine finds.
+fn regex_pretokens<'a>(regex: &fancy_regex::Regex, text: &'a str) -> Vec<&'a str> {
+    regex.find_iter(text).map(|m| m.unwrap().as_str()).collect()
+}
+
 #[test]
 fn scanner_equals_regex_on_generated_text() {
     let regex = fancy_regex::Regex::new(GPT2_PATTERN).unwrap();
@@ -103,10 +108,7 @@ fn scanner_equals_regex_on_generated_text() {
     for case in 0..200_000 {
         let len = (rng.next() % 24) as usize;
         let text: String = (0..len).map(|_| rng.char()).collect();
-        let expected: Vec<&str> = regex
-            .find_iter(&text)
-            .map(|m| m.unwrap().as_str())
-            .collect();
+        let expected = regex_pretokens(&regex, &text);
         let got = pretokens(&Pretokenizer::Gpt2, &text).unwrap();
         assert_eq!(got, expected, "case {case}: {text:?}");
     }
@@ -131,10 +133,7 @@ fn scanner_equals_regex_on_long_ascii_text() {
                 _ => (rng.next() % 128) as u8 as char,
             })
             .collect();
-        let expected: Vec<&str> = regex
-            .find_iter(&text)
-            .map(|m| m.unwrap().as_str())
-            .collect();
+        let expected = regex_pretokens(&regex, &text);
         let got = pretokens(&Pretokenizer::Gpt2, &text).unwrap();
         assert_eq!(got, expected, "case {case}: {text:?}");
     }
@@ -150,10 +149,7 @@ fn scanner_equals_regex_on_long_runs() {
         "한국어 ".repeat(1000),
         "!?".repeat(2000) + "'s",
     ] {
-        let expected: Vec<&str> = regex
-            .find_iter(&text)
-            .map(|m| m.unwrap().as_str())
-            .collect();
+        let expected = regex_pretokens(&regex, &text);
         assert_eq!(pretokens(&Pretokenizer::Gpt2, &text).unwrap(), expected);
     }
 }
@@ -171,10 +167,7 @@ fn cutting_where_allowed_keeps_the_regex_pretokens() {
             continue;
         };
         cuts += 1;
-        let whole: Vec<&str> = regex
-            .find_iter(&text)
-            .map(|m| m.unwrap().as_str())
-            .collect();
+        let whole = regex_pretokens(&regex, &text);
         let mut parts = pretokens(&Pretokenizer::Gpt2, &text[..cut]).unwrap();
         parts.extend(pretokens(&Pretokenizer::Gpt2, &text[cut..]).unwrap());
         assert_eq!(parts, whole, "case {case}: {text:?} cut at {cut}");

@@ -16,7 +16,7 @@ pub const WIDTH: usize = 64;
 const LAST_DECIDED: usize = WIDTH - 2;
 
 /// One bit per byte of the window, bit `i` for byte `i`.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 struct Masks {
     letter: u64,
     digit: u64,
@@ -31,14 +31,7 @@ struct Masks {
 #[inline(always)]
 fn masks(window: &[u8; WIDTH]) -> Masks {
     use std::arch::x86_64::*;
-    let mut masks = Masks {
-        letter: 0,
-        digit: 0,
-        white: 0,
-        space: 0,
-        apostrophe: 0,
-        non_ascii: 0,
-    };
+    let mut masks = Masks::default();
     // SAFETY: SSE2 is part of x86-64; each load reads 16 of the window's
     // 64 bytes.
     unsafe {
@@ -69,14 +62,7 @@ fn masks(window: &[u8; WIDTH]) -> Masks {
 #[cfg(any(test, not(target_arch = "x86_64")))]
 fn masks_bytewise(window: &[u8; WIDTH]) -> Masks {
     use crate::char_class::{CharClass, ASCII_CLASS};
-    let mut masks = Masks {
-        letter: 0,
-        digit: 0,
-        white: 0,
-        space: 0,
-        apostrophe: 0,
-        non_ascii: 0,
-    };
+    let mut masks = Masks::default();
     for (i, &byte) in window.iter().enumerate() {
         let bit = 1u64 << i;
         if byte >= 0x80 {
