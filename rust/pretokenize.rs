@@ -66,41 +66,7 @@ impl Pretokenizer {
     /// becomes a pretoken of its own rather than being dropped.
     pub fn split(&self, text: &str, mut emit: impl PretokenSink) -> Result<(), Error> {
         match self {
-            Pretokenizer::Gpt2 => {
-                let bytes = text.as_bytes();
-                // Where to try a window next, and how far to skip if it
-                // decides nothing: further each time, so that text with
-                // little ASCII (Korean, say) is not tried every 64 bytes.
-                let (mut start, mut next_window, mut skip) = (0, 0, WIDTH);
-                while start < bytes.len() {
-                    if start >= next_window {
-                        if let Some(window) = bytes.get(start..start + WIDTH) {
-                            let mut ends = pretoken_ends(window.try_into().unwrap());
-                            if ends != 0 {
-                                let mut from = 0;
-                                while ends != 0 {
-                                    let end = ends.trailing_zeros() as usize;
-                                    emit.pretoken(start + from, start + end);
-                                    from = end;
-                                    ends &= ends - 1;
-                                }
-                                start += from;
-                                if from >= WIDTH / 2 {
-                                    skip = WIDTH;
-                                    continue;
-                                }
-                            }
-                            // Non-ASCII text or a long pretoken: scan past it
-                            // one pretoken at a time.
-                            next_window = start + skip;
-                            skip = (2 * skip).min(MAX_SKIP);
-                        }
-                    }
-                    let end = gpt2_pretoken_end(bytes, start);
-                    emit.pretoken(start, end);
-                    start = end;
-                }
-            }
+            Pretokenizer::Gpt2 => scan_gpt2(text.as_bytes(), &mut emit),
             Pretokenizer::Pattern(re) => {
                 let mut covered = 0;
                 for found in re.find_iter(text) {
@@ -121,6 +87,40 @@ impl Pretokenizer {
             }
         }
         Ok(())
+    }
+}
+
+/// GPT-2's pretokens of `bytes` (valid UTF-8), a window of 64 ASCII bytes
+/// at a time where it can, else one pretoken at a time.
+fn scan_gpt2(bytes: &[u8], emit: &mut impl PretokenSink) {
+    // Where to try a window next, and how far to skip when one decides
+    // little: further each time, so that text with little ASCII (Korean,
+    // say) is not tried every 64 bytes.
+    let (mut start, mut next_window, mut skip) = (0, 0, WIDTH);
+    while start < bytes.len() {
+        if start >= next_window {
+            if let Some(window) = bytes.get(start..start + WIDTH) {
+                let mut ends = pretoken_ends(window.try_into().unwrap());
+                let mut from = 0;
+                while ends != 0 {
+                    let end = ends.trailing_zeros() as usize;
+                    emit.pretoken(start + from, start + end);
+                    from = end;
+                    ends &= ends - 1;
+                }
+                start += from;
+                if from >= WIDTH / 2 {
+                    skip = WIDTH;
+                    continue;
+                }
+                // Non-ASCII text or a long pretoken ahead.
+                next_window = start + skip;
+                skip = (2 * skip).min(MAX_SKIP);
+            }
+        }
+        let end = gpt2_pretoken_end(bytes, start);
+        emit.pretoken(start, end);
+        start = end;
     }
 }
 
