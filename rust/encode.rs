@@ -195,11 +195,10 @@ impl Encoder {
         base: isize,
         cache: &mut Scratch,
         ids: &mut Vec<u32>,
-        mut spans: Option<&mut Vec<(usize, usize)>>,
+        spans: Option<&mut Vec<(usize, usize)>>,
     ) -> Result<(), Error> {
         let bytes = text.as_bytes();
-        let floor = base.max(0) as usize;
-        if spans.is_none() {
+        let Some(spans) = spans else {
             // The common case, inlined whole into the scanner's loops.
             let pieces = PieceEncoder {
                 encoder: self,
@@ -208,20 +207,19 @@ impl Encoder {
                 ids,
             };
             return self.pretokenizer.split(text, pieces);
-        }
+        };
+        let floor = base.max(0) as usize;
         self.pretokenizer.split(text, |start, end| {
             let first = ids.len();
             self.encode_piece(bytes, start, end, cache, ids);
-            if let Some(spans) = spans.as_deref_mut() {
-                let mut at = base + start as isize;
-                for &id in &ids[first..] {
-                    let len = self.vocab.token_bytes(id).map_or(0, <[u8]>::len) as isize;
-                    spans.push((
-                        (at.max(0) as usize).max(floor),
-                        ((at + len).max(0) as usize).max(floor),
-                    ));
-                    at += len;
-                }
+            let mut at = base + start as isize;
+            for &id in &ids[first..] {
+                let len = self.vocab.token_bytes(id).map_or(0, <[u8]>::len) as isize;
+                spans.push((
+                    (at.max(0) as usize).max(floor),
+                    ((at + len).max(0) as usize).max(floor),
+                ));
+                at += len;
             }
         })
     }
