@@ -6,11 +6,16 @@ first pass over the text with cold caches: once pinned to one core with one thre
 once on all cores. The parent compares every engine's ids with tiktoken's, document by
 document, outside the timed call.
 
+With --utf8-ready, each worker has CPython make (and keep) every text's UTF-8 before
+the timed call, so the table compares the engines' own work without the conversion
+that all of them pay alike.
+
     PYTHONPATH=python python benches/encode.py --max-mb 5
     python benches/encode.py --corpora en,ko --engines bbpe,tiktoken --markdown
 """
 
 import argparse
+import ctypes
 import json
 import os
 import shutil
@@ -190,6 +195,16 @@ ENGINES = {
 # Worker: one engine, one corpus, one thread count, in a fresh process.
 
 
+def make_utf8(texts: list[str]) -> None:
+    """Has CPython convert each text to UTF-8 and keep it, as any engine's first call would."""
+    as_utf8 = ctypes.pythonapi.PyUnicode_AsUTF8AndSize
+    as_utf8.restype = ctypes.c_void_p
+    as_utf8.argtypes = [ctypes.py_object, ctypes.c_void_p]
+    for text in texts:
+        if as_utf8(text, None) is None:
+            raise ValueError("a text has no UTF-8 form")
+
+
 def worker(args: argparse.Namespace) -> None:
     # Build first, so that a missing engine is reported without reading the corpus.
     try:
@@ -201,6 +216,8 @@ def worker(args: argparse.Namespace) -> None:
         return
     texts = load_texts(Path(args.corpus_file), args.max_mb)
     size = sum(len(t.encode("utf-8")) for t in texts)
+    if args.utf8_ready:
+        make_utf8(texts)
     start = time.perf_counter()
     result = encode(texts)
     seconds = time.perf_counter() - start
@@ -232,6 +249,8 @@ def run_worker(args, engine: str, corpus: str, threads: int, out: str) -> dict:
     command += ["--corpus-file", str(Path(args.corpus_dir) / f"{corpus}.jsonl.xz")]
     if args.max_mb is not None:
         command += ["--max-mb", str(args.max_mb)]
+    if args.utf8_ready:
+        command.append("--utf8-ready")
     if threads == 1:
         command = ["taskset", "-c", str(min(os.sched_getaffinity(0))), *command]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -381,7 +400,8 @@ def report(args, speed: dict, diffs: dict, versions: dict) -> None:
         if peer != "bbpe"
     ]
     print()
-    for line in [*machine_info(), f"numpy: {np.__version__}"]:
+    timed = "encoding only, UTF-8 made first" if args.utf8_ready else "UTF-8 conversion, encoding"
+    for line in [*machine_info(), f"numpy: {np.__version__}", f"timed: {timed}"]:
         print(f"- {line}" if args.markdown else line)
     # More than one version of an engine means it was rebuilt during the run.
     for engine, seen in versions.items():
@@ -420,6 +440,11 @@ def parse_args() -> argparse.Namespace:
         "--repeats", type=int, default=1, help="cold runs per measurement; the best is reported"
     )
     parser.add_argument("--markdown", action="store_true", help="print markdown tables")
+    parser.add_argument(
+        "--utf8-ready",
+        action="store_true",
+        help="make each text's UTF-8 before the timed call (compares the engines' own work)",
+    )
     # Worker mode, used by the parent only.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--engine", help=argparse.SUPPRESS)
