@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use rayon::ThreadPool;
 use std::collections::HashMap;
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 /// A rayon pool with `threads` threads (0 = rayon's global pool), kept for reuse.
@@ -112,16 +113,40 @@ impl Collector {
     }
 }
 
-/// Texts or parts of texts, each marked if it ends its text.
-type Pieces<'env> = Vec<(&'env str, bool)>;
+/// A text or part of a text: borrowed from the caller, or copied into its
+/// run's buffer.
+enum Piece<'env> {
+    Borrowed(&'env str),
+    Copied(Range<usize>),
+}
+
+/// The texts of one run, each marked if it ends its text, and the buffer
+/// that holds the copied ones.
+#[derive(Default)]
+struct RunTexts<'env> {
+    pieces: Vec<(Piece<'env>, bool)>,
+    copies: String,
+}
+
+impl RunTexts<'_> {
+    fn texts(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.pieces.iter().map(|(piece, ends_text)| match piece {
+            Piece::Borrowed(text) => (*text, *ends_text),
+            Piece::Copied(range) => (&self.copies[range.clone()], *ends_text),
+        })
+    }
+}
 
 /// What the encoding threads share: runs not yet taken, in order, the
 /// collector, and a signal that it has appended runs.
 struct Shared<'env> {
     /// Runs not yet taken, each with its number.
-    waiting: Mutex<VecDeque<(usize, Pieces<'env>)>>,
+    waiting: Mutex<VecDeque<(usize, RunTexts<'env>)>>,
     collector: Mutex<Collector>,
     appended: Condvar,
+    /// Buffers of encoded runs' copies, handed out again: copied texts
+    /// reuse memory already in use instead of touching fresh pages.
+    spare_copies: Mutex<Vec<String>>,
 }
 
 impl<'env> Shared<'env> {
@@ -131,6 +156,9 @@ impl<'env> Shared<'env> {
         match next {
             Some((index, texts)) => {
                 encode_run(encoder, specials, self, index, &texts);
+                let mut copies = texts.copies;
+                copies.clear();
+                self.spare_copies.lock().unwrap().push(copies);
                 true
             }
             None => false,
@@ -145,7 +173,7 @@ pub struct Feeder<'scope, 'env> {
     encoder: &'env Encoder,
     specials: Specials<'env>,
     shared: Arc<Shared<'env>>,
-    run: Pieces<'env>,
+    run: RunTexts<'env>,
     run_bytes: usize,
     submitted: usize,
     /// Long texts are cut into parts of about a run (see
@@ -160,13 +188,13 @@ fn encode_run(
     specials: Specials,
     shared: &Shared<'_>,
     index: usize,
-    texts: &[(&str, bool)],
+    texts: &RunTexts,
 ) {
     let mut run = shared.collector.lock().unwrap().spare.pop();
     let run = run.get_or_insert_with(RunIds::default);
     run.ids.clear();
     run.ends.clear();
-    let encoded = texts.iter().try_for_each(|&(text, ends_text)| {
+    let encoded = texts.texts().try_for_each(|(text, ends_text)| {
         encoder.encode_into(text, specials, &mut run.ids, None)?;
         if ends_text {
             run.ends.push(run.ids.len());
@@ -182,30 +210,69 @@ fn encode_run(
 
 impl<'env> Feeder<'_, 'env> {
     /// Queues `text`, to be encoded on the pool with the texts around it.
-    pub fn push(&mut self, mut text: &'env str) {
+    pub fn push(&mut self, text: &'env str) {
+        self.push_parts(text, |feeder, part, ends_text| {
+            feeder.queue(Piece::Borrowed(part), part.len(), ends_text)
+        });
+    }
+
+    /// Queues a copy of `text`, made in a buffer of its run that is used
+    /// again once the run is encoded.
+    pub fn push_copy(&mut self, text: &str) {
+        self.push_parts(text, |feeder, part, ends_text| {
+            let start = feeder.run.copies.len();
+            feeder.run.copies.push_str(part);
+            let copied = Piece::Copied(start..feeder.run.copies.len());
+            feeder.queue(copied, part.len(), ends_text)
+        });
+    }
+
+    /// Hands `text` to `queue` whole, or in parts of about a run where it
+    /// may be cut (see `cut_long_texts`), the last part marked as ending it.
+    fn push_parts<'t>(
+        &mut self,
+        mut text: &'t str,
+        mut queue: impl FnMut(&mut Self, &'t str, bool),
+    ) {
         while self.cut_long_texts && text.len() > 2 * RUN_BYTES {
             let Some(cut) = gpt2_cut_at_or_after(text, RUN_BYTES) else {
                 break;
             };
-            self.queue(&text[..cut], false);
+            queue(self, &text[..cut], false);
             text = &text[cut..];
         }
-        self.queue(text, true);
+        queue(self, text, true);
     }
 
-    fn queue(&mut self, piece: &'env str, ends_text: bool) {
-        self.run.push((piece, ends_text));
-        self.run_bytes += piece.len();
+    fn queue(&mut self, piece: Piece<'env>, len: usize, ends_text: bool) {
+        self.run.pieces.push((piece, ends_text));
+        self.run_bytes += len;
         if self.run_bytes >= RUN_BYTES {
             self.submit();
         }
     }
 
+    /// Runs queued and not yet taken by a thread.
+    pub fn waiting(&self) -> usize {
+        self.shared.waiting.lock().unwrap().len()
+    }
+
+    /// Encodes on this thread the oldest run queued and not yet taken, if
+    /// any. (A Python caller does this without the GIL.)
+    pub fn encode_one(&mut self) -> bool {
+        self.shared.encode_next(self.encoder, self.specials)
+    }
+
     fn submit(&mut self) {
-        if self.run.is_empty() {
+        if self.run.pieces.is_empty() {
             return;
         }
-        let texts = std::mem::take(&mut self.run);
+        let copies = self.shared.spare_copies.lock().unwrap().pop();
+        let next = RunTexts {
+            pieces: Vec::new(),
+            copies: copies.unwrap_or_default(),
+        };
+        let texts = std::mem::replace(&mut self.run, next);
         self.run_bytes = 0;
         let index = self.submitted;
         self.submitted += 1;
@@ -229,7 +296,7 @@ impl<'env> Feeder<'_, 'env> {
     /// caller does this without the GIL.)
     pub fn wait(&mut self) {
         self.submit();
-        while self.shared.encode_next(self.encoder, self.specials) {}
+        while self.encode_one() {}
         // The runs still unfinished are being encoded by running threads.
         let mut collector = self.shared.collector.lock().unwrap();
         while collector.next < self.submitted {
@@ -266,6 +333,7 @@ pub fn encode_flat_fed<'env, T>(
             error: None,
         }),
         appended: Condvar::new(),
+        spare_copies: Mutex::default(),
     });
     let feed_and_wait = |scope: Option<&rayon::ScopeFifo<'env>>| {
         let mut feeder = Feeder {
@@ -273,7 +341,7 @@ pub fn encode_flat_fed<'env, T>(
             encoder,
             specials,
             shared: shared.clone(),
-            run: Vec::new(),
+            run: RunTexts::default(),
             run_bytes: 0,
             submitted: 0,
             cut_long_texts: encoder.can_cut_texts(specials),
@@ -417,6 +485,36 @@ mod tests {
                 let span = offsets[i] as usize..offsets[i + 1] as usize;
                 assert_eq!(ids[span], encoder.encode(text, Specials::None).unwrap());
             }
+        }
+    }
+
+    #[test]
+    fn copied_texts_encode_as_borrowed_ones_do() {
+        // Copies made in runs' buffers, which are used again, long ones cut
+        // into parts; the feeder encoding runs itself midway, as Python does.
+        let encoder = toy_encoder();
+        let texts: Vec<String> = (0..400)
+            .map(|i| "ab cab\n ".repeat((i * 7919) % 5000) + &"x".repeat(i % 3))
+            .chain(["ab cab ".repeat(3 * RUN_BYTES / 7)])
+            .collect();
+        let expected = encode_flat(&encoder, &texts, Specials::None, 1, Vec::new()).unwrap();
+        for threads in [1, 2, 3] {
+            let (_, flat) =
+                encode_flat_fed(&encoder, Specials::None, threads, Vec::new(), |feeder| {
+                    for (i, text) in texts.iter().enumerate() {
+                        if i % 2 == 0 {
+                            feeder.push_copy(&text.clone());
+                        } else {
+                            feeder.push(text);
+                        }
+                        if feeder.waiting() > 1 {
+                            feeder.encode_one();
+                        }
+                    }
+                })
+                .unwrap();
+            assert_eq!(flat.ids, expected.ids, "{threads} threads");
+            assert_eq!(flat.offsets, expected.offsets);
         }
     }
 

@@ -8,6 +8,9 @@ pub mod batch;
 mod bucket_table;
 pub mod byte_alphabet;
 pub mod char_class;
+// Used by the bindings only, and tested without them.
+#[cfg(any(feature = "python", test))]
+mod code_points;
 pub mod corpus;
 pub mod encode;
 pub mod error;

@@ -24,6 +24,9 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use utf8::{Utf8, Utf8Converter};
+
+mod utf8;
 
 fn to_py(error: Error) -> PyErr {
     match error {
@@ -235,7 +238,9 @@ impl CoreTokenizer {
     /// All ids in one uint32 array and the int64 offsets of each text's ids:
     /// NumPy arrays that own the encoder's output, with no Python object per
     /// token. Strings are turned into UTF-8 (which needs the GIL) one by one
-    /// while the pool encodes the ones before them.
+    /// while the pool encodes the ones before them; once a few runs wait,
+    /// this thread encodes them too, so that the buffers of converted texts
+    /// are used again while they are still in the CPU's caches.
     #[pyo3(signature = (texts, allowed_special=None, threads=0))]
     #[allow(clippy::type_complexity)]
     fn encode_batch_flat<'py>(
@@ -255,6 +260,11 @@ impl CoreTokenizer {
             ids.reserve(chars);
         }
         let specials = specials_of(&allowed_special);
+        let helpers = match threads {
+            0 => rayon::current_num_threads() - 1,
+            n => n - 1,
+        };
+        let mut converter = Utf8Converter::default();
         let (converted, FlatIds { ids, offsets }) = encode_flat_fed(
             &self.encoder,
             specials,
@@ -262,7 +272,14 @@ impl CoreTokenizer {
             ids,
             |feeder| -> PyResult<()> {
                 for text in &texts {
-                    feeder.push(text.to_str()?);
+                    converter.with_utf8(text, |utf8| match utf8 {
+                        Utf8::Borrowed(utf8) => feeder.push(utf8),
+                        Utf8::Converted(utf8) => feeder.push_copy(utf8),
+                    })?;
+                    // Enough runs stay queued for the pool to be kept busy.
+                    if feeder.waiting() > 2 * helpers + 1 {
+                        py.detach(|| feeder.encode_one());
+                    }
                 }
                 py.detach(|| feeder.wait());
                 Ok(())

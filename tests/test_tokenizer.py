@@ -5,6 +5,8 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bbpe import Tokenizer, corpus
 
@@ -169,6 +171,42 @@ def test_lone_surrogates_are_replaced(roberta):
         roberta.encode("ok"),
         roberta.encode("x\ufffdy"),
     ]
+
+
+# Any code point, surrogates included, among runs of ASCII as in most text.
+_any_char = st.integers(0, 0x10FFFF).map(chr)
+_text = st.text(st.one_of(st.sampled_from("ab c.\n"), _any_char), max_size=80)
+
+
+def _rows(flat):
+    ids, offsets = flat
+    return [ids[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_text, max_size=6))
+def test_flat_batches_convert_any_text_as_single_encodes_do(gpt2, texts):
+    # Flat batches make their texts' UTF-8 themselves; single texts get CPython's.
+    expected = [gpt2.encode(t) for t in texts]
+    for threads in (1, 2):
+        assert _rows(gpt2.encode_batch_flat(texts, allowed_special="all", threads=threads)) == (
+            expected
+        )
+
+
+def test_flat_batches_convert_long_mixed_texts(gpt2):
+    # Every UTF-8 length at every position against the converter's blocks of
+    # code points; texts mostly of ASCII and mostly not, which convert differently.
+    pieces = ["a", "é", "ÿ", "\u07ff", "\u0800", "한", "\uffff", "😀", "\U0010ffff"]
+    texts = ["x" * shift + "".join(pieces) * 40 for shift in range(20)]
+    texts += ["Hello, 세계! " * 300 + "ASCII only " * 100, "\u2019quoted\u2019 text " * 50]
+    texts += ["한국어 문장입니다. " * 20000]  # over a run: cut into parts
+    expected = [gpt2.encode(t) for t in texts]
+    for threads in (1, 2):
+        assert _rows(gpt2.encode_batch_flat(texts, threads=threads)) == expected
+    with_surrogate = [t[:37] + "\ud800" + t[37:] for t in texts]
+    replaced = [t[:37] + "\ufffd" + t[37:] for t in texts]
+    assert _rows(gpt2.encode_batch_flat(with_surrogate)) == [gpt2.encode(t) for t in replaced]
 
 
 def test_add_prefix_space(roberta):
