@@ -7,8 +7,9 @@ once on all cores. The parent compares every engine's ids with tiktoken's, docum
 document, outside the timed call.
 
 With --utf8-ready, each worker has CPython make (and keep) every text's UTF-8 before
-the timed call, so the table compares the engines' own work without the conversion
-that all of them pay alike.
+the timed call, so engines that take CPython's UTF-8 are timed without converting.
+bbpe's flat batches make their own UTF-8 (and ignore CPython's), so they still pay
+for it: this compares the rest of the work, or shows what conversion costs others.
 
     PYTHONPATH=python python benches/encode.py --max-mb 5
     python benches/encode.py --corpora en,ko --engines bbpe,tiktoken --markdown
