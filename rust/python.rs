@@ -22,6 +22,7 @@ use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use utf8::{Utf8, Utf8Converter};
@@ -220,10 +221,21 @@ impl CoreTokenizer {
     fn encode_batch(
         &self,
         py: Python<'_>,
-        texts: Vec<String>,
+        texts: Vec<Bound<'_, PyString>>,
         allowed_special: Option<Vec<u32>>,
         threads: usize,
     ) -> PyResult<Vec<Vec<u32>>> {
+        // ASCII strings are borrowed; the others copied once, without the
+        // copy that CPython would keep in each.
+        let mut converter = Utf8Converter::default();
+        let texts = (texts.iter())
+            .map(|text| {
+                converter.with_utf8(text, |utf8| match utf8 {
+                    Utf8::Borrowed(utf8) => Cow::Borrowed(utf8),
+                    Utf8::Converted(utf8) => Cow::Owned(utf8.to_owned()),
+                })
+            })
+            .collect::<PyResult<Vec<Cow<str>>>>()?;
         py.detach(|| {
             encode_batch(
                 &self.encoder,

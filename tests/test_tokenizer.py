@@ -185,16 +185,17 @@ def _rows(flat):
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_text, max_size=6))
-def test_flat_batches_convert_any_text_as_single_encodes_do(gpt2, texts):
-    # Flat batches make their texts' UTF-8 themselves; single texts get CPython's.
+def test_batches_convert_any_text_as_single_encodes_do(gpt2, texts):
+    # Batches make their texts' UTF-8 themselves; single texts get CPython's.
     expected = [gpt2.encode(t) for t in texts]
+    assert gpt2.encode_batch(texts, threads=2) == expected
     for threads in (1, 2):
         assert _rows(gpt2.encode_batch_flat(texts, allowed_special="all", threads=threads)) == (
             expected
         )
 
 
-def test_flat_batches_convert_long_mixed_texts(gpt2):
+def test_batches_convert_long_mixed_texts(gpt2):
     # Every UTF-8 length at every position against the converter's blocks of
     # code points; texts mostly of ASCII and mostly not, which convert differently.
     pieces = ["a", "é", "ÿ", "\u07ff", "\u0800", "한", "\uffff", "😀", "\U0010ffff"]
@@ -204,6 +205,7 @@ def test_flat_batches_convert_long_mixed_texts(gpt2):
     expected = [gpt2.encode(t) for t in texts]
     for threads in (1, 2):
         assert _rows(gpt2.encode_batch_flat(texts, threads=threads)) == expected
+    assert gpt2.encode_batch(texts) == expected
     with_surrogate = [t[:37] + "\ud800" + t[37:] for t in texts]
     replaced = [t[:37] + "\ufffd" + t[37:] for t in texts]
     assert _rows(gpt2.encode_batch_flat(with_surrogate)) == [gpt2.encode(t) for t in replaced]
