@@ -170,6 +170,8 @@ impl<'env> Shared<'env> {
 pub struct Feeder<'scope, 'env> {
     /// Where helper threads are started, if there are any.
     scope: Option<&'scope rayon::ScopeFifo<'env>>,
+    /// How many helper threads there are.
+    helpers: usize,
     encoder: &'env Encoder,
     specials: Specials<'env>,
     shared: Arc<Shared<'env>>,
@@ -252,9 +254,10 @@ impl<'env> Feeder<'_, 'env> {
         }
     }
 
-    /// Runs queued and not yet taken by a thread.
-    pub fn waiting(&self) -> usize {
-        self.shared.waiting.lock().unwrap().len()
+    /// Whether more runs wait than the pool needs to stay busy, so that the
+    /// feeding thread had better encode one itself (see [`Self::encode_one`]).
+    pub fn has_backlog(&self) -> bool {
+        self.shared.waiting.lock().unwrap().len() > 2 * self.helpers + 1
     }
 
     /// Encodes on this thread the oldest run queued and not yet taken, if
@@ -335,9 +338,15 @@ pub fn encode_flat_fed<'env, T>(
         appended: Condvar::new(),
         spare_copies: Mutex::default(),
     });
+    // The caller is one of the threads: with one, nothing is handed over.
+    let helpers = match threads {
+        0 => rayon::current_num_threads(),
+        n => n,
+    } - 1;
     let feed_and_wait = |scope: Option<&rayon::ScopeFifo<'env>>| {
         let mut feeder = Feeder {
             scope,
+            helpers,
             encoder,
             specials,
             shared: shared.clone(),
@@ -350,12 +359,7 @@ pub fn encode_flat_fed<'env, T>(
         feeder.wait();
         fed
     };
-    // The caller is one of the threads: with one, nothing is handed over.
-    let threads = match threads {
-        0 => rayon::current_num_threads(),
-        n => n,
-    };
-    let fed = match threads - 1 {
+    let fed = match helpers {
         0 => feed_and_wait(None),
         helpers => {
             let helpers = pool(helpers)?.expect("a pool for one thread or more");
@@ -509,7 +513,7 @@ mod tests {
                         } else {
                             feeder.push(text);
                         }
-                        if feeder.waiting() > 1 {
+                        if feeder.has_backlog() {
                             feeder.encode_one();
                         }
                     }

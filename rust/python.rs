@@ -272,10 +272,6 @@ impl CoreTokenizer {
             ids.reserve(chars);
         }
         let specials = specials_of(&allowed_special);
-        let helpers = match threads {
-            0 => rayon::current_num_threads() - 1,
-            n => n - 1,
-        };
         let mut converter = Utf8Converter::default();
         let (converted, FlatIds { ids, offsets }) = encode_flat_fed(
             &self.encoder,
@@ -288,8 +284,7 @@ impl CoreTokenizer {
                         Utf8::Borrowed(utf8) => feeder.push(utf8),
                         Utf8::Converted(utf8) => feeder.push_copy(utf8),
                     })?;
-                    // Enough runs stay queued for the pool to be kept busy.
-                    if feeder.waiting() > 2 * helpers + 1 {
+                    if feeder.has_backlog() {
                         py.detach(|| feeder.encode_one());
                     }
                 }

@@ -43,12 +43,11 @@ impl Utf8Converter {
         let chars = text.len()?;
         if mostly_ascii(text, chars) {
             let bytes: Bound<'_, PyBytes> = text.encode_utf8()?;
-            // SAFETY: CPython's UTF-8 encoder writes valid UTF-8 (it refuses
-            // surrogates, raising as above).
+            // SAFETY: CPython's UTF-8 encoder writes only valid UTF-8: on a
+            // surrogate it raises instead.
             let utf8 = unsafe { std::str::from_utf8_unchecked(bytes.as_bytes()) };
             return Ok(use_utf8(Utf8::Converted(utf8)));
         }
-        let chars = text.len()?;
         self.code_points.clear();
         self.code_points.reserve(chars);
         // SAFETY: the buffer has room for `chars` code points, which is all
