@@ -178,6 +178,8 @@ pub struct Feeder<'scope, 'env> {
     run: RunTexts<'env>,
     run_bytes: usize,
     submitted: usize,
+    /// `submitted` when [`Self::has_backlog`] last looked at the queue.
+    backlog_checked: usize,
     /// Long texts are cut into parts of about a run (see
     /// [`Encoder::can_cut_texts`]): no run is much longer than another, so
     /// the last runs end together and few finished ones wait for a slow one.
@@ -256,7 +258,13 @@ impl<'env> Feeder<'_, 'env> {
 
     /// Whether more runs wait than the pool needs to stay busy, so that the
     /// feeding thread had better encode one itself (see [`Self::encode_one`]).
-    pub fn has_backlog(&self) -> bool {
+    /// Looked at only when a run was queued since the last time: the queue
+    /// grows only then, and many short texts go into each run.
+    pub fn has_backlog(&mut self) -> bool {
+        if self.submitted == self.backlog_checked {
+            return false;
+        }
+        self.backlog_checked = self.submitted;
         self.shared.waiting.lock().unwrap().len() > 2 * self.helpers + 1
     }
 
@@ -353,6 +361,7 @@ pub fn encode_flat_fed<'env, T>(
             run: RunTexts::default(),
             run_bytes: 0,
             submitted: 0,
+            backlog_checked: 0,
             cut_long_texts: encoder.can_cut_texts(specials),
         };
         let fed = feed(&mut feeder);

@@ -3,7 +3,8 @@
 //! as long as the caller keeps it (fresh memory each time, whose first touch
 //! costs more than the conversion).
 //!
-//! An ASCII string's own buffer is already UTF-8 and is borrowed. A string
+//! An ASCII string's own buffer is already UTF-8 and is borrowed, and so is
+//! CPython's UTF-8 of a short string (cheap to make and keep). A string
 //! mostly of ASCII is encoded by CPython into a temporary bytes object,
 //! which copies runs of ASCII quickly. Any other string is widened by
 //! CPython to code points and written as UTF-8 by [`crate::code_points`],
@@ -15,8 +16,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use pyo3::{ffi, intern};
 
-/// A string's UTF-8: its own buffer, or one that lasts only while it is
-/// used.
+/// Strings of fewer characters take CPython's UTF-8, which it keeps.
+const SHORT: usize = 128;
+
+/// A string's UTF-8: its own buffer (or CPython's copy kept in it), or one
+/// that lasts only while it is used.
 pub enum Utf8<'text, 'converter> {
     Borrowed(&'text str),
     Converted(&'converter str),
@@ -37,10 +41,12 @@ impl Utf8Converter {
         text: &'t Bound<'_, PyString>,
         use_utf8: impl FnOnce(Utf8<'t, '_>) -> R,
     ) -> PyResult<R> {
-        if is_ascii(text)? {
+        let chars = text.len()?;
+        // A short string's copy costs CPython little (its small-object
+        // allocator reuses memory), less than asking it about the string.
+        if chars < SHORT || is_ascii(text)? {
             return Ok(use_utf8(Utf8::Borrowed(text.to_str()?)));
         }
-        let chars = text.len()?;
         if mostly_ascii(text, chars) {
             let bytes: Bound<'_, PyBytes> = text.encode_utf8()?;
             // SAFETY: CPython's UTF-8 encoder writes only valid UTF-8: on a
