@@ -225,8 +225,8 @@ impl CoreTokenizer {
         allowed_special: Option<Vec<u32>>,
         threads: usize,
     ) -> PyResult<Vec<Vec<u32>>> {
-        // ASCII strings are borrowed; the others copied once, without the
-        // copy that CPython would keep in each.
+        // Long non-ASCII strings are copied once, without the copy that
+        // CPython would keep in each; the others are borrowed.
         let mut converter = Utf8Converter::default();
         let texts = (texts.iter())
             .map(|text| {
@@ -250,9 +250,9 @@ impl CoreTokenizer {
     /// All ids in one uint32 array and the int64 offsets of each text's ids:
     /// NumPy arrays that own the encoder's output, with no Python object per
     /// token. Strings are turned into UTF-8 (which needs the GIL) one by one
-    /// while the pool encodes the ones before them; once a few runs wait,
-    /// this thread encodes them too, so that the buffers of converted texts
-    /// are used again while they are still in the CPU's caches.
+    /// while the pool encodes the ones before them; whenever more runs wait
+    /// than the pool needs, this thread encodes one too, so that the buffers
+    /// of converted texts are used again while still in the CPU's caches.
     #[pyo3(signature = (texts, allowed_special=None, threads=0))]
     #[allow(clippy::type_complexity)]
     fn encode_batch_flat<'py>(
