@@ -173,6 +173,18 @@ def test_lone_surrogates_are_replaced(roberta):
     ]
 
 
+def test_a_text_that_is_not_a_string_is_named_by_its_position(roberta):
+    for call in (roberta.encode_batch, roberta.encode_batch_flat):
+        with pytest.raises(TypeError, match=r"texts\[2\] is bytes, not str"):
+            call(["ok", "fine", b"bytes", "never reached"])
+    with pytest.raises(TypeError, match=r"pairs\[0\] is int, not str"):
+        roberta.encode_batch(["a"], [3])
+    with pytest.raises(TypeError, match=r"text is NoneType, not str"):
+        roberta.encode(None)
+    with pytest.raises(TypeError, match=r"pair is int, not str"):
+        roberta.encode_with_offsets("a", 5)
+
+
 # Any code point, surrogates included, among runs of ASCII as in most text.
 _any_char = st.integers(0, 0x10FFFF).map(chr)
 _short_text = st.text(st.one_of(st.sampled_from("ab c.\n"), _any_char), max_size=80)

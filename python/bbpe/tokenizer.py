@@ -34,14 +34,26 @@ def _without_surrogates(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def _utf8_safe(call, texts):
-    """Run `call(texts)`, retrying with lone surrogates replaced if the core refuses them."""
+def _utf8_safe(call, texts, name):
+    """Run `call(texts)`, retrying with lone surrogates replaced if the core
+    refuses them. `texts` is one string or a list; a value that is not a
+    string is reported by `name` (and its position): the core's own message
+    does not say which text it was."""
     try:
         return call(texts)
     except UnicodeEncodeError:
         if isinstance(texts, str):
             return call(_without_surrogates(texts))
         return call([_without_surrogates(t) for t in texts])
+    except TypeError:
+        if not isinstance(texts, list):
+            if not isinstance(texts, str):
+                raise TypeError(f"{name} is {type(texts).__name__}, not str") from None
+            raise
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"{name}[{i}] is {type(text).__name__}, not str") from None
+        raise
 
 
 def _id_list(ids: Ids) -> list[int]:
@@ -283,8 +295,12 @@ class Tokenizer:
         them; the others are encoded as plain text.
         """
         allowed = self._allowed(allowed_special)
-        first = _utf8_safe(lambda t: self._core.encode(t, allowed), text)
-        second = None if pair is None else _utf8_safe(lambda t: self._core.encode(t, allowed), pair)
+        first = _utf8_safe(lambda t: self._core.encode(t, allowed), text, "text")
+        second = (
+            None
+            if pair is None
+            else _utf8_safe(lambda t: self._core.encode(t, allowed), pair, "pair")
+        )
         ids = self._finish(first, second, add_special_tokens, max_length, truncation)
         self._pad([ids], padding, max_length)
         if not return_numpy:
@@ -318,14 +334,14 @@ class Tokenizer:
         def run(batch):
             return self._core.encode_batch(batch, allowed, n_threads)
 
-        firsts = _utf8_safe(run, texts)
+        firsts = _utf8_safe(run, texts, "texts")
         if pairs is None:
             seconds: list[list[int] | None] = [None] * len(firsts)
         else:
             pairs = list(pairs)
             if len(pairs) != len(texts):
                 raise ValueError(f"{len(texts)} texts but {len(pairs)} pairs")
-            seconds = _utf8_safe(run, pairs)
+            seconds = _utf8_safe(run, pairs, "pairs")
         plain = pairs is None and not add_special_tokens and not truncation
         rows = (
             firsts
@@ -357,7 +373,9 @@ class Tokenizer:
         allowed = self._allowed(allowed_special)
         n_threads = core_threads(threads)
         return _utf8_safe(
-            lambda batch: self._core.encode_batch_flat(batch, allowed, n_threads), list(texts)
+            lambda batch: self._core.encode_batch_flat(batch, allowed, n_threads),
+            list(texts),
+            "texts",
         )
 
     def encode_with_offsets(
@@ -379,8 +397,8 @@ class Tokenizer:
         allowed = self._allowed(allowed_special)
         texts = [text] if pair is None else [text, pair]
         parts = []
-        for t in texts:
-            ids, spans = _utf8_safe(lambda s: self._core.encode_with_offsets(s, allowed), t)
+        for name, t in zip(("text", "pair"), texts, strict=False):
+            ids, spans = _utf8_safe(lambda s: self._core.encode_with_offsets(s, allowed), t, name)
             if trim_offsets:
                 special = set(self._special_tokens.values())
                 spans = [
@@ -404,7 +422,7 @@ class Tokenizer:
 
     def pretokenize(self, text: str) -> list[str]:
         """The pre-tokenizer's pieces of ``text``."""
-        return _utf8_safe(self._core.pretokenize, text)
+        return _utf8_safe(self._core.pretokenize, text, "text")
 
     # ---------------------------------------------------------------- decoding
     def decode_bytes(self, ids: Ids, *, skip_special_tokens: bool = False) -> bytes:
