@@ -36,9 +36,7 @@ def _without_surrogates(text: str) -> str:
 
 def _utf8_safe(call, texts, name):
     """Run `call(texts)`, retrying with lone surrogates replaced if the core
-    refuses them. `texts` is one string or a list; a value that is not a
-    string is reported by `name` (and its position): the core's own message
-    does not say which text it was."""
+    refuses them. `texts` is one string or a list of them."""
     try:
         return call(texts)
     except UnicodeEncodeError:
@@ -46,14 +44,18 @@ def _utf8_safe(call, texts, name):
             return call(_without_surrogates(texts))
         return call([_without_surrogates(t) for t in texts])
     except TypeError:
-        if not isinstance(texts, list):
-            if not isinstance(texts, str):
-                raise TypeError(f"{name} is {type(texts).__name__}, not str") from None
-            raise
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"{name}[{i}] is {type(text).__name__}, not str") from None
+        _check_strings(texts, name)
         raise
+
+
+def _check_strings(texts, name):
+    """Names the first value of `texts` (one value or a list) that is not a
+    string, by `name` and its position: the core's message does not say."""
+    items = enumerate(texts) if isinstance(texts, list) else [(None, texts)]
+    for i, text in items:
+        if not isinstance(text, str):
+            where = name if i is None else f"{name}[{i}]"
+            raise TypeError(f"{where} is {type(text).__name__}, not str") from None
 
 
 def _id_list(ids: Ids) -> list[int]:
