@@ -78,7 +78,11 @@ pub fn bytes_to_token_string(bytes: &[u8]) -> String {
 
 /// The bytes a token string spells, or the first character outside the alphabet.
 pub fn token_string_to_bytes(token: &str) -> Result<Vec<u8>, char> {
-    token.chars().map(|c| char_to_byte(c).ok_or(c)).collect()
+    let mut bytes = Vec::with_capacity(token.chars().count());
+    for c in token.chars() {
+        bytes.push(char_to_byte(c).ok_or(c)?);
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

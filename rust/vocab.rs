@@ -157,6 +157,8 @@ impl Vocab {
 
         let mut ranked = Vec::with_capacity(merges.len());
         let mut seen: FxHashMap<(u32, u32), usize> = FxHashMap::default();
+        seen.reserve(merges.len());
+        let mut joined = Vec::new();
         for (index, (left, right)) in merges.into_iter().enumerate() {
             let id_of = |part: &[u8]| {
                 ids.get(part)
@@ -167,14 +169,15 @@ impl Vocab {
                     })
             };
             let (l, r) = (id_of(&left)?, id_of(&right)?);
-            let mut joined = left;
+            joined.clear();
+            joined.extend_from_slice(&left);
             joined.extend_from_slice(&right);
-            let result = *ids
-                .get(joined.as_slice())
-                .ok_or(VocabError::MergeResultUnknown {
-                    merge: index,
-                    result: joined,
-                })?;
+            let result =
+                *ids.get(joined.as_slice())
+                    .ok_or_else(|| VocabError::MergeResultUnknown {
+                        merge: index,
+                        result: joined.clone(),
+                    })?;
             if let Some(&first) = seen.get(&(l, r)) {
                 return Err(VocabError::DuplicateMerge {
                     merge: index,

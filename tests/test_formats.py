@@ -127,6 +127,24 @@ def test_malformed_merge_line(tmp_path, small_vocab):
         Tokenizer.from_files(v, m)
 
 
+@pytest.mark.parametrize(
+    ("bad_merge", "message"),
+    [
+        ("Ġzzz q", r"model\.merges\[50\]: merge part \"Ġzzz\""),
+        ("Ġt", r"model\.merges\[50\]: expected"),
+    ],
+)
+def test_bad_merge_in_tokenizer_json_names_its_place(tmp_path, small_vocab, bad_merge, message):
+    vocab, merges = small_vocab
+    v, m = _write(tmp_path, json.dumps(vocab), merges)
+    document = json.loads(Tokenizer.from_files(v, m).to_json())
+    document["model"]["merges"].insert(50, bad_merge)
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        Tokenizer.from_file(path)
+
+
 def test_truncated_merges_detected(tmp_path, small_vocab):
     vocab, merges = small_vocab
     v, m = _write(tmp_path, json.dumps(vocab), merges[:60])

@@ -2,13 +2,12 @@
 //! and `merges.txt` (one merge per line, in rank order).
 
 use super::{
-    build_vocab, display, read_text, write_atomically, Loaded, PlacedMerges, GPT2_SPECIALS,
-    ROBERTA_SPECIALS,
+    build_vocab, display, read_text, write_atomically, Loaded, GPT2_SPECIALS, ROBERTA_SPECIALS,
 };
 use crate::byte_alphabet::{bytes_to_token_string, token_string_to_bytes};
 use crate::error::Error;
 use crate::pretokenize::GPT2_PATTERN;
-use crate::vocab::{SpecialToken, TokenEntry, Vocab};
+use crate::vocab::{MergePair, SpecialToken, TokenEntry, Vocab};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use std::fmt;
 use std::path::Path;
@@ -38,14 +37,15 @@ impl<'de> serde::Deserialize<'de> for Entries {
 }
 
 /// Token string -> id entries of a vocab.json-style object, checked.
-pub(crate) fn parse_vocab_object(
-    entries: Vec<(String, serde_json::Value)>,
+pub(crate) fn parse_vocab_object<'a>(
+    entries: impl ExactSizeIterator<Item = (&'a String, &'a serde_json::Value)>,
     file: &str,
     specials: &[String],
 ) -> Result<(Vec<TokenEntry>, Vec<SpecialToken>), Error> {
     let mut tokens = Vec::with_capacity(entries.len());
     let mut found_specials = Vec::new();
     let mut seen = rustc_hash::FxHashSet::default();
+    seen.reserve(entries.len());
     for (token, value) in entries {
         let at = || format!("entry {token:?}");
         let id = value
@@ -58,18 +58,19 @@ pub(crate) fn parse_vocab_object(
                     format!("id must be an integer in 0..2^32, got {value}"),
                 )
             })?;
-        if !seen.insert(token.clone()) {
+        if !seen.insert(token.as_str()) {
             return Err(Error::file(file, at(), "the token appears twice"));
         }
-        if specials.contains(&token) {
+        let special = specials.contains(token);
+        if special {
             let mut special = SpecialToken::new(token.clone(), id);
             // As in roberta-base's own tokenizer.json: "a <mask>" is two tokens.
             special.lstrip = token == "<mask>";
             found_specials.push(special);
         }
-        let bytes = match token_string_to_bytes(&token) {
+        let bytes = match token_string_to_bytes(token) {
             Ok(bytes) => bytes,
-            Err(_) if specials.contains(&token) => continue,
+            Err(_) if special => continue,
             Err(c) => {
                 return Err(Error::file(
                     file,
@@ -86,8 +87,8 @@ pub(crate) fn parse_vocab_object(
     Ok((tokens, found_specials))
 }
 
-/// Merges from merges.txt text, with the line each came from.
-fn parse_merges(text: &str, file: &str) -> Result<PlacedMerges, Error> {
+/// Merges from merges.txt text, with the line number each came from.
+fn parse_merges(text: &str, file: &str) -> Result<(Vec<MergePair>, Vec<usize>), Error> {
     let mut merges = Vec::new();
     let mut lines = Vec::new();
     for (index, line) in text.lines().enumerate() {
@@ -95,12 +96,14 @@ fn parse_merges(text: &str, file: &str) -> Result<PlacedMerges, Error> {
         if (number == 1 && line.starts_with("#version")) || line.trim().is_empty() {
             continue;
         }
-        let at = format!("line {number}");
-        let parts: Vec<&str> = line.split(' ').collect();
-        let [left, right] = parts[..] else {
+        let at = || format!("line {number}");
+        let parts = line
+            .split_once(' ')
+            .filter(|(_, right)| !right.contains(' '));
+        let Some((left, right)) = parts else {
             return Err(Error::file(
                 file,
-                at,
+                at(),
                 format!("expected two tokens separated by one space, got {line:?}"),
             ));
         };
@@ -108,13 +111,13 @@ fn parse_merges(text: &str, file: &str) -> Result<PlacedMerges, Error> {
             token_string_to_bytes(part).map_err(|c| {
                 Error::file(
                     file,
-                    format!("line {number}"),
+                    at(),
                     format!("character {c:?} is not in GPT-2's byte alphabet"),
                 )
             })
         };
         merges.push((decode(left)?, decode(right)?));
-        lines.push(at);
+        lines.push(number);
     }
     Ok((merges, lines))
 }
@@ -141,7 +144,11 @@ pub fn load(
         }
         None => GPT2_SPECIALS.iter().map(|s| s.to_string()).collect(),
     };
-    let (tokens, found_specials) = parse_vocab_object(entries.0, &vocab_file, &specials)?;
+    let (tokens, found_specials) = parse_vocab_object(
+        entries.0.iter().map(|(token, id)| (token, id)),
+        &vocab_file,
+        &specials,
+    )?;
 
     let (merges, merge_lines) = parse_merges(&read_text(merges_path)?, &merges_file)?;
     let vocab = build_vocab(
@@ -150,7 +157,7 @@ pub fn load(
         found_specials,
         &vocab_file,
         &merges_file,
-        &merge_lines,
+        |merge| format!("line {}", merge_lines[merge]),
     )?;
     check_complete(&vocab, &vocab_file, &merges_file)?;
     Ok(Loaded {

@@ -1,11 +1,11 @@
 //! Hugging Face `tokenizer.json` with a byte-level BPE model.
 
 use super::gpt2::{check_complete, parse_vocab_object};
-use super::{build_vocab, display, read_text, write_atomically, Loaded, PlacedMerges};
+use super::{build_vocab, display, read_text, write_atomically, Loaded};
 use crate::byte_alphabet::{bytes_to_token_string, token_string_to_bytes};
 use crate::error::Error;
 use crate::pretokenize::GPT2_PATTERN;
-use crate::vocab::{SpecialToken, Vocab};
+use crate::vocab::{MergePair, SpecialToken, Vocab};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -48,14 +48,17 @@ fn read_pretokenizer(node: &Value, file: &str) -> Result<(String, bool), Error> 
     Err(unsupported())
 }
 
-fn read_merges(node: &Value, file: &str) -> Result<PlacedMerges, Error> {
+/// Where merge `i` is in tokenizer.json.
+fn merge_place(i: usize) -> String {
+    format!("model.merges[{i}]")
+}
+
+fn read_merges(node: &Value, file: &str) -> Result<Vec<MergePair>, Error> {
     let list = node
         .as_array()
         .ok_or_else(|| Error::file(file, "model.merges", "must be a list"))?;
     let mut merges = Vec::with_capacity(list.len());
-    let mut places = Vec::with_capacity(list.len());
     for (i, merge) in list.iter().enumerate() {
-        let at = format!("model.merges[{i}]");
         let parts: Option<(&str, &str)> = match merge {
             Value::String(s) => s.split_once(' ').filter(|(_, r)| !r.contains(' ')),
             Value::Array(pair) if pair.len() == 2 => pair[0].as_str().zip(pair[1].as_str()),
@@ -64,7 +67,7 @@ fn read_merges(node: &Value, file: &str) -> Result<PlacedMerges, Error> {
         let (left, right) = parts.ok_or_else(|| {
             Error::file(
                 file,
-                at.clone(),
+                merge_place(i),
                 format!("expected \"a b\" or [a, b], got {merge}"),
             )
         })?;
@@ -72,15 +75,14 @@ fn read_merges(node: &Value, file: &str) -> Result<PlacedMerges, Error> {
             token_string_to_bytes(part).map_err(|c| {
                 Error::file(
                     file,
-                    at.clone(),
+                    merge_place(i),
                     format!("character {c:?} is not in GPT-2's byte alphabet"),
                 )
             })
         };
         merges.push((decode(left)?, decode(right)?));
-        places.push(at);
     }
-    Ok((merges, places))
+    Ok(merges)
 }
 
 pub fn load(path: &Path) -> Result<Loaded, Error> {
@@ -159,15 +161,12 @@ pub fn parse(text: &str, file: &str) -> Result<Loaded, Error> {
         specials.push(special);
     }
     let names: Vec<String> = specials.iter().map(|s| s.content.clone()).collect();
-    let entries: Vec<(String, Value)> = model["vocab"]
+    let entries = model["vocab"]
         .as_object()
-        .ok_or_else(|| Error::file(&file, "model.vocab", "must be an object of token -> id"))?
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let (tokens, _) = parse_vocab_object(entries, &format!("{file}, model.vocab"), &names)?;
-    let (merges, places) = read_merges(&model["merges"], &file)?;
-    let vocab = build_vocab(tokens, merges, specials, &file, &file, &places)?;
+        .ok_or_else(|| Error::file(&file, "model.vocab", "must be an object of token -> id"))?;
+    let (tokens, _) = parse_vocab_object(entries.iter(), &format!("{file}, model.vocab"), &names)?;
+    let merges = read_merges(&model["merges"], &file)?;
+    let vocab = build_vocab(tokens, merges, specials, &file, &file, merge_place)?;
     check_complete(&vocab, &file, &file)?;
     Ok(Loaded {
         vocab,

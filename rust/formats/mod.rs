@@ -9,8 +9,6 @@ pub mod tiktoken;
 use crate::error::Error;
 use crate::vocab::{MergePair, SpecialToken, TokenEntry, Vocab, VocabError};
 
-/// Merges read from a file, with where each was read (for error messages).
-pub(crate) type PlacedMerges = (Vec<MergePair>, Vec<String>);
 use std::path::Path;
 
 /// RoBERTa's special tokens, in fairseq's order.
@@ -53,21 +51,22 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error
 }
 
 /// Builds the vocabulary, reporting a bad merge at its place in `merges_file`
-/// (`merge_lines[i]` is where merge `i` was read) and anything else against
-/// `vocab_file`.
+/// (`merge_place(i)` says where merge `i` was read; it is asked only on an
+/// error, so loading formats no place for the merges that are fine) and
+/// anything else against `vocab_file`.
 pub(crate) fn build_vocab(
     entries: Vec<TokenEntry>,
     merges: Vec<MergePair>,
     specials: Vec<SpecialToken>,
     vocab_file: &str,
     merges_file: &str,
-    merge_lines: &[String],
+    merge_place: impl Fn(usize) -> String,
 ) -> Result<Vocab, Error> {
     Vocab::new(entries, merges, specials).map_err(|e| match &e {
         VocabError::MergePartUnknown { merge, .. }
         | VocabError::MergeResultUnknown { merge, .. }
         | VocabError::DuplicateMerge { merge, .. } => {
-            Error::file(merges_file, merge_lines[*merge].clone(), e.to_string())
+            Error::file(merges_file, merge_place(*merge), e.to_string())
         }
         _ => Error::file(vocab_file, "", e.to_string()),
     })

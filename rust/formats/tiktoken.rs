@@ -62,24 +62,23 @@ pub fn load(path: &Path, specials: &[SpecialToken]) -> Result<Loaded, Error> {
         if line.is_empty() {
             continue;
         }
-        let at = format!("line {}", index + 1);
         let parsed = line.split_once(' ').and_then(|(token, rank)| {
             Some((STANDARD.decode(token).ok()?, rank.parse::<u32>().ok()?))
         });
         let (token, rank) = parsed.ok_or_else(|| {
             Error::file(
                 &file,
-                at.clone(),
+                format!("line {}", index + 1),
                 format!("expected \"<base64 token> <rank>\", got {line:?}"),
             )
         })?;
-        line_of_rank.insert(rank, at);
+        line_of_rank.insert(rank, index + 1);
         entries.push((token, rank));
     }
     let merges = derive_merges(&entries).map_err(|rank| {
         Error::file(
             &file,
-            line_of_rank[&rank].clone(),
+            format!("line {}", line_of_rank[&rank]),
             "this token cannot be made by joining two lower-ranked tokens",
         )
     })?;
@@ -89,11 +88,9 @@ pub fn load(path: &Path, specials: &[SpecialToken]) -> Result<Loaded, Error> {
         .map(|(_, r)| *r)
         .collect();
     merged_ranks.sort_unstable();
-    let places: Vec<String> = merged_ranks
-        .iter()
-        .map(|r| line_of_rank[r].clone())
-        .collect();
-    let vocab = build_vocab(entries, merges, specials.to_vec(), &file, &file, &places)?;
+    let vocab = build_vocab(entries, merges, specials.to_vec(), &file, &file, |merge| {
+        format!("line {}", line_of_rank[&merged_ranks[merge]])
+    })?;
     Ok(Loaded {
         vocab,
         pattern: GPT2_PATTERN.to_string(),
