@@ -1,6 +1,8 @@
 //! The vocabulary: token bytes <-> ids, the ranked merges, and special tokens.
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use std::hash::BuildHasher;
 
 /// A regular token: its bytes and its id.
 pub type TokenEntry = (Vec<u8>, u32);
@@ -92,11 +94,36 @@ impl std::fmt::Display for VocabError {
     }
 }
 
+/// Regular tokens' ids, found by their bytes. The table holds ids only and
+/// hashes the bytes that [`Vocab`] keeps per id, so no token is stored (or
+/// allocated) twice.
+#[derive(Debug, Clone, Default)]
+struct TokenIds(HashTable<u32>);
+
+fn bytes_hash(bytes: &[u8]) -> u64 {
+    FxBuildHasher.hash_one(bytes)
+}
+
+impl TokenIds {
+    fn get(&self, tokens: &[Option<Box<[u8]>>], bytes: &[u8]) -> Option<u32> {
+        let same = |&id: &u32| tokens[id as usize].as_deref() == Some(bytes);
+        self.0.find(bytes_hash(bytes), same).copied()
+    }
+
+    /// Adds `id`, whose bytes are already in `tokens` and in no other entry.
+    fn insert(&mut self, tokens: &[Option<Box<[u8]>>], id: u32) {
+        let bytes_of = |id: u32| tokens[id as usize].as_deref().expect("a token's bytes");
+        let hash = bytes_hash(bytes_of(id));
+        self.0
+            .insert_unique(hash, id, |&other| bytes_hash(bytes_of(other)));
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Vocab {
     /// Bytes of each id; `None` where the id space has a hole.
     tokens: Vec<Option<Box<[u8]>>>,
-    ids: FxHashMap<Box<[u8]>, u32>,
+    ids: TokenIds,
     /// Merges in rank order, as (left, right, result) ids.
     merges: Vec<(u32, u32, u32)>,
     specials: Vec<SpecialToken>,
@@ -119,7 +146,7 @@ impl Vocab {
             .max()
             .unwrap_or(0);
         let mut tokens: Vec<Option<Box<[u8]>>> = vec![None; size];
-        let mut ids = FxHashMap::with_capacity_and_hasher(entries.len(), Default::default());
+        let mut ids = TokenIds(HashTable::with_capacity(entries.len()));
         for (bytes, id) in entries {
             if let Some(first) = &tokens[id as usize] {
                 return Err(VocabError::DuplicateId {
@@ -128,11 +155,11 @@ impl Vocab {
                     second: bytes,
                 });
             }
-            let bytes: Box<[u8]> = bytes.into();
-            if ids.insert(bytes.clone(), id).is_some() {
-                return Err(VocabError::DuplicateToken(bytes.into()));
+            if ids.get(&tokens, &bytes).is_some() {
+                return Err(VocabError::DuplicateToken(bytes));
             }
-            tokens[id as usize] = Some(bytes);
+            tokens[id as usize] = Some(bytes.into());
+            ids.insert(&tokens, id);
         }
         for special in &specials {
             let content = special.content.as_bytes();
@@ -150,8 +177,8 @@ impl Vocab {
 
         let mut byte_ids = [0u32; 256];
         for byte in 0..=255u8 {
-            byte_ids[byte as usize] = *ids
-                .get([byte].as_slice())
+            byte_ids[byte as usize] = ids
+                .get(&tokens, &[byte])
                 .ok_or(VocabError::MissingByte(byte))?;
         }
 
@@ -161,8 +188,7 @@ impl Vocab {
         let mut joined = Vec::new();
         for (index, (left, right)) in merges.into_iter().enumerate() {
             let id_of = |part: &[u8]| {
-                ids.get(part)
-                    .copied()
+                ids.get(&tokens, part)
                     .ok_or_else(|| VocabError::MergePartUnknown {
                         merge: index,
                         part: part.to_vec(),
@@ -173,7 +199,7 @@ impl Vocab {
             joined.extend_from_slice(&left);
             joined.extend_from_slice(&right);
             let result =
-                *ids.get(joined.as_slice())
+                ids.get(&tokens, &joined)
                     .ok_or_else(|| VocabError::MergeResultUnknown {
                         merge: index,
                         result: joined.clone(),
@@ -208,7 +234,7 @@ impl Vocab {
 
     /// The id of a token given by its bytes (special tokens by their content).
     pub fn id_of(&self, bytes: &[u8]) -> Option<u32> {
-        self.ids.get(bytes).copied().or_else(|| {
+        self.ids.get(&self.tokens, bytes).or_else(|| {
             self.specials
                 .iter()
                 .find(|s| s.content.as_bytes() == bytes)
@@ -262,7 +288,7 @@ impl Vocab {
     pub fn entries(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
         self.tokens.iter().enumerate().filter_map(|(id, bytes)| {
             let bytes = bytes.as_deref()?;
-            (self.ids.get(bytes) == Some(&(id as u32))).then_some((bytes, id as u32))
+            (self.ids.get(&self.tokens, bytes) == Some(id as u32)).then_some((bytes, id as u32))
         })
     }
 
@@ -312,6 +338,12 @@ mod tests {
             Vocab::new(entries, vec![], vec![]),
             Err(VocabError::DuplicateId { id: 97, .. })
         ));
+        let mut entries = byte_entries();
+        entries.extend([(b"ab".to_vec(), 256), (b"ab".to_vec(), 257)]);
+        assert_eq!(
+            Vocab::new(entries, vec![], vec![]).unwrap_err(),
+            VocabError::DuplicateToken(b"ab".to_vec())
+        );
         let merge = vec![(b"a".to_vec(), b"b".to_vec())];
         assert!(matches!(
             Vocab::new(byte_entries(), merge, vec![]),
