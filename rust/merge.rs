@@ -224,9 +224,10 @@ impl MergeTable {
         symbols.truncate(len);
     }
 
-    /// The same merges as the scan, in time near-linear in the piece's
-    /// length: with a radix heap when the vocabulary allows (see
-    /// [`parts_made_first`]), else a binary heap (O(n log n)).
+    /// The same merges as the scan, with a queue of candidate pairs: a radix
+    /// heap for pieces over [`RADIX_THRESHOLD`] bytes when the vocabulary
+    /// allows (see [`parts_made_first`]; near-linear time), else a binary
+    /// heap (O(n log n)).
     fn apply_with_heap(&self, piece: &[u8], symbols: &mut Vec<u32>, scratch: &mut HeapScratch) {
         let HeapScratch {
             next,
