@@ -83,6 +83,62 @@ pub fn class_at(bytes: &[u8], i: usize) -> (CharClass, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
+    /// The reference pretokenizer (python/bbpe/reference/) reads its classes
+    /// from this file rather than from the installed `regex` release, whose
+    /// Unicode version moves on its own.
+    const REFERENCE_CLASSES: &str = "python/bbpe/reference/unicode_classes.txt";
+
+    /// The classes as the reference's file spells them: a header, then lines
+    /// of a class letter and inclusive hex ranges.
+    fn unicode_classes_text() -> String {
+        let mut text = String::from(
+            "# The character classes of GPT-2's pattern as bbpe's Rust core reads them:\n\
+             # regex-syntax 0.8 (Unicode 16.0.0), the tables tiktoken's engine uses.\n\
+             # L = \\p{L}, N = \\p{N}, S = \\s; each line: a class, then inclusive hex ranges.\n\
+             # Written by `BBPE_WRITE_UNICODE_CLASSES=1 cargo test unicode_classes_file`; cargo test checks it.\n",
+        );
+        for (name, class) in [
+            ('L', CharClass::Letter),
+            ('N', CharClass::Number),
+            ('S', CharClass::Space),
+        ] {
+            let mut ranges: Vec<(u32, u32)> = Vec::new();
+            for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+                if class_of(c) != class {
+                    continue;
+                }
+                match ranges.last_mut() {
+                    Some((_, end)) if *end + 1 == c as u32 => *end = c as u32,
+                    _ => ranges.push((c as u32, c as u32)),
+                }
+            }
+            for line in ranges.chunks(8) {
+                text.push(name);
+                for (start, end) in line {
+                    text.push_str(&format!(" {start:X}-{end:X}"));
+                }
+                text.push('\n');
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn unicode_classes_file_matches_the_table() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(REFERENCE_CLASSES);
+        let expected = unicode_classes_text();
+        if std::env::var_os("BBPE_WRITE_UNICODE_CLASSES").is_some() {
+            std::fs::write(&path, &expected).unwrap();
+        }
+        let shipped = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            shipped == expected,
+            "{REFERENCE_CLASSES} differs from the table; rewrite it with \
+             BBPE_WRITE_UNICODE_CLASSES=1 cargo test unicode_classes_file"
+        );
+    }
 
     #[test]
     fn classes_of_known_characters() {

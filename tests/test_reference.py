@@ -2,8 +2,9 @@
 (bbpe.reference) and against tiktoken and Hugging Face tokenizers, on text
 generated to hit the GPT-2 pattern's corners."""
 
+import re
+
 import pytest
-import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,14 +17,14 @@ from bbpe.reference import (
     pretokenize,
     token_string_to_bytes,
 )
-from bbpe.reference.pretokenize import SPACE
+from bbpe.reference.pretokenize import SPACE, UNICODE_VERSION, pin_classes
 from conftest import vocab_files
 
 NAMES = ["gpt2", "roberta-base"]
 RUST = {name: Tokenizer.from_pretrained(name) for name in NAMES}
 REFERENCE = {name: ReferenceEncoder.from_files(*vocab_files(name)) for name in NAMES}
 EXAMPLES = settings(max_examples=300, deadline=None)
-MASK_WITH_SPACE = regex.compile(f"[{SPACE}]+<mask>")
+MASK_WITH_SPACE = re.compile(f"[{SPACE}]+<mask>")
 
 # ------------------------------------------------------------------ text to test on
 # Unicode White_Space, then look-alikes that are not (str.isspace() is True for U+001C..U+001F).
@@ -208,3 +209,20 @@ def test_decode_encode_round_trips(name, text):
         assert RUST[name].decode(rust) == expected
         ids = reference.encode(text, allowed_special=allowed)
         assert reference.decode(ids) == expected.encode()
+
+
+# ------------------------------------------------------------------ pinned classes
+def test_pinned_classes_follow_unicode_16_not_the_installed_regex():
+    # U+0558 and U+18E00 were assigned after Unicode 16 (as a letter and an
+    # ideograph); the core, like tiktoken, reads them as "other".
+    assert UNICODE_VERSION == "16.0.0"
+    assert pretokenize("a\u0558b \U00018e00") == ["a", "\u0558", "b", " \U00018e00"]
+    assert pretokenize("a\u0558b") == RUST["gpt2"].pretokenize("a\u0558b")
+
+
+def test_pin_classes_inside_and_outside_sets():
+    pinned = re.compile(pin_classes(r"[^\s\p{L}\p{N}]+|\p{L}+|\S"))
+    assert pinned.findall("ab한,;\u3000٣") == ["ab한", ",;", "٣"]
+    assert pin_classes(r"\\p{L}") == r"\\p{L}"  # an escaped backslash, not a class
+    with pytest.raises(ValueError, match="inside a set"):
+        pin_classes(r"[\S]")

@@ -1,13 +1,13 @@
 """Stage 2: text -> ids. Special tokens written in the text are cut out first,
 the rest is split into pretokens, and each pretoken's bytes are merged."""
 
-import regex
+import re
 
 from bbpe.reference.merge import merge
 from bbpe.reference.pretokenize import SPACE, pretokenize
 from bbpe.reference.vocab import Vocab
 
-_TRAILING_SPACE = regex.compile(f"[{SPACE}]+$")
+_TRAILING_SPACE = re.compile(f"[{SPACE}]+$")
 
 
 class ReferenceEncoder:
@@ -44,7 +44,7 @@ class ReferenceEncoder:
         if not allowed:
             return [text]
         by_length = sorted(allowed, key=len, reverse=True)
-        return regex.split(f"({'|'.join(map(regex.escape, by_length))})", text)
+        return re.split(f"({'|'.join(map(re.escape, by_length))})", text)
 
     def _encode_ordinary(self, text: str) -> list[int]:
         ids = []

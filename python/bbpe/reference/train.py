@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import regex
 
 from bbpe.reference.byte_alphabet import BYTE_TO_CHAR
-from bbpe.reference.pretokenize import GPT2_PATTERN, pretokenize
+from bbpe.reference.pretokenize import GPT2_PATTERN, pin_classes, pretokenize
 from bbpe.reference.vocab import ROBERTA_SPECIALS
 
 Pair = tuple[int, int]
@@ -44,12 +44,13 @@ Pair = tuple[int, int]
 
 def count_words(texts: Iterable[str], pattern: str = GPT2_PATTERN) -> dict[bytes, int]:
     """How often each pretoken occurs in `texts`, keyed by its UTF-8 bytes.
-    GPT-2's pattern is run as `pretokenize` runs it (classes pinned to the Rust
-    core's); any other pattern as the `regex` package reads it."""
+    GPT-2's pattern is run as `pretokenize` runs it; in any other pattern the
+    same classes are pinned to the Rust core's, and the rest (`\\w`, say) is
+    read as the installed `regex` package reads it."""
     if pattern == GPT2_PATTERN:
         split = pretokenize
     else:
-        compiled = regex.compile(pattern)
+        compiled = regex.compile(pin_classes(pattern))
 
         def split(text: str) -> list[str]:
             return [m[0] for m in compiled.finditer(text)]
