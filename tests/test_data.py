@@ -4,6 +4,7 @@ workers, resuming mid-epoch, and MaskedLMDataset over real shards in each of the
 four RoBERTa input formats."""
 
 import abc
+import collections
 import functools
 import importlib.util
 import itertools
@@ -30,7 +31,7 @@ from bbpe.data import (
     batches,
     collate,
 )
-from bbpe.masking import IGNORE_INDEX
+from bbpe.masking import IGNORE_INDEX, Masker, StaticMasker
 from bbpe.packing import PAIR_FORMATS
 
 PAD = 1
@@ -387,6 +388,68 @@ def test_set_epoch_repacks_and_remasks_reproducibly(shard_dir, roberta):
     assert same_batches([fresh[i] for i in range(len(fresh))], second)
     dataset.set_epoch(0)
     assert same_batches(items(), first)
+
+
+@pytest.fixture(scope="module")
+def small_shard_dir(tmp_path_factory) -> str:
+    return write_shards(tmp_path_factory.mktemp("small"), sample_texts()[:6])
+
+
+def masks_by_text(dataset, epochs) -> dict[bytes, list[bytes]]:
+    """For each text (a block's unmasked ids) seen over `epochs`: the masks
+    (masked ids and labels) it was seen with, in the order seen."""
+    seen = collections.defaultdict(list)
+    for epoch in epochs:
+        dataset.set_epoch(epoch)
+        for i in range(len(dataset)):
+            ids, labels = dataset[i]["input_ids"], dataset[i]["labels"]
+            text = np.where(labels == IGNORE_INDEX, ids, labels)
+            seen[text.tobytes()].append(ids.tobytes() + labels.tobytes())
+    return seen
+
+
+LONG = 32 * 8  # bytes of int64 ids: long enough that two copies' masks never coincide
+
+
+@pytest.mark.parametrize("format", packing.FORMATS)
+def test_static_masking_shows_each_text_with_10_masks_4_times_each(
+    small_shard_dir, roberta, format
+):
+    # RoBERTa's static baseline (Liu et al. 2019, 4.1): the data duplicated 10
+    # times, each copy masked its own way, over 40 epochs: every sequence is seen
+    # with each of its 10 masks 4 times.
+    static = StaticMasker(Masker.from_tokenizer(roberta, seed=7), copies=10)
+    dataset = MaskedLMDataset(
+        small_shard_dir, roberta, format=format, max_len=64, seed=7, masker=static
+    )
+    blocks = len(dataset)
+    seen = masks_by_text(dataset, range(40))
+    long = [masks for text, masks in seen.items() if len(text) >= LONG]
+    assert len(long) > 20
+    for masks in long:
+        assert sorted(collections.Counter(masks).values()) == [4] * 10
+    # Short texts too: epoch e shows copy e % 10's mask (which may coincide with
+    # another copy's when few masks are possible).
+    for masks in seen.values():
+        assert masks == masks[:10] * 4
+    assert len(seen) == blocks == len(dataset)  # the same texts every epoch
+    # Epoch 13 is copy 3 again, in a new dataset too (a resumed run).
+    resumed = MaskedLMDataset(
+        small_shard_dir, roberta, format=format, max_len=64, seed=7, masker=static, epoch=13
+    )
+    dataset.set_epoch(3)
+    assert same_batches([resumed[i] for i in range(blocks)], [dataset[i] for i in range(blocks)])
+
+
+def test_dynamic_masking_gives_a_text_a_fresh_mask_every_epoch(small_shard_dir, roberta):
+    # doc-sentences keeps a short document in one block whatever the document
+    # order, so texts recur across epochs; each time with a new mask.
+    dataset = MaskedLMDataset(small_shard_dir, roberta, format="doc-sentences", max_len=64, seed=7)
+    seen = masks_by_text(dataset, range(8))
+    recurring = [masks for text, masks in seen.items() if len(text) >= LONG and len(masks) > 1]
+    assert len(recurring) > 10 and max(map(len, recurring)) == 8
+    for masks in recurring:
+        assert len(set(masks)) == len(masks)
 
 
 def test_dataset_errors(shard_dir, roberta, tmp_path):

@@ -61,6 +61,10 @@ class MaskedLMDataset:
     masker when they are not given. `masker=None` builds the RoBERTa masker with
     `seed`; `masker=False` turns masking off. `set_epoch` re-packs (a new document
     order) and re-masks (block i is masked by `masker.mask(block, epoch, i)`).
+    With a `masking.StaticMasker` the data is static, as in RoBERTa's baseline:
+    the blocks are packed once (the plan of epoch 0) and every epoch re-masks
+    them, so block i is the same text in every epoch and sees copy
+    `epoch % copies` of its masks.
 
     `packing` checks the rest and raises ValueError: an unknown format, a
     `max_len` without room for text between the format's specials, a corpus
@@ -99,19 +103,23 @@ class MaskedLMDataset:
         self.max_len = max_len
         self.seed = seed
         self.short_seq_prob = short_seq_prob
+        self.blocks: packing.Blocks | None = None
         self.set_epoch(epoch)
 
     def set_epoch(self, epoch: int) -> None:
-        """Packs the blocks of `epoch`; their masks follow from (epoch, index)."""
-        self.blocks = packing.pack(
-            self.corpus,
-            self.format,
-            self.specials,
-            max_len=self.max_len,
-            seed=self.seed,
-            epoch=epoch,
-            short_seq_prob=self.short_seq_prob,
-        )
+        """Packs the blocks of `epoch` (of epoch 0 for a `StaticMasker`, whose masks
+        repeat only if the blocks do); their masks follow from (epoch, index)."""
+        plan = 0 if isinstance(self.masker, masking.StaticMasker) else epoch
+        if self.blocks is None or self.blocks.epoch != plan:
+            self.blocks = packing.pack(
+                self.corpus,
+                self.format,
+                self.specials,
+                max_len=self.max_len,
+                seed=self.seed,
+                epoch=plan,
+                short_seq_prob=self.short_seq_prob,
+            )
         self.epoch = epoch
 
     def lengths(self) -> np.ndarray:

@@ -6,8 +6,9 @@ choice is a pure function of ``(seed, epoch, index)`` and the ids: it is drawn
 from a counter-based generator (Philox) whose counter holds the epoch and the
 block index, so data-loader workers, resumed runs and ``mask_batch`` all agree,
 and every epoch draws a fresh mask (RoBERTa's *dynamic* masking). `StaticMasker`
-is the paper's baseline: ``copies`` fixed masks, epoch ``e`` reusing copy
-``e % copies``.
+is the paper's baseline: ``copies`` fixed masks per block, epoch ``e`` reusing
+copy ``e % copies``; the index must name the same text in every epoch, so
+`bbpe.data.MaskedLMDataset` packs its blocks once for it.
 
 A chosen unit becomes ``<mask>`` with probability ``mask_fraction``, a random
 non-special token with probability ``random_fraction``, and stays as it was
@@ -543,7 +544,13 @@ class Masker:
 class StaticMasker:
     """RoBERTa's static-masking baseline: the data duplicated ``copies`` times,
     each copy with its own fixed mask; epoch ``e`` sees copy ``e % copies``
-    (the paper: 10 copies over 40 epochs, each mask seen 4 times)."""
+    (the paper: 10 copies over 40 epochs, each mask seen 4 times).
+
+    Block ``index``'s mask is ``masker``'s for (copy, index): a pure function of
+    (seed, copy, index), so it repeats only if ``index`` names the same text in
+    every epoch. `bbpe.data.MaskedLMDataset` sees to that by packing its blocks
+    once (epoch 0's plan) when given a StaticMasker; blocks re-packed each epoch
+    would meet a different mask every time."""
 
     def __init__(self, masker: Masker, copies: int = 10):
         if copies < 1:
