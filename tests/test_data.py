@@ -408,7 +408,7 @@ def masks_by_text(dataset, epochs) -> dict[bytes, list[bytes]]:
     return seen
 
 
-LONG = 32 * 8  # bytes of int64 ids: long enough that two copies' masks never coincide
+LONG = 32 * 8  # bytes: 32 int64 ids, enough that two random masks all but never coincide
 
 
 @pytest.mark.parametrize("format", packing.FORMATS)
