@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use utf8::{Utf8, Utf8Converter};
+use utf8::{char_count, Utf8, Utf8Converter};
 
 mod utf8;
 
@@ -266,7 +266,7 @@ impl CoreTokenizer {
         // other astral characters at most three bytes per character. With
         // room for that, the output is never moved (which would lose its
         // huge pages); pages never written cost nothing.
-        let chars = texts.iter().map(|t| t.len()).sum::<PyResult<usize>>()?;
+        let chars = (texts.iter().map(char_count)).sum::<PyResult<usize>>()?;
         let mut ids = Vec::new();
         if ids.try_reserve_exact(3 * chars).is_err() {
             ids.reserve(chars);

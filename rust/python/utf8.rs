@@ -12,6 +12,7 @@
 
 use crate::code_points::{is_surrogate, write_utf8};
 use pyo3::exceptions::PyUnicodeEncodeError;
+use pyo3::ffi::Py_UCS4;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use pyo3::{ffi, intern};
@@ -36,18 +37,22 @@ pub struct Utf8Converter {
 impl Utf8Converter {
     /// Calls `use_utf8` with the UTF-8 of `text`. A lone surrogate raises
     /// `UnicodeEncodeError`, as CPython's conversion does.
+    ///
+    /// Only CPython's own view of the string is trusted: a `str` subclass may
+    /// say anything through `__len__` or `isascii`, so its length is asked of
+    /// the string object itself and subclasses take CPython's conversion.
     pub fn with_utf8<'t, R>(
         &mut self,
         text: &'t Bound<'_, PyString>,
         use_utf8: impl FnOnce(Utf8<'t, '_>) -> R,
     ) -> PyResult<R> {
-        let chars = text.len()?;
+        let chars = char_count(text)?;
         // A short string's copy costs CPython little (its small-object
         // allocator reuses memory), less than asking it about the string.
-        if chars < SHORT || is_ascii(text)? {
+        if chars < SHORT || !text.is_exact_instance_of::<PyString>() || is_ascii(text)? {
             return Ok(use_utf8(Utf8::Borrowed(text.to_str()?)));
         }
-        if mostly_ascii(text, chars) {
+        if mostly_ascii(text, chars)? {
             let bytes: Bound<'_, PyBytes> = text.encode_utf8()?;
             // SAFETY: CPython's UTF-8 encoder writes only valid UTF-8: on a
             // surrogate it raises instead.
@@ -56,8 +61,9 @@ impl Utf8Converter {
         }
         self.code_points.clear();
         self.code_points.reserve(chars);
-        // SAFETY: the buffer has room for `chars` code points, which is all
-        // CPython writes when asked not to add a terminating zero.
+        // SAFETY: the buffer has room for `chars` code points, the string's
+        // real length, which is all CPython writes when asked not to add a
+        // terminating zero.
         let written = unsafe {
             ffi::PyUnicode_AsUCS4(
                 text.as_ptr(),
@@ -69,7 +75,8 @@ impl Utf8Converter {
         if written.is_null() {
             return Err(PyErr::fetch(text.py()));
         }
-        // SAFETY: CPython wrote `chars` code points above.
+        // SAFETY: CPython wrote `chars` code points above (it raises
+        // rather than write fewer than the string's length).
         unsafe { self.code_points.set_len(chars) };
         let Some(len) = write_utf8(&self.code_points, &mut self.utf8) else {
             let at = (self.code_points.iter())
@@ -91,22 +98,34 @@ impl Utf8Converter {
     }
 }
 
+/// The number of code points in `text`, from the string object itself
+/// (`len()` would call a subclass's `__len__`).
+pub fn char_count(text: &Bound<'_, PyString>) -> PyResult<usize> {
+    // SAFETY: `text` is a live str (or subclass) object, as the call requires.
+    let length = unsafe { ffi::PyUnicode_GetLength(text.as_ptr()) };
+    usize::try_from(length).map_err(|_| PyErr::fetch(text.py()))
+}
+
+/// Whether an exact `str` is ASCII (a subclass could override `isascii`).
 fn is_ascii(text: &Bound<'_, PyString>) -> PyResult<bool> {
     text.call_method0(intern!(text.py(), "isascii"))?
         .is_truthy()
 }
 
 /// Whether at least three in four of sixteen characters spread over `text`
-/// are ASCII.
-fn mostly_ascii(text: &Bound<'_, PyString>, chars: usize) -> bool {
+/// are ASCII; `chars` is its real length.
+fn mostly_ascii(text: &Bound<'_, PyString>, chars: usize) -> PyResult<bool> {
     const SAMPLES: usize = 16;
-    let ascii = (0..SAMPLES)
-        .filter(|i| {
-            let at = (i * chars / SAMPLES) as ffi::Py_ssize_t;
-            // SAFETY: `at` is below the string's length, so the read cannot
-            // fail.
-            unsafe { ffi::PyUnicode_ReadChar(text.as_ptr(), at) < 0x80 }
-        })
-        .count();
-    4 * ascii >= 3 * SAMPLES
+    let mut ascii = 0;
+    for i in 0..SAMPLES {
+        let at = (i * chars / SAMPLES) as ffi::Py_ssize_t;
+        // SAFETY: `text` is a live str object; a failed read returns
+        // (Py_UCS4)-1 with an exception set, taken below.
+        let c = unsafe { ffi::PyUnicode_ReadChar(text.as_ptr(), at) };
+        if c == Py_UCS4::MAX {
+            return Err(PyErr::fetch(text.py()));
+        }
+        ascii += usize::from(c < 0x80);
+    }
+    Ok(4 * ascii >= 3 * SAMPLES)
 }
