@@ -5,42 +5,11 @@ use crate::encode::{Encoder, Specials};
 use crate::error::Error;
 use crate::huge_pages::prefer_for_vec;
 use crate::pretokenize::gpt2_cut_at_or_after;
+use crate::threads::{self, catch_panic, pool, run_with_threads};
 use rayon::prelude::*;
-use rayon::ThreadPool;
-use std::collections::HashMap;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
-
-/// A rayon pool with `threads` threads (0 = rayon's global pool), kept for reuse.
-fn pool(threads: usize) -> Result<Option<Arc<ThreadPool>>, Error> {
-    if threads == 0 {
-        return Ok(None);
-    }
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
-    let mut pools = POOLS.get_or_init(Default::default).lock().unwrap();
-    if let Some(pool) = pools.get(&threads) {
-        return Ok(Some(pool.clone()));
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Invalid(format!("cannot start {threads} threads: {e}")))?;
-    let pool = Arc::new(pool);
-    pools.insert(threads, pool.clone());
-    Ok(Some(pool))
-}
-
-/// Runs `job` inside the pool for `threads` (0 = all cores).
-pub fn run_with_threads<T: Send>(
-    threads: usize,
-    job: impl FnOnce() -> T + Send,
-) -> Result<T, Error> {
-    Ok(match pool(threads)? {
-        Some(pool) => pool.install(job),
-        None => job(),
-    })
-}
+use std::sync::{Arc, Condvar, Mutex};
 
 pub fn encode_batch<S: AsRef<str> + Sync>(
     encoder: &Encoder,
@@ -198,13 +167,17 @@ fn encode_run(
     let run = run.get_or_insert_with(RunIds::default);
     run.ids.clear();
     run.ends.clear();
-    let encoded = texts.texts().try_for_each(|(text, ends_text)| {
-        encoder.encode_into(text, specials, &mut run.ids, None)?;
-        if ends_text {
-            run.ends.push(run.ids.len());
-        }
-        Ok(())
-    });
+    // A panic here must still deliver the run, or `Feeder::wait` waits forever.
+    let encoded = catch_panic(|| {
+        texts.texts().try_for_each(|(text, ends_text)| {
+            encoder.encode_into(text, specials, &mut run.ids, None)?;
+            if ends_text {
+                run.ends.push(run.ids.len());
+            }
+            Ok(())
+        })
+    })
+    .and_then(|encoded| encoded);
     let mut collector = shared.collector.lock().unwrap();
     let run = std::mem::take(run);
     collector.finished.insert(index, encoded.map(|()| run));
@@ -347,10 +320,7 @@ pub fn encode_flat_fed<'env, T>(
         spare_copies: Mutex::default(),
     });
     // The caller is one of the threads: with one, nothing is handed over.
-    let helpers = match threads {
-        0 => rayon::current_num_threads(),
-        n => n,
-    } - 1;
+    let helpers = threads::resolve(threads)? - 1;
     let feed_and_wait = |scope: Option<&rayon::ScopeFifo<'env>>| {
         let mut feeder = Feeder {
             scope,
@@ -369,10 +339,10 @@ pub fn encode_flat_fed<'env, T>(
         fed
     };
     let fed = match helpers {
-        0 => feed_and_wait(None),
+        0 => catch_panic(|| feed_and_wait(None))?,
         helpers => {
-            let helpers = pool(helpers)?.expect("a pool for one thread or more");
-            helpers.in_place_scope_fifo(|scope| feed_and_wait(Some(scope)))
+            let helpers = pool(helpers)?;
+            catch_panic(|| helpers.in_place_scope_fifo(|scope| feed_and_wait(Some(scope))))?
         }
     };
     let mut collector = shared.collector.lock().unwrap();
@@ -530,6 +500,37 @@ mod tests {
                 .unwrap();
             assert_eq!(flat.ids, expected, "{threads} threads");
             assert_eq!(flat.offsets.len(), texts.len() + 1);
+        }
+    }
+
+    #[test]
+    fn a_panic_while_encoding_is_an_error_not_a_hang() {
+        use crate::encode::INJECTED_PANIC;
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let encoder = Arc::new(toy_encoder());
+        // The panic in the first run, in a middle one and in the last.
+        for at in [0, 150, 299] {
+            let mut texts: Vec<String> = (0..300).map(|i| "ab cab ".repeat(i * 40)).collect();
+            texts[at] = INJECTED_PANIC.to_string();
+            let texts = Arc::new(texts);
+            for threads in [1, 2, 3] {
+                let (done, results) = mpsc::channel();
+                let (encoder, texts) = (encoder.clone(), texts.clone());
+                std::thread::spawn(move || {
+                    let flat = encode_flat(&encoder, &texts, Specials::None, threads, Vec::new());
+                    let lists = encode_batch(&encoder, &texts, Specials::None, threads);
+                    done.send((flat.err(), lists.err())).unwrap();
+                });
+                let (flat, lists) = results
+                    .recv_timeout(Duration::from_secs(60))
+                    .unwrap_or_else(|_| panic!("hung: panic in text {at}, {threads} threads"));
+                for error in [flat, lists] {
+                    let error = error.expect("an error");
+                    assert!(matches!(error, Error::Internal(_)), "{error}");
+                    assert!(error.to_string().contains("injected panic"), "{error}");
+                }
+            }
         }
     }
 

@@ -7,11 +7,16 @@ use crate::merge::{HeapScratch, MergeTable};
 #[cfg(doc)]
 use crate::pretokenize::gpt2_cut_at_or_after;
 use crate::pretokenize::{PretokenSink, Pretokenizer};
+use crate::threads;
 use crate::vocab::Vocab;
 use crate::whole_tokens::WholeTokens;
 use crate::word_cache::{Key, WordCache, MAX_KEY_LEN};
 use aho_corasick::{AhoCorasick, MatchKind};
 use std::sync::Mutex;
+
+/// A text whose encoding panics in tests, to show where a panic goes.
+#[cfg(test)]
+pub(crate) const INJECTED_PANIC: &str = "\0bbpe: a panic injected by a test\0";
 
 /// Which special tokens are recognised when they occur in text; the rest of
 /// the text, including any special token not recognised, is encoded as text.
@@ -80,7 +85,8 @@ impl Encoder {
                 .build(vocab.specials().iter().map(|s| s.content.as_bytes()))
                 .expect("special tokens form a valid automaton")
         });
-        let slots = rayon::current_num_threads() + 1;
+        // Asking rayon for its thread count would start its global pool.
+        let slots = threads::available() + 1;
         let merges = MergeTable::new(&vocab);
         Encoder {
             whole_tokens: WholeTokens::new(&vocab, &merges),
@@ -133,6 +139,8 @@ impl Encoder {
         ids: &mut Vec<u32>,
         mut spans: Option<&mut Vec<(usize, usize)>>,
     ) -> Result<(), Error> {
+        #[cfg(test)]
+        assert!(text != INJECTED_PANIC, "injected panic");
         let slot = rayon::current_thread_index().map_or(0, |i| 1 + i % (self.scratch.len() - 1));
         // Another caller on this slot (a thread outside the pool): start empty.
         let mut guard = self.scratch[slot].try_lock().ok();

@@ -18,6 +18,8 @@ pub enum Error {
     UnknownId(u32),
     /// A value that breaks a precondition (a pattern, a setting, a token).
     Invalid(String),
+    /// A failure inside bbpe itself (a worker thread that panicked).
+    Internal(String),
 }
 
 impl Error {
@@ -52,7 +54,7 @@ impl fmt::Display for Error {
             } => write!(f, "{path}, {location}: {message}"),
             Error::Io { path, source } => write!(f, "{path}: {source}"),
             Error::UnknownId(id) => write!(f, "token id {id} is not in the vocabulary"),
-            Error::Invalid(message) => f.write_str(message),
+            Error::Invalid(message) | Error::Internal(message) => f.write_str(message),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod merge;
 pub mod pretokenize;
 mod radix_heap;
 pub mod shards;
+pub mod threads;
 pub mod train;
 pub mod vocab;
 mod whole_tokens;

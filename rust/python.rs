@@ -2,7 +2,7 @@
 //! arguments, releases the GIL around encoding, and maps errors. The public
 //! API lives in `python/bbpe/tokenizer.py`.
 
-use crate::batch::{encode_batch, encode_flat_fed, run_with_threads, FlatIds};
+use crate::batch::{encode_batch, encode_flat_fed, FlatIds};
 use crate::byte_alphabet::token_string_to_bytes;
 use crate::corpus::{expand_inputs, total_size, ReadOptions};
 use crate::encode::{Encoder, Specials};
@@ -14,11 +14,12 @@ use crate::shards::pipeline::{
     ShardSettings, Summary as ShardSummary,
 };
 use crate::shards::writer::ExistingShards;
+use crate::threads::run_with_threads;
 use crate::train::word_counts::{WordCounter, WordCounts};
 use crate::train::{count_files, learn_vocab, Holdout, TrainReport, TrainSettings};
 use crate::vocab::SpecialToken;
 use numpy::{IntoPyArray, PyArray1};
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use rayon::prelude::*;
@@ -35,6 +36,7 @@ fn to_py(error: Error) -> PyErr {
             PyFileNotFoundError::new_err(error.to_string())
         }
         Error::Io { .. } => PyOSError::new_err(error.to_string()),
+        Error::Internal(_) => PyRuntimeError::new_err(error.to_string()),
         _ => PyValueError::new_err(error.to_string()),
     }
 }

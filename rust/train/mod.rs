@@ -8,11 +8,11 @@
 pub mod merges;
 pub mod word_counts;
 
-use crate::batch::run_with_threads;
 use crate::corpus::{read_documents, ReadOptions, ReadStats};
 use crate::error::Error;
 use crate::formats::ROBERTA_SPECIALS;
 use crate::pretokenize::Pretokenizer;
+use crate::threads::run_with_threads;
 use crate::vocab::{SpecialToken, Vocab};
 use merges::{Learned, MergeLimits};
 use std::path::PathBuf;

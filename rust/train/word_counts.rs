@@ -8,10 +8,10 @@
 //! the counts — and any pruning — do not depend on the thread count or on how
 //! the caller chunked its input.
 
-use crate::batch::run_with_threads;
 use crate::corpus::TextBatch;
 use crate::error::Error;
 use crate::pretokenize::Pretokenizer;
+use crate::threads::run_with_threads;
 use hashbrown::HashMap;
 use rayon::prelude::*;
 use rustc_hash::FxBuildHasher;

@@ -1,0 +1,152 @@
+//! The process's worker threads: a rayon pool per thread count in use, never
+//! rayon's global pool, for three reasons.
+//!
+//! - A forked child (a `multiprocessing` or DataLoader worker, `datasets.map`)
+//!   inherits the parent's pool without its threads: work handed to it waits
+//!   forever. The global pool cannot be rebuilt, these are, on the first use
+//!   after the process id changed.
+//! - No thread is started before work needs one, so a process that only loads
+//!   a tokenizer and forks has none to lose.
+//! - The number of pools and threads is bounded: at most two pools (all cores,
+//!   and the latest other size asked for), of at most [`limit`] threads.
+//!
+//! A panic on a worker thread reaches the caller as [`Error::Internal`]
+//! (see [`catch_panic`]), never as a hang or an unwinding across Python.
+
+use crate::error::Error;
+use rayon::{ThreadPool, ThreadPoolBuilder};
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// How many threads this process may run at once (its CPU affinity, cgroup
+/// quota or core count): the size of the default pool.
+pub fn available() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The most threads a caller may ask for: four per available core, so a
+/// mistyped count fails clearly instead of starting OS threads without end.
+pub fn limit() -> usize {
+    4 * available()
+}
+
+/// The number of threads a caller's `threads` means (0 = [`available`]),
+/// or an error if it is above [`limit`].
+pub fn resolve(threads: usize) -> Result<usize, Error> {
+    match threads {
+        0 => Ok(available()),
+        n if n <= limit() => Ok(n),
+        n => Err(Error::Invalid(format!(
+            "threads={n} is more than {} (four per core of the {} this process may use)",
+            limit(),
+            available()
+        ))),
+    }
+}
+
+/// The pool that runs work on `threads` threads (0 = [`available`]).
+pub fn pool(threads: usize) -> Result<Arc<ThreadPool>, Error> {
+    let size = resolve(threads)?;
+    struct Pools {
+        pid: u32,
+        pools: Vec<(usize, Arc<ThreadPool>)>,
+    }
+    static POOLS: Mutex<Pools> = Mutex::new(Pools {
+        pid: 0,
+        pools: Vec::new(),
+    });
+    let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
+    let pid = std::process::id();
+    if pools.pid != pid {
+        // A forked child (or the first use): the pools' threads live in the
+        // parent. Their handles are leaked, not dropped, since dropping one
+        // wakes threads through locks that a parent's thread may have held
+        // when it forked.
+        pools.pools.drain(..).for_each(std::mem::forget);
+        pools.pid = pid;
+    }
+    if let Some((_, pool)) = pools.pools.iter().find(|(n, _)| *n == size) {
+        return Ok(pool.clone());
+    }
+    let pool = ThreadPoolBuilder::new()
+        .num_threads(size)
+        .thread_name(|i| format!("bbpe-{i}"))
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start {size} threads: {e}")))?;
+    let pool = Arc::new(pool);
+    // A pool's threads live as long as it is kept (and any call using it).
+    pools.pools.retain(|(n, _)| *n == available());
+    pools.pools.push((size, pool.clone()));
+    Ok(pool)
+}
+
+/// Runs `job` inside the pool for `threads` (0 = all cores); a panic in it or
+/// on any thread it uses is returned as an error.
+pub fn run_with_threads<T: Send>(
+    threads: usize,
+    job: impl FnOnce() -> T + Send,
+) -> Result<T, Error> {
+    let pool = pool(threads)?;
+    catch_panic(|| pool.install(job))
+}
+
+/// `job`'s result, or the panic it raised as [`Error::Internal`].
+pub fn catch_panic<T>(job: impl FnOnce() -> T) -> Result<T, Error> {
+    catch_unwind(AssertUnwindSafe(job)).map_err(|payload| {
+        Error::Internal(format!(
+            "a worker thread failed: {} (a bug in bbpe: please report it)",
+            panic_message(payload.as_ref())
+        ))
+    })
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else {
+        "no message"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_are_kept_per_size_and_bounded_in_number() {
+        let first = pool(3).unwrap();
+        assert!(Arc::ptr_eq(&first, &pool(3).unwrap()));
+        assert_eq!(first.current_num_threads(), 3);
+        assert_eq!(pool(0).unwrap().current_num_threads(), available());
+        let _ = pool(5).unwrap();
+        // The pool for 3 is no longer kept: asking again builds a new one.
+        assert!(!Arc::ptr_eq(&first, &pool(3).unwrap()));
+    }
+
+    #[test]
+    fn too_many_threads_is_an_error_naming_the_limit() {
+        let error = pool(limit() + 1).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("threads={}", limit() + 1)),
+            "{error}"
+        );
+        assert!(error.contains(&limit().to_string()), "{error}");
+        assert!(pool(usize::MAX).is_err());
+    }
+
+    #[test]
+    fn a_panic_in_the_pool_is_an_error() {
+        let error = run_with_threads(2, || {
+            use rayon::prelude::*;
+            (0..100)
+                .into_par_iter()
+                .for_each(|i| assert!(i != 77, "injected at {i}"));
+        })
+        .unwrap_err();
+        assert!(matches!(error, Error::Internal(_)), "{error}");
+        assert!(error.to_string().contains("injected at 77"), "{error}");
+    }
+}

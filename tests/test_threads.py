@@ -1,0 +1,33 @@
+"""Worker threads: a thread count is bounded, and asking for many different
+counts does not leave a pool of threads behind for each."""
+
+import os
+import sys
+
+import pytest
+
+from bbpe import Tokenizer
+
+TEXTS = ["It was a great day. 좋은 날이었다. " * 20] * 200
+
+
+@pytest.fixture(scope="module")
+def gpt2():
+    return Tokenizer.from_pretrained("gpt2")
+
+
+def test_too_many_threads_is_a_clear_error(gpt2):
+    for call in (gpt2.encode_batch, gpt2.encode_batch_flat):
+        with pytest.raises(ValueError, match=r"threads=1000000 is more than \d+"):
+            call(TEXTS, threads=10**6)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/task")
+def test_pools_of_many_sizes_do_not_pile_up_threads(gpt2):
+    expected = gpt2.encode_batch(TEXTS, threads=1)
+    cores = len(os.sched_getaffinity(0))
+    for threads in range(1, 4 * cores + 1):
+        assert gpt2.encode_batch(TEXTS, threads=threads) == expected
+    # The all-cores pool and the latest other size, at most, besides the
+    # interpreter's own threads (a few).
+    assert len(os.listdir("/proc/self/task")) <= cores + 4 * cores + 8
