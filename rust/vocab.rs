@@ -59,6 +59,25 @@ pub enum VocabError {
         content: String,
         id: u32,
     },
+    /// An id far beyond the number of tokens: one slot is kept per id, so
+    /// a corrupt id of 4 billion would otherwise allocate tens of GiB.
+    IdTooLarge {
+        token: String,
+        id: u32,
+        tokens: usize,
+    },
+}
+
+/// Ids above this are refused whatever the vocabulary's size (NumPy and
+/// Megatron's shards hold ids as int32).
+pub const MAX_ID: u32 = i32::MAX as u32;
+
+/// The largest id a vocabulary of `tokens` entries (special tokens included)
+/// may use: room for holes in the id space as large as the tokens
+/// themselves (o200k's special tokens sit past a gap), not for billions.
+pub fn largest_plausible_id(tokens: usize) -> u32 {
+    let room = tokens.saturating_mul(2).saturating_add(1024);
+    u32::try_from(room).unwrap_or(u32::MAX).min(MAX_ID)
 }
 
 impl std::fmt::Display for VocabError {
@@ -90,6 +109,12 @@ impl std::fmt::Display for VocabError {
                 f,
                 "special token {content:?} has id {id}, which a different token already has"
             ),
+            VocabError::IdTooLarge { token, id, tokens } => write!(
+                f,
+                "token {token:?} has id {id}, beyond any id {tokens} tokens can use (at most {}); \
+                 the file is corrupt",
+                largest_plausible_id(*tokens)
+            ),
         }
     }
 }
@@ -119,6 +144,24 @@ impl TokenIds {
     }
 }
 
+/// Refuses an id too large for the number of tokens before any table is
+/// sized by it.
+fn check_ids_plausible(
+    entries: &[TokenEntry],
+    specials: &[SpecialToken],
+) -> Result<(), VocabError> {
+    let tokens = entries.len() + specials.len();
+    let limit = largest_plausible_id(tokens);
+    let regular = entries
+        .iter()
+        .map(|(bytes, id)| (crate::byte_alphabet::bytes_to_token_string(bytes), *id));
+    let special = specials.iter().map(|s| (s.content.clone(), s.id));
+    match regular.chain(special).find(|&(_, id)| id > limit) {
+        Some((token, id)) => Err(VocabError::IdTooLarge { token, id, tokens }),
+        None => Ok(()),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Vocab {
     /// Bytes of each id; `None` where the id space has a hole.
@@ -139,6 +182,7 @@ impl Vocab {
         merges: Vec<MergePair>,
         specials: Vec<SpecialToken>,
     ) -> Result<Self, VocabError> {
+        check_ids_plausible(&entries, &specials)?;
         let size = entries
             .iter()
             .map(|(_, id)| *id as usize + 1)
@@ -354,5 +398,29 @@ mod tests {
             Vocab::new(missing, vec![], vec![]).unwrap_err(),
             VocabError::MissingByte(0)
         );
+    }
+
+    /// Would allocate 64 GiB (one slot per id) if the id were trusted.
+    #[test]
+    fn refuses_ids_the_entries_cannot_justify() {
+        let mut entries = byte_entries();
+        entries.push((b"ab".to_vec(), 4_000_000_000));
+        let error = Vocab::new(entries, vec![], vec![]).unwrap_err();
+        assert!(matches!(
+            &error,
+            VocabError::IdTooLarge { id: 4_000_000_000, token, tokens: 257 } if token == "ab"
+        ));
+        assert!(error.to_string().contains("\"ab\""));
+        let specials = vec![SpecialToken::new("<s>", 3_000_000_000)];
+        assert!(matches!(
+            Vocab::new(byte_entries(), vec![], specials),
+            Err(VocabError::IdTooLarge {
+                id: 3_000_000_000,
+                ..
+            })
+        ));
+        // A gap before the special tokens, as o200k has, is fine.
+        let specials = vec![SpecialToken::new("<|end|>", 256 + 300)];
+        assert!(Vocab::new(byte_entries(), vec![], specials).is_ok());
     }
 }

@@ -215,6 +215,12 @@ def test_open_by_file_name_and_errors_name_the_file(tmp_path):
         (lambda raw: raw.__setitem__(slice(9, 17), struct.pack("<Q", 2)), "unsupported version 2"),
         (lambda raw: raw.__setitem__(17, 9), "unknown dtype code 9"),
         (lambda raw: raw.__setitem__(slice(18, 26), struct.pack("<Q", 99)), "truncated"),
+        # Counts no file of this size can hold: an error, not a huge allocation or mapping.
+        (
+            lambda raw: raw.__setitem__(slice(18, 26), struct.pack("<Q", 10**12)),
+            "announces 1000000000000 sequences",
+        ),
+        (lambda raw: raw.__setitem__(slice(26, 34), struct.pack("<Q", 2**64 - 1)), "truncated"),
         (lambda raw: raw.extend(b"\0\0\0"), "3 unexpected bytes"),
         (lambda raw: raw.__delitem__(slice(20, None)), "shorter than the 34-byte header"),
     ],
