@@ -23,6 +23,12 @@ pub const GPT2_PATTERN: &str =
 const GPT2_PATTERN_TIKTOKEN: &str =
     r"'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
+/// The same pattern as tiktoken's r50k_base and p50k_base encodings spell it
+/// now (possessive quantifiers; a lone whitespace character is `\s`, which
+/// is all `\s+` can match where `\s+(?!\S)` fails).
+pub const GPT2_PATTERN_R50K: &str =
+    r"'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s";
+
 /// Where [`Pretokenizer::split`] sends each pretoken's byte range. Any
 /// `FnMut(start, end)` is one; the encoder has its own, whose method is
 /// always inlined into the scanner's loops (a closure is not always).
@@ -46,7 +52,7 @@ pub enum Pretokenizer {
 impl Pretokenizer {
     /// The scanner for GPT-2's pattern, a regex for anything else.
     pub fn from_pattern(pattern: &str) -> Result<Self, Error> {
-        if pattern == GPT2_PATTERN || pattern == GPT2_PATTERN_TIKTOKEN {
+        if [GPT2_PATTERN, GPT2_PATTERN_TIKTOKEN, GPT2_PATTERN_R50K].contains(&pattern) {
             return Ok(Pretokenizer::Gpt2);
         }
         fancy_regex::Regex::new(pattern)

@@ -1,7 +1,9 @@
 //! The hand-written GPT-2 scanner against a real regex engine (fancy-regex,
 //! the engine tiktoken uses) on generated Unicode strings.
 
-use bbpe::pretokenize::{gpt2_cut_at_or_after, pretokens, Pretokenizer, GPT2_PATTERN};
+use bbpe::pretokenize::{
+    gpt2_cut_at_or_after, pretokens, Pretokenizer, GPT2_PATTERN, GPT2_PATTERN_R50K,
+};
 
 /// Characters chosen to hit every branch of the pattern: apostrophes and
 /// contraction letters, every kind of space, digits and letters of several
@@ -111,6 +113,29 @@ fn scanner_equals_regex_on_generated_text() {
         let expected = regex_pretokens(&regex, &text);
         let got = pretokens(&Pretokenizer::Gpt2, &text).unwrap();
         assert_eq!(got, expected, "case {case}: {text:?}");
+    }
+}
+
+/// tiktoken's r50k spelling, which loads as GPT-2's pattern, finds the same
+/// pieces.
+#[test]
+fn tiktoken_r50k_spelling_equals_gpt2_pattern() {
+    let gpt2 = fancy_regex::Regex::new(GPT2_PATTERN).unwrap();
+    let r50k = fancy_regex::Regex::new(GPT2_PATTERN_R50K).unwrap();
+    assert!(matches!(
+        Pretokenizer::from_pattern(GPT2_PATTERN_R50K),
+        Ok(Pretokenizer::Gpt2)
+    ));
+    let mut rng = Rng(0x0BAD_5EED_1234_5678);
+    for case in 0..100_000 {
+        let len = (rng.next() % 24) as usize;
+        let text: String = (0..len).map(|_| rng.char()).collect();
+        let expected = regex_pretokens(&gpt2, &text);
+        assert_eq!(
+            regex_pretokens(&r50k, &text),
+            expected,
+            "case {case}: {text:?}"
+        );
     }
 }
 
