@@ -114,12 +114,16 @@ impl CoreTokenizer {
     }
 
     #[staticmethod]
-    fn from_tiktoken(path: PathBuf, special_tokens: Vec<(String, u32)>) -> PyResult<Self> {
+    fn from_tiktoken(
+        path: PathBuf,
+        special_tokens: Vec<(String, u32)>,
+        pattern: &str,
+    ) -> PyResult<Self> {
         let specials: Vec<SpecialToken> = special_tokens
             .into_iter()
             .map(|(content, id)| SpecialToken::new(content, id))
             .collect();
-        Self::from_loaded(formats::tiktoken::load(&path, &specials).map_err(to_py)?)
+        Self::from_loaded(formats::tiktoken::load(&path, &specials, pattern).map_err(to_py)?)
     }
 
     #[getter]

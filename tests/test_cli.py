@@ -62,7 +62,13 @@ def test_train_sample_writes_every_format_and_encode_uses_it(tmp_path, capsys):
     assert main([*args, "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["merges.txt", "tokenizer.json", "vocab.json", "vocab.tiktoken"]
+    assert names == [
+        "merges.txt",
+        "tokenizer.json",
+        "vocab.json",
+        "vocab.tiktoken",
+        "vocab.tiktoken.json",
+    ]
     assert summary["vocab_size"] == 2000
     assert summary["documents"] + summary["held_out_documents"] == len(sample_texts())
     assert summary["held_out_bytes_per_token"] > 2

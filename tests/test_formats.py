@@ -2,6 +2,7 @@
 
 import base64
 import json
+import time
 
 import pytest
 
@@ -57,7 +58,7 @@ def test_hf_tokenizer_json_gives_identical_ids(tmp_path, name, sample_texts):
 def test_tiktoken_file_gives_identical_ids(tmp_path, sample_texts):
     tiktoken = pytest.importorskip("tiktoken")
     gpt2 = Tokenizer.from_pretrained("gpt2")
-    (path,) = gpt2.save(tmp_path, format="tiktoken")
+    path, _ = gpt2.save(tmp_path, format="tiktoken")
     ranks = {}
     for line in path.read_text().splitlines():
         token, rank = line.split()
@@ -70,7 +71,8 @@ def test_tiktoken_file_gives_identical_ids(tmp_path, sample_texts):
     )
     for text in sample_texts:
         assert encoding.encode_ordinary(text) == gpt2.encode(text, allowed_special="none")
-    reloaded = Tokenizer.from_tiktoken(path, special_tokens=gpt2.special_tokens)
+    reloaded = Tokenizer.from_tiktoken(path)
+    assert reloaded.special_tokens == gpt2.special_tokens
     assert reloaded.encode_batch(sample_texts) == gpt2.encode_batch(sample_texts)
 
 
@@ -199,7 +201,38 @@ def test_bad_tiktoken_line(tmp_path):
     path = tmp_path / "bad.tiktoken"
     path.write_text("IQ== 0\nnot-base64!! 1\n")
     with pytest.raises(ValueError, match=r"bad\.tiktoken, line 2"):
-        Tokenizer.from_tiktoken(path)
+        Tokenizer.from_tiktoken(path, encoding="gpt2")
+
+
+def byte_rank_lines() -> list[str]:
+    return [f"{base64.b64encode(bytes([b])).decode()} {b}" for b in range(256)]
+
+
+def test_duplicate_tiktoken_rank_names_both_lines(tmp_path):
+    path = tmp_path / "dup.tiktoken"
+    lines = [*byte_rank_lines(), "", "ICA= 256", "YWI= 256"]  # "  " and "ab"
+    path.write_text("\n".join(lines) + "\n")
+    message = r"dup\.tiktoken, line 259: rank 256 is already given on line 258"
+    with pytest.raises(ValueError, match=message):
+        Tokenizer.from_tiktoken(path, encoding="gpt2")
+
+
+def test_one_megabyte_token_is_written_and_read_quickly(tmp_path):
+    """Splitting a token into the two parts tiktoken would join is near-linear
+    in its length (it was quadratic: a 100 KB token took over a minute)."""
+    widths = [2**k for k in range(1, 21)]  # up to 1 MiB of spaces
+    lines = byte_rank_lines()
+    lines += [f"{base64.b64encode(b' ' * w).decode()} {255 + k}" for k, w in enumerate(widths, 1)]
+    path = tmp_path / "long.tiktoken"
+    path.write_text("\n".join(lines) + "\n")
+    start = time.perf_counter()
+    tok = Tokenizer.from_tiktoken(path, encoding="gpt2", special_tokens={})
+    loaded = time.perf_counter()
+    (written, _) = tok.save(tmp_path / "again", format="tiktoken")
+    saved = time.perf_counter()
+    assert written.read_text() == path.read_text()
+    assert tok.encode(" " * 2**20) == [255 + len(widths)]
+    assert loaded - start < 10 and saved - loaded < 10, (loaded - start, saved - loaded)
 
 
 def test_offsets_match_hf_tokenizers(tmp_path, sample_texts):
@@ -241,3 +274,37 @@ def test_transformers_fast_tokenizer_gives_identical_ids(tmp_path, sample_texts)
     assert fast.decode(roberta.encode("Fill <mask> in")) == roberta.decode(
         roberta.encode("Fill <mask> in")
     )
+
+
+# -- files whose ids would size tables: refused before anything is allocated --
+
+HUGE_ID = 4_000_000_000  # one slot per id up to it would take 64 GiB
+
+
+def test_vocab_json_with_a_huge_id_is_refused(tmp_path):
+    vocab, merges = Tokenizer.from_pretrained("gpt2").save(tmp_path)
+    entries = json.loads(vocab.read_text(encoding="utf-8"))
+    entries["Ġthe"] = HUGE_ID
+    vocab.write_text(json.dumps(entries), encoding="utf-8")
+    with pytest.raises(ValueError, match=rf'vocab\.json: token "Ġthe" has id {HUGE_ID}'):
+        Tokenizer.from_files(vocab, merges)
+
+
+def test_tokenizer_json_with_a_huge_added_token_id_is_refused(tmp_path):
+    data = json.loads(Tokenizer.from_pretrained("roberta-base").to_json())
+    data["added_tokens"][4]["id"] = HUGE_ID
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match=rf'tokenizer\.json: token "<mask>" has id {HUGE_ID}'):
+        Tokenizer.from_file(path)
+
+
+def test_tiktoken_file_with_a_huge_rank_is_refused(tmp_path):
+    gpt2 = Tokenizer.from_pretrained("gpt2")
+    path, _ = gpt2.save(tmp_path, format="tiktoken")
+    lines = path.read_text().splitlines()
+    token, _ = lines[-1].split()
+    lines[-1] = f"{token} {HUGE_ID}"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=rf"vocab\.tiktoken, line {len(lines)}: .*{HUGE_ID}"):
+        Tokenizer.from_tiktoken(path, special_tokens=gpt2.special_tokens)

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from bbpe import tiktoken_encodings
 from bbpe._core import CoreTokenizer
 
 if TYPE_CHECKING:  # NumPy is imported where arrays are made, so that loading is quick
@@ -141,11 +142,23 @@ class Tokenizer:
 
     @classmethod
     def from_tiktoken(
-        cls, path: str | os.PathLike, special_tokens: dict[str, int] | None = None
+        cls,
+        path: str | os.PathLike,
+        special_tokens: dict[str, int] | None = None,
+        *,
+        pattern: str | None = None,
+        encoding: str | None = None,
     ) -> Tokenizer:
-        """A tiktoken rank file (``base64-token rank`` per line)."""
-        specials = list((special_tokens or {}).items())
-        return cls(CoreTokenizer.from_tiktoken(os.fspath(path), specials))
+        """A tiktoken rank file (``base64-token rank`` per line). The file does
+        not record its split pattern: give ``pattern``, or ``encoding`` (one of
+        OpenAI's: ``gpt2``, ``r50k_base``, ``p50k_base``, ``cl100k_base``,
+        ``o200k_base``; also read from a file named after one, e.g.
+        ``cl100k_base.tiktoken``), unless bbpe wrote the file (its pattern and
+        special tokens are saved beside it). ``special_tokens`` default to the
+        encoding's."""
+        found = tiktoken_encodings.resolve(path, pattern, encoding, special_tokens)
+        specials = list(found.special_tokens.items())
+        return cls(CoreTokenizer.from_tiktoken(os.fspath(path), specials, found.pattern))
 
     # -------------------------------------------------------------- properties
     @property
@@ -466,7 +479,8 @@ class Tokenizer:
         format: Literal["gpt2", "hf", "tiktoken"] = "gpt2",
     ) -> list[Path]:
         """Writes the vocabulary to ``directory``: ``gpt2`` (vocab.json +
-        merges.txt), ``hf`` (tokenizer.json) or ``tiktoken`` (vocab.tiktoken).
+        merges.txt), ``hf`` (tokenizer.json) or ``tiktoken`` (vocab.tiktoken, and
+        its pattern and special tokens in vocab.tiktoken.json).
         Returns the paths written."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
@@ -479,8 +493,12 @@ class Tokenizer:
             partial.write_text(self._core.to_hf_json(), encoding="utf-8")
             partial.replace(paths[0])
         elif format == "tiktoken":
-            paths = [out / "vocab.tiktoken"]
-            self._core.save_tiktoken(str(paths[0]))
+            rank_file = out / "vocab.tiktoken"
+            self._core.save_tiktoken(str(rank_file))
+            settings = tiktoken_encodings.write_settings(
+                rank_file, self.pattern, self.special_tokens
+            )
+            paths = [rank_file, settings]
         else:
             raise ValueError(f"format must be 'gpt2', 'hf' or 'tiktoken', not {format!r}")
         return paths
