@@ -31,8 +31,56 @@ pub(super) fn text_field<'a>(
             Ok(_) => Err(format!("no {field:?} field")),
             Err(e) => Err(not_json(&e)),
         },
-        Err(e) => Err(not_json(&e)),
+        Err(e) => match without_lone_surrogates(line) {
+            // Lone surrogate escapes, which Python's `json.dumps` writes for
+            // strings that hold them, get the policy of strings passed to the
+            // API: U+FFFD. (serde rejects them; this slow path is rare.)
+            Some(line) => {
+                let text = text_field(&line, field, &mut String::new())?.to_string();
+                *scratch = text;
+                Ok(scratch)
+            }
+            None => Err(not_json(&e)),
+        },
     }
+}
+
+/// `line` with each `\u` escape of a surrogate that is not half of a pair
+/// replaced by `\ufffd` (of the same length, so columns stay), or `None`
+/// if it has none. Outside strings a backslash is an error either way.
+fn without_lone_surrogates(line: &str) -> Option<String> {
+    const REPLACEMENT: &[u8] = br"\ufffd";
+    let bytes = line.as_bytes();
+    // The surrogate escaped at `i`, if any.
+    let surrogate_at = |i: usize| {
+        let hex = bytes.get(i..i + 6)?.strip_prefix(br"\u")?;
+        let unit = u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+        (0xd800..0xe000).contains(&unit).then_some(unit)
+    };
+    let mut fixed = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            fixed.push(bytes[i]);
+            i += 1;
+        } else if let Some(unit) = surrogate_at(i) {
+            let paired = unit < 0xdc00 && surrogate_at(i + 6).is_some_and(|low| low >= 0xdc00);
+            let length = if paired { 12 } else { 6 };
+            fixed.extend_from_slice(if paired {
+                &bytes[i..i + 12]
+            } else {
+                REPLACEMENT
+            });
+            i += length;
+        } else {
+            // Any other escape, taken whole so that `\\` never starts one.
+            let end = (i + 2).min(bytes.len());
+            fixed.extend_from_slice(&bytes[i..end]);
+            i = end;
+        }
+    }
+    let fixed = String::from_utf8(fixed).expect("only ASCII escapes were replaced");
+    (fixed != line).then_some(fixed)
 }
 
 /// serde's message with the column; the line is the caller's to give.
@@ -186,6 +234,28 @@ mod tests {
         assert_eq!(
             text(line, "text").unwrap(),
             "two\nlines \"quoted\" é \u{1f600}"
+        );
+    }
+
+    #[test]
+    fn lone_surrogate_escapes_become_replacement_characters() {
+        // As Python's json.dumps writes lone surrogates; pairs stay characters.
+        let line =
+            r#"{"a": "\udc00", "text": "x\ud800y \ud83d\ude00 \udfff\ud800\ud800\udc00 \ud800\n"}"#;
+        assert_eq!(
+            text(line, "text").unwrap(),
+            "x\u{fffd}y \u{1f600} \u{fffd}\u{fffd}\u{10000} \u{fffd}\n"
+        );
+        // An escaped backslash before "u" is not an escape.
+        assert_eq!(text(r#"{"text": "\\ud800"}"#, "text").unwrap(), "\\ud800");
+        assert_eq!(
+            text(r#"{"text": "\ud800", "b": "\\"}"#, "text").unwrap(),
+            "\u{fffd}"
+        );
+        // Other errors are found and placed as in a line without them.
+        assert_eq!(
+            text(r#"{"text": "\ud800", }"#, "text").unwrap_err(),
+            "not valid JSON (trailing comma, column 20)"
         );
     }
 
