@@ -69,6 +69,30 @@ pub(super) fn open(path: &Path) -> io::Result<Opened> {
     })
 }
 
+/// What is wrong with a file whose first bytes are a compressed format's
+/// magic number while its name has no compression suffix (the reader is only
+/// peeked at). Such a file is reported rather than decompressed anyway: the
+/// name decides how every file is read (its document format too, from the
+/// name under the suffix), and one rule is easier to predict than two. None of
+/// these magic numbers starts valid UTF-8, so no text file is refused.
+pub(super) fn misnamed(path: &Path, reader: &mut dyn BufRead) -> Option<String> {
+    const MAGIC: [(&[u8], &str, &str); 3] = [
+        (b"\x1f\x8b", "gzip", ".gz"),
+        (b"\xfd7zXZ\x00", "xz", ".xz"),
+        (b"\x28\xb5\x2f\xfd", "zstd", ".zst"),
+    ];
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    if compression_of(&name).0 != Compression::None {
+        return None;
+    }
+    // A failed read is reported by the first line's read.
+    let start = reader.fill_buf().ok()?;
+    let (_, kind, suffix) = MAGIC.iter().find(|(magic, ..)| start.starts_with(magic))?;
+    Some(format!(
+        "looks like {kind}-compressed data; name it {name}{suffix}"
+    ))
+}
+
 /// A reader that adds up the bytes it hands out; shared through a cell because
 /// the decompressor owns the reader.
 struct Counted<R> {

@@ -48,6 +48,9 @@ fn read_file(
     let format = format_of(path, options.format);
     let name = path.display().to_string();
     let mut opened = decompress::open(path).map_err(|e| Error::io(&name, e))?;
+    if let Some(message) = decompress::misnamed(path, &mut opened.reader) {
+        return Err(Error::file(&name, "", message));
+    }
     let mut number = 0;
     let mut reported = 0;
     buffers.paragraph.clear();
@@ -65,10 +68,15 @@ fn read_file(
             reported = opened.consumed.get();
             progress(reported);
         }
+        let mut bytes = buffers.line.strip_suffix(b"\n").unwrap_or(&buffers.line);
+        if number == 1 {
+            // A byte order mark, as some editors start UTF-8 files with.
+            bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        }
         let line = Line {
             path: &name,
             number,
-            bytes: buffers.line.strip_suffix(b"\n").unwrap_or(&buffers.line),
+            bytes,
         };
         match format {
             DocumentFormat::Jsonl => {
@@ -358,6 +366,47 @@ mod tests {
             error.ends_with(", line 1: invalid UTF-8 (at byte 10 of the line)"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_of_a_file_is_skipped() {
+        let bom = "\u{feff}";
+        for (name, format, contents, expected) in [
+            ("x.jsonl", DocumentFormat::Auto, "{\"text\": \"a\"}\n", "a"),
+            ("x.txt", DocumentFormat::Lines, "a\n", "a"),
+            ("x.txt", DocumentFormat::Paragraphs, "a\nb\n", "a\nb"),
+        ] {
+            let documents = read_one(format!("{bom}{contents}").as_bytes(), name, format);
+            assert_eq!(documents.unwrap(), [expected], "{name} {format:?}");
+        }
+        // Only at the start of a file: elsewhere it is text (U+FEFF).
+        let documents = read_one(
+            format!("{bom}a\n{bom}b\n").as_bytes(),
+            "x",
+            DocumentFormat::Lines,
+        );
+        assert_eq!(documents.unwrap(), ["a", &format!("{bom}b")]);
+        let dir = TempDir::new();
+        let files = [
+            dir.write("a.txt", b"\xef\xbb\xbfa\n"),
+            dir.write("b.txt.gz", &gzip(b"\xef\xbb\xbfb\n")),
+        ];
+        let options = options(DocumentFormat::Lines, OnBadInput::Stop);
+        assert_eq!(read(&files, &options).unwrap().0, ["a", "b"]);
+    }
+
+    #[test]
+    fn compressed_data_under_a_plain_name_is_named_as_such() {
+        for (name, compressed, kind, suffix) in [
+            ("a.txt", gzip(b"text\n"), "gzip", ".gz"),
+            ("b.jsonl", xz(b"text\n"), "xz", ".xz"),
+            ("c", zstd(b"text\n"), "zstd", ".zst"),
+        ] {
+            let error = read_one(&compressed, name, DocumentFormat::Auto).unwrap_err();
+            let expected =
+                format!("{name}: looks like {kind}-compressed data; name it {name}{suffix}");
+            assert!(error.to_string().ends_with(&expected), "{error}");
+        }
     }
 
     #[test]
