@@ -18,6 +18,7 @@ pub mod formats;
 mod huge_pages;
 pub mod merge;
 pub mod pretokenize;
+mod publish;
 mod radix_heap;
 pub mod shards;
 pub mod threads;

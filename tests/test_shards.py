@@ -112,6 +112,157 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(corpus, tmp_pa
         assert path.read_bytes() == (cut / path.name).read_bytes(), path.name
 
 
+def encode_in_a_child(corpus: Path, out: Path, *options: str, file_size_limit=None):
+    """`bbpe encode` in a child process; `file_size_limit` caps every file it
+    writes as a full disk would (SIGXFSZ ignored, so the write fails with EFBIG)."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit_file_sizes():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+    env = {
+        "PYTHONPATH": str(Path(bbpe.__file__).parent.parent),
+        "PATH": "/usr/bin:/bin",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    args = [sys.executable, "-m", "bbpe", "encode", str(corpus), "-o", str(out), *options]
+    return subprocess.run(
+        [*args, "--format", "lines", "--json"],
+        capture_output=True,
+        env=env,
+        preexec_fn=limit_file_sizes if file_size_limit else None,
+    )
+
+
+def same_files(a: Path, b: Path) -> bool:
+    names = sorted(p.name for p in a.iterdir())
+    if names != sorted(p.name for p in b.iterdir()):
+        return False
+    return all((a / n).read_bytes() == (b / n).read_bytes() for n in names)
+
+
+@pytest.mark.parametrize(
+    ("words_per_line", "shard_size", "file_size_limit"),
+    [
+        # Many one-word documents: the first .idx outgrows the limit, the .bin not.
+        (1, "1KB", 1500),
+        # One long document a shard: the first manifest.json outgrows the limit.
+        (60, "100", 500),
+        # Later shards: the manifest grows past the limit after a few shards.
+        (60, "100", 2500),
+    ],
+)
+def test_a_full_disk_leaves_a_resumable_run(tmp_path, words_per_line, shard_size, file_size_limit):
+    corpus = tmp_path / "docs.txt"
+    words = [f"word{i}" for i in range(3000)]
+    lines = [" ".join(words[i : i + words_per_line]) for i in range(0, 3000, words_per_line)]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    options = ("--shard-size", shard_size)
+    assert encode_in_a_child(corpus, whole, *options).returncode == 0
+
+    full = encode_in_a_child(corpus, cut, *options, file_size_limit=file_size_limit)
+    assert full.returncode != 0
+    assert b"File too large" in full.stderr, full.stderr
+    resumed = encode_in_a_child(corpus, cut, *options, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert same_files(whole, cut)
+
+
+def interrupted_states(whole: Path):
+    """What a crash can leave, made from an uninterrupted run's files: each a
+    function that fills an empty directory and returns how many shards of it
+    are verifiably whole."""
+    manifest = json.loads((whole / "manifest.json").read_text())
+
+    def copy(cut, *names):
+        for name in names:
+            (cut / name).write_bytes((whole / name).read_bytes())
+
+    def shard_files(count):
+        return [f"data_{k:05}{suffix}" for k in range(count) for suffix in (".bin", ".idx")]
+
+    def manifest_of(cut, count):
+        earlier = dict(manifest, complete=False, shards=manifest["shards"][:count])
+        (cut / "manifest.json").write_text(json.dumps(earlier, indent=2))
+
+    def no_shard_finished(cut):
+        (cut / "data_00000.bin.partial").write_bytes(b"\x01\x02")
+        return 0
+
+    def a_bin_without_its_idx(cut):
+        copy(cut, "data_00000.bin")
+        return 0
+
+    def leftover_partials(cut):
+        copy(cut, *shard_files(2))
+        manifest_of(cut, 2)
+        (cut / "data_00002.bin.partial").write_bytes(b"\x01")
+        (cut / "data_00002.idx.partial").write_bytes(b"\x02")
+        (cut / "manifest.json.partial").write_text("{")
+        return 2
+
+    def renamed_but_not_listed(cut):
+        copy(cut, *shard_files(3))
+        manifest_of(cut, 2)
+        return 2
+
+    def no_manifest(cut):
+        copy(cut, *shard_files(3))
+        return 0
+
+    def a_truncated_manifest(cut):
+        copy(cut, *shard_files(3))
+        manifest_of(cut, 3)
+        text = (cut / "manifest.json").read_bytes()
+        (cut / "manifest.json").write_bytes(text[: len(text) // 2])
+        return 0
+
+    def a_listed_idx_never_reached_the_disk(cut):
+        copy(cut, *shard_files(3))
+        manifest_of(cut, 3)
+        (cut / "data_00002.idx").unlink()
+        return 2
+
+    def a_listed_bin_with_a_bad_byte(cut):
+        copy(cut, *shard_files(3))
+        manifest_of(cut, 3)
+        data = bytearray((cut / "data_00001.bin").read_bytes())
+        data[len(data) // 2] ^= 1
+        (cut / "data_00001.bin").write_bytes(bytes(data))
+        return 1
+
+    return [
+        no_shard_finished,
+        a_bin_without_its_idx,
+        leftover_partials,
+        renamed_but_not_listed,
+        no_manifest,
+        a_truncated_manifest,
+        a_listed_idx_never_reached_the_disk,
+        a_listed_bin_with_a_bad_byte,
+    ]
+
+
+def test_every_interrupted_state_resumes_from_its_last_whole_shard(corpus, tmp_path, roberta):
+    whole = tmp_path / "whole"
+    shards.write(corpus, whole, roberta, shard_size="100KB")
+    manifest = json.loads((whole / "manifest.json").read_text())
+    assert len(manifest["shards"]) > 3
+    for state in interrupted_states(whole):
+        cut = tmp_path / state.__name__
+        cut.mkdir()
+        whole_shards = state(cut)
+        summary = shards.write(corpus, cut, roberta, shard_size="100KB", resume=True)
+        expected = manifest["shards"][whole_shards - 1]["input_documents"] if whole_shards else 0
+        assert summary["resumed_documents"] == expected, state.__name__
+        assert same_files(whole, cut), state.__name__
+
+
 def test_bad_lines_are_named_or_skipped(tmp_path, roberta):
     corpus = tmp_path / "bad.jsonl"
     corpus.write_bytes(b'{"text": "one"}\n{"text": "two \xff"}\n{"text": "three"}\n')
@@ -120,6 +271,19 @@ def test_bad_lines_are_named_or_skipped(tmp_path, roberta):
     summary = shards.write(corpus, tmp_path / "skip", roberta, on_bad_input="skip")
     assert (summary["documents"], summary["skipped"]) == (2, 1)
     assert [roberta.decode(d[0]) for d in read_all(tmp_path / "skip")] == ["one", "three"]
+
+
+def test_surrogates_in_json_lines_get_the_api_policy(tmp_path, roberta):
+    # json.dumps writes lone surrogates as escapes; the API replaces them with U+FFFD.
+    texts = ["lone \ud800 high", "lone \udfff low", "pair \ud83d\ude00", "\ud83d\ude00\ud83d"]
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="ascii")
+    shards.write(corpus, tmp_path / "out", roberta)
+    documents = [doc[0] for doc in read_all(tmp_path / "out")]
+    expected = [roberta.encode(t, add_special_tokens=False, allowed_special="none") for t in texts]
+    assert documents == expected
+    assert roberta.decode(documents[2]) == "pair \U0001f600"
+    assert roberta.decode(documents[0]) == "lone \ufffd high"
 
 
 def test_special_token_text_in_the_corpus_is_plain_text(tmp_path, roberta):

@@ -39,16 +39,7 @@ pub(crate) fn read_text(path: &Path) -> Result<String, Error> {
     })
 }
 
-/// Writes a file whole or not at all: a temporary file renamed into place.
-pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
-    let temporary = path.with_extension("partial");
-    std::fs::write(&temporary, contents)
-        .and_then(|_| std::fs::rename(&temporary, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&temporary);
-            Error::io(&display(path), e)
-        })
-}
+pub(crate) use crate::publish::write_durably as write_atomically;
 
 /// Builds the vocabulary, reporting a bad merge at its place in `merges_file`
 /// (`merge_place(i)` says where merge `i` was read; it is asked only on an
