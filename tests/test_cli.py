@@ -49,6 +49,20 @@ def test_missing_field_and_invalid_utf8(tmp_path, capsys):
     assert "latin.txt, line 3: invalid UTF-8" in capsys.readouterr().err
 
 
+def test_compressed_data_under_a_text_name_and_a_byte_order_mark(tmp_path, capsys):
+    import gzip
+
+    misnamed = tmp_path / "corpus.txt"
+    misnamed.write_bytes(gzip.compress(b"some text\n"))
+    assert main(["encode", str(misnamed)]) == 2
+    err = capsys.readouterr().err
+    assert "corpus.txt: looks like gzip-compressed data; name it corpus.txt.gz" in err
+    with_bom = tmp_path / "bom.jsonl"
+    with_bom.write_text('{"text": "a b"}\n', encoding="utf-8-sig")
+    assert main(["encode", str(with_bom), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["text_bytes"] == 3
+
+
 def test_tokenize_prints_tokens(capsys):
     assert main(["tokenize", "It was a great day", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -88,6 +102,23 @@ def test_train_reports_bad_lines(tmp_path, capsys):
     assert main([*args, "--on-bad-input", "skip"]) == 0
     printed = capsys.readouterr().out
     assert "skipped 1 bad lines" in printed and "line 2" in printed
+
+
+def test_train_max_words_keeps_the_cap_and_says_what_it_dropped(tmp_path, capsys):
+    # 6000 distinct words, each seen once, under a cap of 2000.
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = [letters[i % 26] + letters[i // 26 % 26] + letters[i // 676] for i in range(6000)]
+    corpus = tmp_path / "words.txt"
+    corpus.write_text(" ".join(words) + "\n", encoding="utf-8")
+    args = ["train", str(corpus), "-o", str(tmp_path / "out"), "--vocab-size", "1000"]
+    args += ["--min-frequency", "1", "--max-words", "2000"]
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["unique_words"] == 2000
+    assert (summary["pruned_words"], summary["pruned_occurrences"]) == (4000, 4000)
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "warning: --max-words 2,000 dropped 4,000 distinct words (4,000 occurrences" in err
 
 
 def test_encode_to_shards_then_info_and_merge(tmp_path, capsys):

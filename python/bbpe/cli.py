@@ -153,6 +153,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "text_bytes": report.text_bytes,
         "unique_words": report.unique_words,
         "pruned_words": report.pruned_words,
+        "pruned_occurrences": report.pruned_occurrences,
         "skipped_lines": report.skipped,
         "first_skipped": report.first_skipped,
         "vocab_size": report.vocab_size,
@@ -177,8 +178,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     if report.pruned_words:
         print(
-            f"note: {report.pruned_words:,} rare words ({report.pruned_occurrences:,} occurrences) "
-            f"were pruned to stay under --max-words {args.max_words:,}"
+            f"warning: --max-words {args.max_words:,} dropped {report.pruned_words:,} distinct "
+            f"words ({report.pruned_occurrences:,} occurrences), the rarest, while counting; "
+            "the vocabulary was trained without them",
+            file=sys.stderr,
         )
     if report.skipped:
         print(f"note: skipped {report.skipped:,} bad lines; the first: {report.first_skipped}")

@@ -38,7 +38,8 @@ pub struct WordCounts {
 
 impl WordCounts {
     /// `max_words` caps the distinct words kept: when a batch takes the map
-    /// past it, the rarest words are dropped (see [`WordCounts::prune`]).
+    /// past it, the rarest words are dropped down to the cap (see
+    /// [`WordCounts::prune`]).
     pub fn new(max_words: Option<usize>) -> Self {
         WordCounts {
             max_words,
@@ -94,26 +95,38 @@ impl WordCounts {
         self.documents += batch.len() as u64;
         self.text_bytes += batch.bytes() as u64;
         if let Some(max_words) = self.max_words {
-            if self.counts.len() > max_words {
-                self.prune(max_words * 3 / 4);
-            }
+            self.prune(max_words);
         }
         Ok(())
     }
 
-    /// Drops every word whose count is at most the smallest threshold that
-    /// leaves no more than `keep` words. Whole count classes go at once, so the
-    /// result does not depend on the map's order.
+    /// Drops the rarest words until no more than `keep` are left. Among words
+    /// of the same count the longer go first (a short word is more likely a
+    /// piece of others), then the later in byte order, so what stays does
+    /// not depend on the map's order.
     fn prune(&mut self, keep: usize) {
-        let mut counts: Vec<u64> = self.counts.values().copied().collect();
-        let drop_at_least = counts.len().saturating_sub(keep);
-        if drop_at_least == 0 {
+        let excess = self.counts.len().saturating_sub(keep);
+        if excess == 0 {
             return;
         }
-        let (_, &mut threshold, _) = counts.select_nth_unstable(drop_at_least - 1);
+        // The count at which the cut falls, found on counts alone (8 bytes a
+        // word), then the cut among the words of that count.
+        let mut counts: Vec<u64> = self.counts.values().copied().collect();
+        let (_, &mut cut_count, _) = counts.select_nth_unstable(excess - 1);
+        let rarer = counts[..excess].iter().filter(|&&c| c < cut_count).count();
+        drop(counts);
+        let mut ties: Vec<&[u8]> = (self.counts.iter())
+            .filter(|&(_, &count)| count == cut_count)
+            .map(|(word, _)| word.as_ref())
+            .collect();
+        let goes_first = |a: &&[u8], b: &&[u8]| b.len().cmp(&a.len()).then_with(|| b.cmp(a));
+        let (_, &mut last_dropped, _) = ties.select_nth_unstable_by(excess - rarer - 1, goes_first);
+        let last_dropped: Box<[u8]> = last_dropped.into();
         let (mut words, mut occurrences) = (0, 0);
-        self.counts.retain(|_, &mut count| {
-            let drop = count <= threshold;
+        self.counts.retain(|word, &mut count| {
+            let drop = count < cut_count
+                || (count == cut_count
+                    && goes_first(&word.as_ref(), &last_dropped.as_ref()).is_le());
             if drop {
                 words += 1;
                 occurrences += count;
@@ -269,20 +282,64 @@ mod tests {
         assert_eq!(by_threads[0], by_threads[2]);
     }
 
-    #[test]
-    fn pruning_drops_whole_count_classes_of_the_rarest_words() {
-        let mut counts = WordCounts::new(Some(4));
+    fn batch_of(text: &str) -> TextBatch {
         let mut batch = TextBatch::default();
-        batch.push("a a a b b c d e f");
+        batch.push(text);
+        batch
+    }
+
+    fn kept_words(counts: &WordCounts) -> Vec<(Vec<u8>, u64)> {
+        let mut kept: Vec<(Vec<u8>, u64)> = counts.iter().map(|(w, c)| (w.to_vec(), c)).collect();
+        kept.sort();
+        kept
+    }
+
+    #[test]
+    fn pruning_drops_the_rarest_words_down_to_the_cap() {
+        let mut counts = WordCounts::new(Some(4));
+        let batch = batch_of("a a a b b c d e f");
         run_with_threads(1, || counts.add_batch(&Pretokenizer::Gpt2, &batch))
             .unwrap()
             .unwrap();
-        // Seven distinct words over a cap of 4: prune to 3, which drops every
-        // word seen once ("a", " c", " d", " e", " f"), leaving " a" and " b".
-        let mut kept: Vec<Vec<u8>> = counts.iter().map(|(w, _)| w.to_vec()).collect();
-        kept.sort();
-        assert_eq!(kept, vec![b" a".to_vec(), b" b".to_vec()]);
-        assert_eq!(counts.pruned_words, 5);
-        assert_eq!(counts.pruned_occurrences, 5);
+        // Seven distinct words over a cap of 4: " a" and " b" (seen twice)
+        // stay, and of the five seen once the shortest, then the first in
+        // byte order: "a" and " c".
+        let kept = kept_words(&counts);
+        let expected: Vec<(Vec<u8>, u64)> = [(" a", 2), (" b", 2), (" c", 1), ("a", 1)]
+            .iter()
+            .map(|(w, c)| (w.as_bytes().to_vec(), *c))
+            .collect();
+        assert_eq!(kept, expected);
+        assert_eq!(counts.pruned_words, 3);
+        assert_eq!(counts.pruned_occurrences, 3);
+    }
+
+    #[test]
+    fn words_seen_once_are_capped_not_collapsed() {
+        // 5000 distinct words seen once, in five batches, under a cap of 1500.
+        let word = |mut i: usize| {
+            let mut letters = String::from(" ");
+            for _ in 0..3 {
+                letters.push((b'a' + (i % 26) as u8) as char);
+                i /= 26;
+            }
+            letters
+        };
+        let run = |threads| {
+            let mut counts = WordCounts::new(Some(1500));
+            for part in 0..5 {
+                let words: String = (0..1000).map(|i| word(part * 1000 + i)).collect();
+                let batch = batch_of(&words);
+                run_with_threads(threads, || counts.add_batch(&Pretokenizer::Gpt2, &batch))
+                    .unwrap()
+                    .unwrap();
+            }
+            counts
+        };
+        let counts = run(2);
+        assert_eq!(counts.len(), 1500);
+        assert_eq!(counts.pruned_words, 3500);
+        assert_eq!(counts.pruned_occurrences, 3500);
+        assert_eq!(kept_words(&counts), kept_words(&run(1)));
     }
 }
