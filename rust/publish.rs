@@ -40,14 +40,30 @@ pub(crate) fn write_durably(path: &Path, contents: &[u8]) -> Result<(), Error> {
 pub(crate) fn rename_durably(from: &Path, to: &Path) -> Result<(), Error> {
     let shown = to.display().to_string();
     std::fs::rename(from, to).map_err(|e| Error::io(&shown, e))?;
-    let directory = match to.parent() {
+    sync_directory_of(to)
+}
+
+/// Flushes the directory entry of `path` (POSIX: a directory opened
+/// read-only; elsewhere there is no such call, and nothing to do).
+#[cfg(unix)]
+fn sync_directory_of(path: &Path) -> Result<(), Error> {
+    let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    // Directories are opened read-only to be flushed (POSIX; Linux and macOS).
-    File::open(directory)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(&directory.display().to_string(), e))
+    match File::open(directory).and_then(|d| d.sync_all()) {
+        // Some file systems cannot flush a directory (EINVAL): they have
+        // nothing to offer beyond the rename itself.
+        Err(e) if e.kind() != std::io::ErrorKind::InvalidInput => {
+            Err(Error::io(&directory.display().to_string(), e))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+fn sync_directory_of(_: &Path) -> Result<(), Error> {
+    Ok(())
 }
 
 #[cfg(test)]
