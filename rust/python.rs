@@ -542,6 +542,7 @@ fn train_files<'py>(
     summary.set_item("files", stats.files)?;
     summary.set_item("skipped", stats.skipped)?;
     summary.set_item("first_skipped", stats.first_skipped)?;
+    summary.set_item("replaced_surrogates", stats.replaced_surrogates)?;
     Ok((tokenizer, summary, held.documents))
 }
 
@@ -566,9 +567,13 @@ fn add_text(
     let text = match &encoded {
         Ok(bytes) => std::str::from_utf8(bytes.as_bytes())
             .map_err(|e| PyValueError::new_err(format!("Python produced invalid UTF-8: {e}")))?,
-        // Lone surrogates become U+FFFD, as when encoding.
+        // Lone surrogates become U+FFFD, one each, as `Tokenizer.encode`
+        // makes them (`to_string_lossy` would make three of each).
         Err(_) => {
-            lossy = text.to_string_lossy();
+            lossy = text
+                .call_method1("encode", ("utf-16", "surrogatepass"))?
+                .call_method1("decode", ("utf-16", "replace"))?
+                .extract::<String>()?;
             &lossy
         }
     };
@@ -690,6 +695,7 @@ fn run_pipeline<'py>(
     dict.set_item("files", summary.read.files)?;
     dict.set_item("skipped", summary.read.skipped)?;
     dict.set_item("first_skipped", summary.read.first_skipped.clone())?;
+    dict.set_item("replaced_surrogates", summary.read.replaced_surrogates)?;
     Ok(dict)
 }
 

@@ -141,6 +141,33 @@ def test_globs_directories_and_lists_of_paths(corpus_files, tmp_path):
         assert (report.files, report.documents) == (2, 2 * len(docs))
 
 
+def test_lone_surrogates_in_training_texts_become_one_replacement_character_each():
+    # As Tokenizer.encode replaces them; a pair of surrogates is one character.
+    texts = ["x\ud800 y\udfff", "\ud83d\ude00 z"]
+    replaced = ["x\ufffd y\ufffd", "\U0001f600 z"]
+    assert bbpe.Tokenizer.from_pretrained("gpt2").encode_batch(texts) == [
+        bbpe.Tokenizer.from_pretrained("gpt2").encode(t) for t in replaced
+    ]
+    _, from_surrogates = bbpe.train_with_report(iter(texts), vocab_size=300, min_frequency=1)
+    _, from_replaced = bbpe.train_with_report(iter(replaced), vocab_size=300, min_frequency=1)
+    assert from_surrogates.text_bytes == from_replaced.text_bytes
+    assert from_surrogates.unique_words == from_replaced.unique_words
+
+
+def test_json_lines_with_lone_surrogates_train_as_the_strings_do(tmp_path):
+    # Python reads the file's lone surrogates as such (the API makes them
+    # U+FFFD) and an escaped pair as one character.
+    texts = [f"doc {i} \ud800 and \U0001f600 pair \udfff{i % 7}" for i in range(200)]
+    lines = [json.dumps({"text": t}) for t in texts]
+    assert "\\ud800" in lines[0] and "\\ud83d\\ude00" in lines[0]
+    path = tmp_path / "surrogates.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="ascii")
+    from_file, report = bbpe.train_with_report(path, vocab_size=300)
+    from_strings = bbpe.train((json.loads(line)["text"] for line in lines), vocab_size=300)
+    assert report.replaced_surrogates == len(texts)
+    assert from_file.get_vocab() == from_strings.get_vocab()
+
+
 def test_bad_lines_name_file_and_line_or_are_skipped_and_counted(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_bytes(
