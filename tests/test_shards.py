@@ -275,12 +275,19 @@ def test_bad_lines_are_named_or_skipped(tmp_path, roberta):
 
 def test_surrogates_in_json_lines_get_the_api_policy(tmp_path, roberta):
     # json.dumps writes lone surrogates as escapes; the API replaces them with U+FFFD.
-    texts = ["lone \ud800 high", "lone \udfff low", "pair \ud83d\ude00", "\ud83d\ude00\ud83d"]
+    texts = ["lone \ud800 high", "lone \udfff low", "pair \U0001f600", "\U0001f600\ud83d"]
+    lines = [json.dumps({"text": t}) for t in texts]
+    assert "\\ud83d\\ude00" in lines[2]
     corpus = tmp_path / "docs.jsonl"
-    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="ascii")
-    shards.write(corpus, tmp_path / "out", roberta)
+    corpus.write_text("\n".join(lines) + "\n", encoding="ascii")
+    summary = shards.write(corpus, tmp_path / "out", roberta)
+    assert summary["replaced_surrogates"] == 3
     documents = [doc[0] for doc in read_all(tmp_path / "out")]
-    expected = [roberta.encode(t, add_special_tokens=False, allowed_special="none") for t in texts]
+    # What Python reads from the same lines, through the API.
+    read_by_python = [json.loads(line)["text"] for line in lines]
+    expected = [
+        roberta.encode(t, add_special_tokens=False, allowed_special="none") for t in read_by_python
+    ]
     assert documents == expected
     assert roberta.decode(documents[2]) == "pair \U0001f600"
     assert roberta.decode(documents[0]) == "lone \ufffd high"

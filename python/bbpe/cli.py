@@ -85,6 +85,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
         print(f"resumed after {summary['resumed_documents']:,} documents of the earlier run")
     if summary["empty_documents"]:
         print(f"note: {summary['empty_documents']:,} empty documents were left out")
+    if summary["replaced_surrogates"]:
+        print(
+            f"note: {summary['replaced_surrogates']:,} JSON lines had lone surrogate escapes, "
+            "read as U+FFFD"
+        )
     if summary["skipped"]:
         first = summary["first_skipped"]
         print(f"note: skipped {summary['skipped']:,} bad lines; the first: {first}")
@@ -155,6 +160,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "pruned_words": report.pruned_words,
         "pruned_occurrences": report.pruned_occurrences,
         "skipped_lines": report.skipped,
+        "replaced_surrogates": report.replaced_surrogates,
         "first_skipped": report.first_skipped,
         "vocab_size": report.vocab_size,
         "merges": report.merges,
@@ -182,6 +188,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"words ({report.pruned_occurrences:,} occurrences), the rarest, while counting; "
             "the vocabulary was trained without them",
             file=sys.stderr,
+        )
+    if report.replaced_surrogates:
+        print(
+            f"note: {report.replaced_surrogates:,} JSON lines had lone surrogate escapes, "
+            "read as U+FFFD"
         )
     if report.skipped:
         print(f"note: skipped {report.skipped:,} bad lines; the first: {report.first_skipped}")

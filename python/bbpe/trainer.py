@@ -44,6 +44,8 @@ class TrainingReport:
     files: int = 0
     skipped: int = 0
     first_skipped: str | None = None
+    #: JSON lines whose lone surrogate escapes were read as U+FFFD.
+    replaced_surrogates: int = 0
     #: Documents held back from training (``holdout_every``), for evaluation.
     held_out: list[str] = field(default_factory=list, repr=False)
 

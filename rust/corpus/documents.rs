@@ -182,7 +182,10 @@ fn jsonl_line(
         Err(e) => Err(e),
     };
     match text {
-        Ok(text) => output.document(text),
+        Ok((text, replaced_surrogates)) => {
+            output.stats.replaced_surrogates += replaced_surrogates as u64;
+            output.document(text)
+        }
         Err(e) => output.bad_line(e),
     }
 }
@@ -407,6 +410,18 @@ mod tests {
                 format!("{name}: looks like {kind}-compressed data; name it {name}{suffix}");
             assert!(error.to_string().ends_with(&expected), "{error}");
         }
+    }
+
+    #[test]
+    fn json_lines_with_lone_surrogates_are_counted() {
+        let dir = TempDir::new();
+        let path = dir.write(
+            "x.jsonl",
+            b"{\"text\": \"a\\ud800\"}\n{\"text\": \"\\ud83d\\ude00\"}\n{\"text\": \"\\udfff\"}\n",
+        );
+        let (documents, stats) = read(&[path], &ReadOptions::default()).unwrap();
+        assert_eq!(documents, ["a\u{fffd}", "\u{1f600}", "\u{fffd}"]);
+        assert_eq!(stats.replaced_surrogates, 2);
     }
 
     #[test]

@@ -8,21 +8,22 @@ use serde::Deserializer as _;
 use std::fmt;
 
 /// The string value of `field` in the JSON object `line` (the last one if the
-/// key repeats, as Python's `json` does), possibly held in `scratch`; or what
+/// key repeats, as Python's `json` does), possibly held in `scratch`, and
+/// whether the line had lone surrogate escapes (replaced by U+FFFD); or what
 /// is wrong with the line.
 pub(super) fn text_field<'a>(
     line: &'a str,
     field: &str,
     scratch: &'a mut String,
-) -> Result<&'a str, String> {
+) -> Result<(&'a str, bool), String> {
     let mut deserializer = serde_json::Deserializer::from_str(line);
     let record = Record { field, scratch };
     let found = deserializer
         .deserialize_map(record)
         .and_then(|found| deserializer.end().map(|()| found));
     match found {
-        Ok(Found::Borrowed(text)) => Ok(text),
-        Ok(Found::Copied) => Ok(scratch),
+        Ok(Found::Borrowed(text)) => Ok((text, false)),
+        Ok(Found::Copied) => Ok((scratch, false)),
         Ok(Found::Missing) => Err(format!("no {field:?} field")),
         Ok(Found::NotString) => Err(format!("field {field:?} is not a string")),
         // A data error can only be a line that is not an object (values
@@ -36,9 +37,10 @@ pub(super) fn text_field<'a>(
             // strings that hold them, get the policy of strings passed to the
             // API: U+FFFD. (serde rejects them; this slow path is rare.)
             Some(line) => {
-                let text = text_field(&line, field, &mut String::new())?.to_string();
-                *scratch = text;
-                Ok(scratch)
+                let mut unescaped = String::new();
+                let (text, _) = text_field(&line, field, &mut unescaped)?;
+                *scratch = text.to_string();
+                Ok((scratch, true))
             }
             None => Err(not_json(&e)),
         },
@@ -216,14 +218,14 @@ mod tests {
     use super::*;
 
     fn text(line: &str, field: &str) -> Result<String, String> {
-        text_field(line, field, &mut String::new()).map(str::to_string)
+        text_field(line, field, &mut String::new()).map(|(text, _)| text.to_string())
     }
 
     #[test]
     fn text_without_escapes_is_borrowed_from_the_line() {
         let line = r#"{"id": 1, "text": "plain text"}"#;
         let mut scratch = String::new();
-        let found = text_field(line, "text", &mut scratch).unwrap();
+        let (found, _) = text_field(line, "text", &mut scratch).unwrap();
         assert_eq!(found, "plain text");
         assert!(line.as_bytes().as_ptr_range().contains(&found.as_ptr()));
     }
@@ -235,6 +237,16 @@ mod tests {
             text(line, "text").unwrap(),
             "two\nlines \"quoted\" é \u{1f600}"
         );
+    }
+
+    #[test]
+    fn lines_with_lone_surrogates_are_told_apart() {
+        let replaced = |line| text_field(line, "text", &mut String::new()).unwrap().1;
+        assert!(replaced(r#"{"text": "a\udc00", "b": "c"}"#));
+        // Other fields are skipped without being unescaped.
+        assert!(!replaced(r#"{"text": "a", "b": "\udc00"}"#));
+        assert!(!replaced(r#"{"text": "\ud83d\ude00"}"#));
+        assert!(!replaced(r#"{"text": "plain"}"#));
     }
 
     #[test]

@@ -105,6 +105,9 @@ pub struct ReadStats {
     pub skipped: u64,
     /// The error of the first line left out, as displayed.
     pub first_skipped: Option<String>,
+    /// JSON lines whose lone surrogate escapes (as Python's `json.dumps`
+    /// writes them) were read as U+FFFD, as the Python API reads them.
+    pub replaced_surrogates: u64,
 }
 
 #[cfg(test)]
