@@ -218,7 +218,7 @@ def build_bbpe(threads: int):
         ]
         return merges, tok.vocab_size, []
 
-    return (lambda docs: docs), (lambda docs: bbpe.train(docs, **options)), result, version
+    return (lambda docs: docs), (lambda docs: bbpe.train(texts=docs, **options)), result, version
 
 
 def build_rustbpe(threads: int):

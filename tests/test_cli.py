@@ -121,6 +121,18 @@ def test_train_max_words_keeps_the_cap_and_says_what_it_dropped(tmp_path, capsys
     assert "warning: --max-words 2,000 dropped 4,000 distinct words (4,000 occurrences" in err
 
 
+def test_train_names_a_missing_input_and_exits_2(tmp_path, capsys):
+    good = tmp_path / "good.txt"
+    good.write_text("a document\nanother one\n", encoding="utf-8")
+    out = str(tmp_path / "out")
+    for missing in ("typo.txt", "corpus/*.jsonl.xz"):
+        assert main(["train", str(good), str(tmp_path / missing), "-o", out]) == 2
+        assert f"{missing}: no such file" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "*.jsonl.xz"), "-o", out]) == 2
+    assert "*.jsonl.xz: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_encode_to_shards_then_info_and_merge(tmp_path, capsys):
     out = tmp_path / "shards"
     args = ["encode", "--sample", "-o", str(out), "--tokenizer", "roberta-base"]

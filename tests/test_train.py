@@ -46,7 +46,7 @@ corpora = st.lists(
 def test_same_merges_as_the_reference(texts, extra, min_frequency, specials, max_token_length):
     vocab_size = 256 + len(specials) + extra
     ours = bbpe.train(
-        iter(texts),
+        texts=iter(texts),
         vocab_size=vocab_size,
         min_frequency=min_frequency,
         special_tokens=specials,
@@ -68,7 +68,10 @@ def test_same_merges_as_the_reference(texts, extra, min_frequency, specials, max
 )
 def test_same_merges_as_hugging_face_on_real_text(vocab_size, min_frequency, specials):
     ours = bbpe.train(
-        SAMPLE_DOCS, vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials
+        texts=SAMPLE_DOCS,
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=specials,
     )
     vocab, merges = vocab_and_merges(ours.to_json())
     hf_vocab, hf_merges = hf_trained(SAMPLE_DOCS, vocab_size, min_frequency, specials)
@@ -78,10 +81,10 @@ def test_same_merges_as_hugging_face_on_real_text(vocab_size, min_frequency, spe
 
 
 def test_result_does_not_depend_on_threads_or_chunking():
-    one = bbpe.train(SAMPLE_DOCS, vocab_size=3000, threads=1).to_json()
-    two = bbpe.train(SAMPLE_DOCS, vocab_size=3000, threads=2).to_json()
+    one = bbpe.train(texts=SAMPLE_DOCS, vocab_size=3000, threads=1).to_json()
+    two = bbpe.train(texts=SAMPLE_DOCS, vocab_size=3000, threads=2).to_json()
     chunks = [SAMPLE_DOCS[i : i + 7] for i in range(0, len(SAMPLE_DOCS), 7)]
-    chunked = bbpe.train(iter(chunks), vocab_size=3000, threads=2).to_json()
+    chunked = bbpe.train(texts=iter(chunks), vocab_size=3000, threads=2).to_json()
     assert one == two == chunked
 
 
@@ -102,7 +105,7 @@ def corpus_files(tmp_path_factory):
         subprocess.run(
             ["zstd", "-q", str(root / "docs.jsonl"), "-o", str(root / "docs.jsonl.zst")], check=True
         )
-    expected = bbpe.train(iter(docs), vocab_size=1200).to_json()
+    expected = bbpe.train(texts=iter(docs), vocab_size=1200).to_json()
     return root, docs, expected
 
 
@@ -148,8 +151,8 @@ def test_lone_surrogates_in_training_texts_become_one_replacement_character_each
     assert bbpe.Tokenizer.from_pretrained("gpt2").encode_batch(texts) == [
         bbpe.Tokenizer.from_pretrained("gpt2").encode(t) for t in replaced
     ]
-    _, from_surrogates = bbpe.train_with_report(iter(texts), vocab_size=300, min_frequency=1)
-    _, from_replaced = bbpe.train_with_report(iter(replaced), vocab_size=300, min_frequency=1)
+    _, from_surrogates = bbpe.train_with_report(texts=iter(texts), vocab_size=300, min_frequency=1)
+    _, from_replaced = bbpe.train_with_report(texts=iter(replaced), vocab_size=300, min_frequency=1)
     assert from_surrogates.text_bytes == from_replaced.text_bytes
     assert from_surrogates.unique_words == from_replaced.unique_words
 
@@ -163,9 +166,35 @@ def test_json_lines_with_lone_surrogates_train_as_the_strings_do(tmp_path):
     path = tmp_path / "surrogates.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="ascii")
     from_file, report = bbpe.train_with_report(path, vocab_size=300)
-    from_strings = bbpe.train((json.loads(line)["text"] for line in lines), vocab_size=300)
+    from_strings = bbpe.train(texts=(json.loads(line)["text"] for line in lines), vocab_size=300)
     assert report.replaced_surrogates == len(texts)
     assert from_file.get_vocab() == from_strings.get_vocab()
+
+
+def test_a_missing_file_among_good_ones_is_an_error_naming_it(corpus_files, tmp_path):
+    root, _, _ = corpus_files
+    good = str(root / "docs.jsonl")
+    with pytest.raises(ValueError, match=r"typo\.jsonl: no such file"):
+        bbpe.train([good, str(tmp_path / "typo.jsonl")], vocab_size=300)
+    with pytest.raises(ValueError, match=r"nothing-\*\.jsonl: no such file"):
+        bbpe.train_with_report([str(tmp_path / "nothing-*.jsonl")], vocab_size=300)
+    with pytest.raises(ValueError, match="files is empty"):
+        bbpe.train([], vocab_size=300)
+
+
+def test_strings_are_texts_only_when_passed_as_texts():
+    with pytest.raises(TypeError, match="not a single str"):
+        bbpe.train(texts="one document", vocab_size=300)
+    with pytest.raises(TypeError, match="either files"):
+        bbpe.train(vocab_size=300)
+    with pytest.raises(TypeError, match="either files"):
+        bbpe.train(str(sample_path()), texts=["a"], vocab_size=300)
+    with pytest.raises(TypeError, match="files must be paths"):
+        bbpe.train([["a list of texts"]], vocab_size=300)
+    one = bbpe.Tokenizer.train_from_iterator(["a a b", "a b"], vocab_size=300)
+    assert one.to_json() == bbpe.train(texts=iter(["a a b", "a b"]), vocab_size=300).to_json()
+    with pytest.raises(TypeError, match="not a single str"):
+        bbpe.Tokenizer.train_from_iterator("one document", vocab_size=300)
 
 
 def test_bad_lines_name_file_and_line_or_are_skipped_and_counted(tmp_path):
@@ -189,18 +218,18 @@ def test_missing_inputs_and_bad_settings_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="nothing-here"):
         bbpe.train(str(tmp_path / "nothing-here" / "*.jsonl"))
     with pytest.raises(ValueError, match="vocab_size 100"):
-        bbpe.train(["text"], vocab_size=100)
+        bbpe.train(texts=["text"], vocab_size=100)
     with pytest.raises(ValueError, match="twice"):
-        bbpe.train(["text"], special_tokens=["<s>", "<s>"])
+        bbpe.train(texts=["text"], special_tokens=["<s>", "<s>"])
     with pytest.raises(ValueError, match="format"):
         bbpe.train(sample_path(), format="csv")
     with pytest.raises(TypeError, match="must be str"):
-        bbpe.train(iter([b"bytes are not text"]))
+        bbpe.train(texts=iter([b"bytes are not text"]))
 
 
 def test_max_words_prunes_the_rarest_and_says_so():
-    _, full = bbpe.train_with_report(SAMPLE_DOCS, vocab_size=1000)
-    _, capped = bbpe.train_with_report(SAMPLE_DOCS, vocab_size=1000, max_words=5000)
+    _, full = bbpe.train_with_report(texts=SAMPLE_DOCS, vocab_size=1000)
+    _, capped = bbpe.train_with_report(texts=SAMPLE_DOCS, vocab_size=1000, max_words=5000)
     assert full.pruned_words == 0
     assert 0 < capped.unique_words <= 5000
     assert capped.pruned_words > 0
@@ -208,7 +237,7 @@ def test_max_words_prunes_the_rarest_and_says_so():
 
 
 def test_holdout_keeps_documents_out_of_training():
-    _, report = bbpe.train_with_report(SAMPLE_DOCS, vocab_size=1000, holdout_every=10)
+    _, report = bbpe.train_with_report(texts=SAMPLE_DOCS, vocab_size=1000, holdout_every=10)
     assert len(report.held_out) == len(SAMPLE_DOCS) // 10
     assert report.held_out == SAMPLE_DOCS[9::10][: len(report.held_out)]
     assert report.documents == len(SAMPLE_DOCS) - len(report.held_out)
@@ -216,7 +245,7 @@ def test_holdout_keeps_documents_out_of_training():
 
 def test_progress_reports_reading_then_merging_and_can_stop_training():
     seen = []
-    tok = bbpe.train(SAMPLE_DOCS, vocab_size=2000, progress=lambda *a: seen.append(a))
+    tok = bbpe.train(texts=SAMPLE_DOCS, vocab_size=2000, progress=lambda *a: seen.append(a))
     stages = [stage for stage, _, _ in seen]
     assert stages[0] == "read" and stages[-1] == "merge"
     assert stages.index("merge") > stages.index("read")
@@ -227,7 +256,7 @@ def test_progress_reports_reading_then_merging_and_can_stop_training():
             raise RuntimeError("stop here")
 
     with pytest.raises(RuntimeError, match="stop here"):
-        bbpe.train(SAMPLE_DOCS, vocab_size=2000, progress=stop)
+        bbpe.train(texts=SAMPLE_DOCS, vocab_size=2000, progress=stop)
 
 
 def test_trained_tokenizer_saves_loads_and_is_read_by_peers(tmp_path):
@@ -264,7 +293,7 @@ def test_trained_tokenizer_saves_loads_and_is_read_by_peers(tmp_path):
 def test_custom_split_pattern_matches_the_reference():
     pattern = r"\w+|[^\w\s]+|\s+"
     texts = SAMPLE_DOCS[:40]
-    ours = bbpe.train(texts, vocab_size=1500, min_frequency=2, pattern=pattern)
+    ours = bbpe.train(texts=texts, vocab_size=1500, min_frequency=2, pattern=pattern)
     assert ours.pattern == pattern
     reference = reference_train(texts, 1500, 2, bbpe.ROBERTA_SPECIALS, pattern=pattern)
     assert vocab_and_merges(ours.to_json()) == reference_vocab_and_merges(reference)

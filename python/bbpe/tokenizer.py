@@ -121,7 +121,7 @@ class Tokenizer:
         strings); the settings are :func:`bbpe.train`'s."""
         from bbpe.trainer import train  # the trainer builds Tokenizers: import late
 
-        return train((text for text in texts), **settings)
+        return train(texts=texts, **settings)
 
     @classmethod
     def from_files(

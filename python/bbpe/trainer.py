@@ -1,8 +1,12 @@
 """Training a byte-level BPE vocabulary (the work is done by the Rust core).
 
 >>> import bbpe
->>> tok = bbpe.train(["a first document", "a second one"], vocab_size=300)  # doctest: +SKIP
->>> tok = bbpe.train("corpus/*.jsonl.zst", vocab_size=50_265)              # doctest: +SKIP
+>>> tok = bbpe.train(texts=["a first document", "a second one"], vocab_size=300)  # doctest: +SKIP
+>>> tok = bbpe.train("corpus/*.jsonl.zst", vocab_size=50_265)                    # doctest: +SKIP
+
+Files and texts are separate arguments: a string is never taken for text or
+for a path by looking at the file system, so a mistyped path is an error that
+names it, not a one-document corpus.
 
 With the same settings the merges equal Hugging Face's ``BpeTrainer`` with a
 ``ByteLevel`` pre-tokenizer and the full byte alphabet: special tokens take the
@@ -22,7 +26,10 @@ from bbpe.tokenizer import Tokenizer, core_threads
 ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 GPT2_SPECIALS = ["<|endoftext|>"]
 
-Corpus = str | os.PathLike | Iterable[str | os.PathLike] | Iterable[str] | Iterable[list[str]]
+#: A path, a glob or a directory, or several of them.
+Files = str | os.PathLike | Iterable[str | os.PathLike]
+#: Documents: strings, or lists of strings (a batch of documents per item).
+Texts = Iterable[str] | Iterable[list[str]]
 #: Called as ``progress(stage, done, total)``: stage ``"read"`` counts input
 #: bytes (``total`` is None when unknown), stage ``"merge"`` counts merges.
 ProgressCallback = Callable[[str, int, int | None], object]
@@ -50,24 +57,28 @@ class TrainingReport:
     held_out: list[str] = field(default_factory=list, repr=False)
 
 
-def _is_paths(corpus: object) -> bool:
-    """A path or glob names files; so does a list or tuple of paths that all
-    exist (or are ``PathLike``). Any other iterable yields texts."""
-    if isinstance(corpus, (str, os.PathLike)):
-        return True
-    return (
-        isinstance(corpus, (list, tuple))
-        and bool(corpus)
-        and all(
-            isinstance(item, os.PathLike) or (isinstance(item, str) and os.path.exists(item))
-            for item in corpus
-        )
-    )
+def _file_inputs(files: Files) -> list[str]:
+    """``files`` as the core takes them: a list of paths, globs or directories
+    (each must match something; the core's error names the one that does not)."""
+    if isinstance(files, (str, os.PathLike)):
+        return [os.fspath(files)]
+    if isinstance(files, (bytes, bytearray)):
+        raise TypeError("files must be a path or a list of paths, not bytes")
+    inputs = list(files)
+    for item in inputs:
+        if not isinstance(item, (str, os.PathLike)):
+            raise TypeError(
+                f"files must be paths (str or os.PathLike), not {type(item).__name__}: {item!r}"
+            )
+    if not inputs:
+        raise ValueError("files is empty: name at least one file, glob or directory")
+    return [os.fspath(item) for item in inputs]
 
 
 def train_with_report(
-    corpus: Corpus,
+    files: Files | None = None,
     *,
+    texts: Texts | None = None,
     vocab_size: int = 50_265,
     min_frequency: int = 2,
     special_tokens: Iterable[str] = ROBERTA_SPECIALS,
@@ -83,6 +94,15 @@ def train_with_report(
     progress: ProgressCallback | None = None,
 ) -> tuple[Tokenizer, TrainingReport]:
     """:func:`train`, also returning a :class:`TrainingReport`."""
+    if (files is None) == (texts is None):
+        raise TypeError(
+            "pass either files (paths, globs or directories) or texts= (an iterable of strings)"
+        )
+    if isinstance(texts, (str, bytes, bytearray, os.PathLike)):
+        raise TypeError(
+            f"texts must be an iterable of strings, not a single {type(texts).__name__} "
+            "(a list of one document is [text]; files are the first argument)"
+        )
     if holdout_every < 0:
         raise ValueError(f"holdout_every must not be negative, not {holdout_every}")
     settings = _core.TrainSettings(
@@ -95,10 +115,9 @@ def train_with_report(
         core_threads(threads),
     )
     holdout = (holdout_every, holdout_bytes)
-    if _is_paths(corpus):
-        inputs = [corpus] if isinstance(corpus, (str, os.PathLike)) else list(corpus)
+    if files is not None:
         core, summary, held = _core.train_files(
-            [os.fspath(p) for p in inputs],
+            _file_inputs(files),
             settings,
             format=format,
             text_field=text_field,
@@ -107,17 +126,18 @@ def train_with_report(
             progress=progress,
         )
     else:
-        core, summary, held = _core.train_texts(corpus, settings, holdout, progress)
+        core, summary, held = _core.train_texts(texts, settings, holdout, progress)
     return Tokenizer(core), TrainingReport(**summary, held_out=held)
 
 
-def train(corpus: Corpus, **settings) -> Tokenizer:
+def train(files: Files | None = None, *, texts: Texts | None = None, **settings) -> Tokenizer:
     """Trains a byte-level BPE vocabulary and returns a ready :class:`Tokenizer`.
 
-    ``corpus`` is either files — a path, a glob (``"data/*.jsonl.zst"``), a
+    Give one of ``files`` — a path, a glob (``"data/*.jsonl.zst"``), a
     directory, or a list of those; plain text (a document per line, or
     documents separated by blank lines), or JSONL with the text in
-    ``text_field``; gzip, xz or zstd compressed — read by the Rust core, or an
+    ``text_field``; gzip, xz or zstd compressed — read by the Rust core, where
+    an input that matches no file is an error naming it, or ``texts=``, an
     iterable of strings (or of lists of strings), e.g. a generator.
 
     Settings: ``vocab_size`` (50,265 as RoBERTa; special tokens and the 256
@@ -129,5 +149,5 @@ def train(corpus: Corpus, **settings) -> Tokenizer:
     counted in the report), ``holdout_every`` (hold back every n-th document),
     ``threads`` (all cores by default) and ``progress``.
     """
-    tokenizer, _ = train_with_report(corpus, **settings)
+    tokenizer, _ = train_with_report(files, texts=texts, **settings)
     return tokenizer
