@@ -185,6 +185,66 @@ def test_a_text_that_is_not_a_string_is_named_by_its_position(roberta):
         roberta.encode_with_offsets("a", 5)
 
 
+def test_one_string_where_a_batch_is_expected_is_a_type_error(roberta):
+    for call in (roberta.encode_batch, roberta.encode_batch_flat):
+        for single in ("hello", b"hello"):
+            with pytest.raises(TypeError, match="texts must be a list of strings"):
+                call(single)
+    with pytest.raises(TypeError, match="pairs must be a list of strings"):
+        roberta.encode_batch(["hello"], "x")
+    with pytest.raises(TypeError, match="batch must be a list of id sequences"):
+        roberta.decode_batch([0, 243, 2])
+    with pytest.raises(TypeError, match="batch must be a list of id sequences"):
+        roberta.decode_batch(np.array([0, 243, 2]))
+    with pytest.raises(TypeError, match="batch must be a list of id sequences"):
+        roberta.decode_batch("hello")
+    rows = [[0, 243, 2], np.array([0, 2])]
+    assert roberta.decode_batch(rows) == [roberta.decode(r) for r in rows]
+    assert roberta.decode_batch(np.array([[0, 243, 2]])) == [roberta.decode([0, 243, 2])]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"padding": "max_length", "max_length": -1},
+            "max_length must be a positive int or None, not -1",
+        ),
+        (
+            {"padding": "max_length", "max_length": 0},
+            "max_length must be a positive int or None, not 0",
+        ),
+        ({"max_length": 2.5, "truncation": True}, "max_length must be .*, not 2.5"),
+        ({"max_length": True, "truncation": True}, "max_length must be .*, not True"),
+        ({"padding": "longest_first"}, "padding must be .*, not 'longest_first'"),
+        ({"padding": 1}, "padding must be .*, not 1"),
+        ({"truncation": "yes", "max_length": 4}, "truncation must be .*, not 'yes'"),
+        ({"truncation": 1, "max_length": 4}, "truncation must be .*, not 1"),
+        ({"padding": "max_length"}, 'padding="max_length" needs max_length'),
+    ],
+)
+def test_shaping_options_are_checked_and_named(roberta, options, message):
+    with pytest.raises(ValueError, match=message):
+        roberta.encode("hi", **options)
+    with pytest.raises(ValueError, match=message):
+        roberta.encode_batch(["hi"], **options)
+
+
+def test_max_length_below_the_template_and_rows_longer_than_max_length(roberta):
+    with pytest.raises(ValueError, match="max_length=1 leaves no room: the template adds 4"):
+        roberta.encode_batch(["a"], ["b"], max_length=1, truncation=True)
+    assert roberta.encode("a", max_length=2, truncation=True) == [0, 2]
+    assert roberta.encode("a b c", max_length=5, truncation="longest_first") == roberta.encode(
+        "a b c", max_length=5, truncation=True
+    )
+    # Without truncation a longer text stays whole in lists (as in Hugging Face) ...
+    long = roberta.encode_batch(["a b c d e", "a"], padding="max_length", max_length=4)
+    assert len(long[0]) == 7 and long[1] == [0, roberta.token_to_id("a"), 2, 1]
+    # ... and cannot be a (rows, max_length) array: the error says which and why.
+    with pytest.raises(ValueError, match=r"texts\[0\] has 7 tokens, more than max_length=4"):
+        roberta.encode_batch(["a b c d e"], padding="max_length", max_length=4, return_numpy=True)
+
+
 # Any code point, surrogates included, among runs of ASCII as in most text.
 _any_char = st.integers(0, 0x10FFFF).map(chr)
 _short_text = st.text(st.one_of(st.sampled_from("ab c.\n"), _any_char), max_size=80)

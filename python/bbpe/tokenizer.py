@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from importlib import resources
+from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -24,6 +25,7 @@ PRETRAINED = ("gpt2", "roberta-base")
 
 AllowedSpecial = Literal["all", "none"] | Iterable[str]
 Padding = bool | Literal["longest", "max_length"]
+Truncation = bool | Literal["longest_first"]
 
 
 def _pretrained_dir(name: str) -> Path:
@@ -57,6 +59,50 @@ def _check_strings(texts, name):
         if not isinstance(text, str):
             where = name if i is None else f"{name}[{i}]"
             raise TypeError(f"{where} is {type(text).__name__}, not str") from None
+
+
+def _text_list(texts, name: str) -> list:
+    """`texts` as a list; one string is refused rather than taken for a
+    sequence of one-character texts."""
+    if isinstance(texts, (str, bytes, bytearray)):
+        raise TypeError(
+            f"{name} must be a list of strings, not a single {type(texts).__name__}; "
+            f"wrap one text as [text]"
+        )
+    return list(texts)
+
+
+def _id_lists(batch) -> list[list[int]]:
+    """`batch` as lists of ids; a flat sequence of ids (or a string) is refused
+    rather than read as many one-token sequences."""
+    rows = None if isinstance(batch, (str, bytes, bytearray)) else list(batch)
+    if rows is None or any(isinstance(row, (int, str, bytes)) or _is_scalar(row) for row in rows):
+        raise TypeError(
+            "batch must be a list of id sequences (a 2-D array or lists of ids), "
+            "not one sequence; decode() takes one"
+        )
+    return [_id_list(row) for row in rows]
+
+
+def _is_scalar(value) -> bool:
+    """A NumPy scalar or 0-d array (what iterating a 1-D array gives)."""
+    return getattr(value, "ndim", None) == 0
+
+
+def _check_shaping(max_length, truncation, padding) -> None:
+    """Refuse values of the shaping options that would be ignored or misread."""
+    if max_length is not None and (
+        isinstance(max_length, bool) or not isinstance(max_length, Integral) or max_length < 1
+    ):
+        raise ValueError(f"max_length must be a positive int or None, not {max_length!r}")
+    if not (isinstance(truncation, bool) or truncation == "longest_first"):
+        raise ValueError(f"truncation must be True, False or 'longest_first', not {truncation!r}")
+    if not (isinstance(padding, bool) or padding in ("longest", "max_length")):
+        raise ValueError(f"padding must be False, True, 'longest' or 'max_length', not {padding!r}")
+    if padding == "max_length" and max_length is None:
+        raise ValueError('padding="max_length" needs max_length')
+    if truncation is not False and max_length is None:
+        raise ValueError("truncation needs max_length")
 
 
 def _id_list(ids: Ids) -> list[int]:
@@ -253,12 +299,10 @@ class Tokenizer:
         second: list[int] | None,
         add_special_tokens: bool,
         max_length: int | None,
-        truncation: bool,
+        truncation: Truncation,
     ) -> list[int]:
         extra = self.num_special_tokens_to_add(second is not None) if add_special_tokens else 0
         if truncation:
-            if max_length is None:
-                raise ValueError("truncation=True needs max_length")
             budget = max_length - extra
             if budget < 0:
                 raise ValueError(
@@ -270,25 +314,18 @@ class Tokenizer:
         return first if second is None else first + second
 
     def _pad(self, rows: list[list[int]], padding: Padding, max_length: int | None) -> int | None:
-        """Pads rows in place; returns the common length, or None without padding."""
+        """Pads rows in place; returns the common length, or None without padding
+        (or when rows longer than ``max_length`` were not truncated)."""
         if padding is False:
             return None
-        if padding == "max_length":
-            if max_length is None:
-                raise ValueError('padding="max_length" needs max_length')
-            length = max_length
-        elif padding in (True, "longest"):
-            length = max((len(r) for r in rows), default=0)
-        else:
-            raise ValueError(
-                f"padding must be False, True, 'longest' or 'max_length', not {padding!r}"
-            )
+        longest = max((len(r) for r in rows), default=0)
+        length = max_length if padding == "max_length" else longest
         pad = self.pad_token_id
         if pad is None:
             raise ValueError("this vocabulary has no <pad> token to pad with")
         for row in rows:
             row.extend([pad] * (length - len(row)))
-        return length
+        return length if longest <= length else None
 
     def encode(
         self,
@@ -298,7 +335,7 @@ class Tokenizer:
         add_special_tokens: bool = True,
         allowed_special: AllowedSpecial = "all",
         max_length: int | None = None,
-        truncation: bool = False,
+        truncation: Truncation = False,
         padding: Padding = False,
         return_numpy: bool = False,
     ) -> list[int] | np.ndarray:
@@ -307,8 +344,12 @@ class Tokenizer:
 
         ``allowed_special`` chooses which special tokens written in the text
         (``"<mask>"``) become their ids: ``"all"``, ``"none"`` or a set of
-        them; the others are encoded as plain text.
+        them; the others are encoded as plain text. ``truncation`` (longest
+        first: the longer of text and pair loses tokens) and
+        ``padding="max_length"`` need a positive ``max_length``; other values
+        of these options are refused, not ignored.
         """
+        _check_shaping(max_length, truncation, padding)
         allowed = self._allowed(allowed_special)
         first = _utf8_safe(lambda t: self._core.encode(t, allowed), text, "text")
         second = (
@@ -332,7 +373,7 @@ class Tokenizer:
         add_special_tokens: bool = True,
         allowed_special: AllowedSpecial = "all",
         max_length: int | None = None,
-        truncation: bool = False,
+        truncation: Truncation = False,
         padding: Padding = False,
         return_numpy: bool = False,
         threads: int | None = None,
@@ -342,7 +383,8 @@ class Tokenizer:
         Returns lists; with ``return_numpy`` a 2-D int64 array when padded, else
         a list of 1-D arrays. Results do not depend on the number of threads.
         """
-        texts = list(texts)
+        texts = _text_list(texts, "texts")
+        _check_shaping(max_length, truncation, padding)
         allowed = self._allowed(allowed_special)
         n_threads = core_threads(threads)
 
@@ -353,7 +395,7 @@ class Tokenizer:
         if pairs is None:
             seconds: list[list[int] | None] = [None] * len(firsts)
         else:
-            pairs = list(pairs)
+            pairs = _text_list(pairs, "pairs")
             if len(pairs) != len(texts):
                 raise ValueError(f"{len(texts)} texts but {len(pairs)} pairs")
             seconds = _utf8_safe(run, pairs, "pairs")
@@ -371,9 +413,15 @@ class Tokenizer:
             return rows
         import numpy as np
 
-        if length is not None:
-            return np.array(rows, dtype=np.int64).reshape(len(rows), length)
-        return [np.asarray(r, dtype=np.int64) for r in rows]
+        if padding is False:
+            return [np.asarray(r, dtype=np.int64) for r in rows]
+        if length is None:
+            i = next(i for i, r in enumerate(rows) if len(r) > max_length)
+            raise ValueError(
+                f"texts[{i}] has {len(rows[i])} tokens, more than max_length={max_length}, "
+                "so the rows cannot be one array; pass truncation=True"
+            )
+        return np.array(rows, dtype=np.int64).reshape(len(rows), length)
 
     def encode_batch_flat(
         self,
@@ -389,7 +437,7 @@ class Tokenizer:
         n_threads = core_threads(threads)
         return _utf8_safe(
             lambda batch: self._core.encode_batch_flat(batch, allowed, n_threads),
-            list(texts),
+            _text_list(texts, "texts"),
             "texts",
         )
 
@@ -465,7 +513,7 @@ class Tokenizer:
         errors: Literal["replace", "strict"] = "replace",
         threads: int | None = None,
     ) -> list[str]:
-        lists = [_id_list(ids) for ids in batch]
+        lists = _id_lists(batch)
         n_threads = core_threads(threads)
         raw = _checked_ids(
             lambda: self._core.decode_batch_bytes(lists, skip_special_tokens, n_threads), *lists
