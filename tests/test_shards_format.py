@@ -184,9 +184,14 @@ def test_get_with_offset_and_length(tmp_path):
     assert ds.get(2, length=0).tolist() == []
     assert ds.get(2, offset=4).tolist() == []
     assert ds.get(-1, offset=2, length=1).tolist() == [14]
-    for offset, length in [(0, 5), (5, None), (-1, 1), (1, -1)]:
-        with pytest.raises(IndexError):
+    for offset, length in [(0, 5), (5, None), (-1, 1), (1, -1), (0, -1), (3, 2)]:
+        with pytest.raises(IndexError, match=f"offset {offset}, length {length}"):
             ds.get(2, offset=offset, length=length)
+    for offset, length in [(1.0, 1), (0, 2.5), (True, 1), ("1", None)]:
+        with pytest.raises(TypeError, match="must be an int"):
+            ds.get(2, offset=offset, length=length)
+    with pytest.raises(IndexError, match="sequence 6 out of range"):
+        ds.get(6)
 
 
 def test_slicing(tmp_path):
@@ -287,6 +292,20 @@ def truncate(path, by):
 @pytest.fixture
 def shard(tmp_path):
     return write_shard(tmp_path / "data_00000", DOCS_U16, np.uint16)
+
+
+def test_a_corrupt_length_or_pointer_is_an_error_not_the_rest_of_the_file(shard):
+    lengths, pointers, _ = idx_offsets(6)
+    patch_file(shard + ".idx", lengths + 4 * 1, struct.pack("<i", -1))  # sequence 1: [4]
+    ds = IndexedDataset(shard)  # only the last sequence is checked on opening
+    for read in (lambda: ds[1], lambda: ds.get(1), lambda: ds.get(1, 0, 0), lambda: ds[:2]):
+        with pytest.raises(ShardFormatError, match=r"s?data_00000\.idx: sequence 1 has length -1"):
+            read()
+    assert ds[0].tolist() == [1, 2, 3]
+    patch_file(shard + ".idx", lengths + 4 * 1, struct.pack("<i", 1))
+    patch_file(shard + ".idx", pointers + 8 * 1, struct.pack("<q", -2))
+    with pytest.raises(ShardFormatError, match=r"data_00000\.idx: sequence 1 points at byte -2"):
+        IndexedDataset(shard)[1]
 
 
 def test_check_accepts_a_sound_shard(shard):

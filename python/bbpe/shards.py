@@ -35,6 +35,7 @@ import shutil
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -373,6 +374,22 @@ class IndexedDataset:
             raise IndexError(f"sequence {i} out of range for {n} sequences in {self.prefix}")
         return j
 
+    def _sequence(self, j: int) -> tuple[int, int]:
+        """(byte pointer, length) of sequence j from the index, refusing values
+        NumPy would read differently (a count of -1 is "to the end of the file")."""
+        index = self._idx()
+        pointer, length = int(index.pointers[j]), int(index.lengths[j])
+        if length < 0:
+            raise ShardFormatError(
+                f"{self.idx_path}: sequence {j} has length {length}; run check() on {self.prefix}"
+            )
+        if pointer < 0:
+            raise ShardFormatError(
+                f"{self.idx_path}: sequence {j} points at byte {pointer}; "
+                f"run check() on {self.prefix}"
+            )
+        return pointer, length
+
     def _read(self, pointer: int, count: int) -> np.ndarray:
         try:
             return np.frombuffer(self._bin, dtype=self.dtype, count=count, offset=pointer)
@@ -386,9 +403,7 @@ class IndexedDataset:
         if isinstance(key, slice):
             return [self[i] for i in range(*key.indices(len(self)))]
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-            j = self._position(key)
-            index = self._idx()
-            return self._read(int(index.pointers[j]), int(index.lengths[j]))
+            return self._read(*self._sequence(self._position(key)))
         raise TypeError(f"sequence index must be an int or a slice, not {type(key).__name__}")
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -398,17 +413,16 @@ class IndexedDataset:
     def get(self, i: int, offset: int = 0, length: int | None = None) -> np.ndarray:
         """Tokens [offset, offset + length) of sequence i (to its end when length is
         None), as megatron-core's `IndexedDataset.get`; out-of-range parts raise."""
-        j = self._position(i)
-        index = self._idx()
-        size = int(index.lengths[j])
-        if length is None:
-            length = size - offset
-        if offset < 0 or length < 0 or offset + length > size:
+        offset = _count_argument(offset, "offset")
+        length = None if length is None else _count_argument(length, "length")
+        pointer, size = self._sequence(self._position(i))
+        end = size if length is None else offset + length
+        if offset < 0 or end < offset or end > size:
             raise IndexError(
                 f"offset {offset}, length {length} out of range for sequence {i} "
                 f"of {size} tokens in {self.prefix}"
             )
-        return self._read(int(index.pointers[j]) + offset * self.dtype.itemsize, length)
+        return self._read(pointer + offset * self.dtype.itemsize, end - offset)
 
     def document(self, k: int) -> list[np.ndarray]:
         """The sequences of document k (negative k counts from the end)."""
@@ -422,6 +436,13 @@ class IndexedDataset:
     @staticmethod
     def exists(prefix: PathLike) -> bool:
         return os.path.exists(idx_path(prefix)) and os.path.exists(bin_path(prefix))
+
+
+def _count_argument(value: Any, name: str) -> int:
+    """An offset or length as a Python int; floats and bools are refused."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    return int(value)
 
 
 def _chunks(n: int) -> Iterator[tuple[int, int]]:
