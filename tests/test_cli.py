@@ -150,13 +150,16 @@ def test_encode_to_shards_then_info_and_merge(tmp_path, capsys):
     assert main(["merge", *prefixes, "-o", str(tmp_path / "all")]) == 0
     assert f"{summary['tokens']:,} tokens" in capsys.readouterr().out
 
-    # A flipped byte in a shard is found and named; info exits 1.
+    # A flipped byte in a shard is found and named; info exits 1, merge 2.
     first = out / f"{summary['shards'][0]}.bin"
     data = bytearray(first.read_bytes())
     data[100] ^= 0xFF
     first.write_bytes(bytes(data))
     assert main(["info", str(out)]) == 1
     assert first.name in capsys.readouterr().out
+    assert main(["merge", *prefixes, "-o", str(tmp_path / "again")]) == 2
+    assert f"{first}: SHA-256" in capsys.readouterr().err
+    assert not list(tmp_path.glob("again*"))
 
 
 def test_encode_refuses_to_overwrite_shards(tmp_path, capsys):

@@ -534,8 +534,47 @@ def test_merge_refuses_bad_inputs(tmp_path):
         merge([], tmp_path / "out")
     with open(a + ".bin", "ab") as f:
         f.write(b"\0\0")
-    with pytest.raises(ShardFormatError, match=r"a\.bin: 28 bytes, but its index ends at byte 26"):
+    with pytest.raises(ShardFormatError, match=r"a\.bin: too long: 28 bytes"):
         merge([a], tmp_path / "out")
+    assert not list(tmp_path.glob("out*"))
+
+
+def corrupt_pointer(prefix):
+    _, pointers, _ = idx_offsets(6)
+    patch_file(prefix + ".idx", pointers + 8 * 2, struct.pack("<q", 2))
+
+
+def corrupt_document_indices(prefix):
+    _, _, docs = idx_offsets(6)
+    patch_file(prefix + ".idx", docs + 8 * 2, struct.pack("<q", 1))
+
+
+def flip_a_token(prefix):
+    patch_file(prefix + ".bin", 3, b"\xff")
+
+
+def flip_a_document_index(prefix):
+    _, _, docs = idx_offsets(6)
+    patch_file(prefix + ".idx", docs + 8 * 2, struct.pack("<q", 3))  # still valid: [0,2,3,3,4,6]
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [
+        (corrupt_pointer, r"b\.idx: 1 sequence pointers are not the cumulative byte offsets"),
+        (corrupt_document_indices, r"b\.idx: document indices decrease"),
+        (flip_a_token, r"b\.bin: SHA-256 [0-9a-f]+ does not match"),
+        (flip_a_document_index, r"b\.idx: SHA-256 [0-9a-f]+ does not match"),
+    ],
+)
+def test_merge_verifies_each_input_and_leaves_nothing_on_failure(tmp_path, corrupt, message):
+    a = write_shard(tmp_path / "a", DOCS_U16, np.uint16)
+    b = write_shard(tmp_path / "b", DOCS_U16, np.uint16)
+    write_manifest(tmp_path, [a, b])
+    corrupt(b)
+    with pytest.raises(ShardFormatError, match=message) as error:
+        merge([a, b], tmp_path / "out")
+    assert str(error.value).startswith(f"cannot merge {b}: ")
     assert not list(tmp_path.glob("out*"))
 
 

@@ -31,7 +31,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -583,18 +582,26 @@ def _check_arrays(index: _Index, bin_size: int, bin_file: str) -> list[str]:
     return problems
 
 
+def _entry_name(manifest_path: str, entry: dict) -> str:
+    return f"{manifest_path} (shard {entry.get('prefix')!r})"
+
+
+def _checksum_problems(path: str, got: str, want: str, where: str) -> list[str]:
+    if got == want.lower():
+        return []
+    return [f"{path}: SHA-256 {got} does not match {want} in {where}"]
+
+
 def _check_manifest_entry(
     prefix: str, manifest_path: str, entry: dict, index: _Index | None, checksums: bool
 ) -> list[str]:
     problems = []
-    where = f"{manifest_path} (shard {entry.get('prefix')!r})"
+    where = _entry_name(manifest_path, entry)
     for suffix, key in ((".bin", "bin_sha256"), (".idx", "idx_sha256")):
         path = os.fspath(prefix) + suffix
         want = entry.get(key)
         if checksums and isinstance(want, str) and os.path.exists(path):
-            got = file_sha256(path)
-            if got != want.lower():
-                problems.append(f"{path}: SHA-256 {got} does not match {want} in {where}")
+            problems += _checksum_problems(path, file_sha256(path), want, where)
     bin_file = bin_path(prefix)
     if isinstance(entry.get("bin_bytes"), int) and os.path.exists(bin_file):
         size = os.path.getsize(bin_file)
@@ -811,9 +818,13 @@ def merge(prefixes: Iterable[PathLike], output_prefix: PathLike) -> str:
     The `.bin` files are stream-copied; the merged index is written array by
     array, shard by shard and chunk by chunk, with pointers moved by the bytes
     of the shards before and document indices by their sequences. All inputs
-    must have one dtype. Both outputs are written under a `.partial` suffix and
-    renamed when complete (the `.idx` last), so a crash never leaves a pair
-    that looks finished. Returns the output prefix.
+    must have one dtype. Each input is verified as `check` does: its index and
+    `.bin` size first, and, when a manifest beside it lists it, its counts, its
+    `.idx` checksum and, while it is copied, its `.bin` checksum; the first
+    input that fails is named in a ShardFormatError. Both outputs are written
+    under a `.partial` suffix and renamed when complete (the `.idx` last), so a
+    failure or a crash never leaves a pair that looks finished. Returns the
+    output prefix.
     """
     inputs = [_prefix_of(p) for p in prefixes]
     output = os.fspath(output_prefix)
@@ -823,15 +834,46 @@ def merge(prefixes: Iterable[PathLike], output_prefix: PathLike) -> str:
     for prefix in inputs:
         if os.path.normpath(os.path.abspath(prefix)) == out_abs:
             raise ValueError(f"{output}: the output would overwrite one of the inputs")
+    bin_checksums = [_verify_merge_input(p) for p in inputs]
     datasets = [IndexedDataset(p) for p in inputs]
     try:
-        return _merge(datasets, output)
+        return _merge(datasets, bin_checksums, output)
     finally:
         for ds in datasets:
             ds.close()
 
 
-def _merge(datasets: list[IndexedDataset], output: str) -> str:
+def _verify_merge_input(prefix: str) -> tuple[str, str] | None:
+    """Raises ShardFormatError naming `prefix` if `check` finds it unsound
+    (each .bin must hold exactly what its index describes, or rebasing the
+    pointers by file sizes would point into the wrong shard). Returns the
+    manifest's `.bin` SHA-256 and where it is from, to compare while copying
+    rather than read the `.bin` twice."""
+
+    def refuse(problems: list[str]) -> ShardFormatError:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        return ShardFormatError(f"cannot merge {prefix}: {problems[0]}{more}")
+
+    problems = check(prefix, checksums=False)
+    if problems:
+        raise refuse(problems)
+    manifest_path, entry = _manifest_entry(prefix)
+    if entry is None:
+        return None
+    where = _entry_name(manifest_path, entry)
+    want = entry.get("idx_sha256")
+    if isinstance(want, str):
+        path = idx_path(prefix)
+        problems = _checksum_problems(path, file_sha256(path), want, where)
+        if problems:
+            raise refuse(problems)
+    want = entry.get("bin_sha256")
+    return (want, where) if isinstance(want, str) else None
+
+
+def _merge(
+    datasets: list[IndexedDataset], bin_checksums: list[tuple[str, str] | None], output: str
+) -> str:
     dtype = datasets[0].dtype
     for ds in datasets[1:]:
         if ds.dtype != dtype:
@@ -839,36 +881,15 @@ def _merge(datasets: list[IndexedDataset], output: str) -> str:
                 f"cannot merge shards of different dtypes: {datasets[0].prefix} is "
                 f"{dtype.name}, {ds.prefix} is {ds.dtype.name}"
             )
-    # Each .bin must hold exactly what its index describes, or rebasing the
-    # pointers by file sizes would point into the wrong shard.
-    bin_sizes = []
-    for ds in datasets:
-        n, size = len(ds), os.path.getsize(ds.bin_path)
-        end = (
-            int(ds.sequence_pointers[-1]) + int(ds.sequence_lengths[-1]) * dtype.itemsize
-            if n
-            else 0
-        )
-        if size != end:
-            raise ShardFormatError(
-                f"{ds.bin_path}: {size} bytes, but its index ends at byte {end}; "
-                f"run check() on {ds.prefix}"
-            )
-        docs = ds.document_indices
-        if len(docs) == 0 or docs[0] != 0 or docs[-1] != n:
-            raise ShardFormatError(
-                f"{ds.idx_path}: document indices must run from 0 to {n}; run check() on it"
-            )
-        bin_sizes.append(size)
+    bin_sizes = [os.path.getsize(ds.bin_path) for ds in datasets]
     total_n = sum(len(ds) for ds in datasets)
     total_d = 1 + sum(ds.documents for ds in datasets)
     bin_out, idx_out = bin_path(output), idx_path(output)
     bin_partial, idx_partial = bin_out + ".partial", idx_out + ".partial"
     try:
         with open(bin_partial, "wb") as out:
-            for ds in datasets:
-                with open(ds.bin_path, "rb") as src:
-                    shutil.copyfileobj(src, out, _COPY_BUFFER)
+            for ds, checksum in zip(datasets, bin_checksums, strict=True):
+                _copy_verified(ds, checksum, out)
         with open(idx_partial, "wb") as out:
             _write_header(out, dtype, total_n, total_d)
             for ds in datasets:
@@ -896,6 +917,21 @@ def _merge(datasets: list[IndexedDataset], output: str) -> str:
         _remove_quietly(idx_partial)
         raise
     return output
+
+
+def _copy_verified(ds: IndexedDataset, checksum: tuple[str, str] | None, out) -> None:
+    """Appends `ds`'s .bin to `out`, comparing it with the manifest's SHA-256."""
+    digest = hashlib.sha256() if checksum else None
+    with open(ds.bin_path, "rb") as src:
+        while block := src.read(_COPY_BUFFER):
+            if digest:
+                digest.update(block)
+            out.write(block)
+    if checksum:
+        want, where = checksum
+        problems = _checksum_problems(ds.bin_path, digest.hexdigest(), want, where)
+        if problems:
+            raise ShardFormatError(f"cannot merge {ds.prefix}: {problems[0]}")
 
 
 __all__ = [
