@@ -162,6 +162,20 @@ def test_encode_to_shards_then_info_and_merge(tmp_path, capsys):
     assert not list(tmp_path.glob("again*"))
 
 
+def test_info_never_calls_an_unfinished_run_ok(tmp_path, capsys):
+    out = tmp_path / "shards"
+    args = ["encode", "--sample", "-o", str(out), "--shard-size", "300KB", "--json"]
+    assert main(args) == 0
+    capsys.readouterr()
+    (out / "manifest.json").unlink()
+    assert main(["info", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "unfinished" in printed and "no manifest.json" in printed
+    assert "ok:" not in printed
+    assert main(["info", str(out), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["unfinished"]
+
+
 def test_encode_refuses_to_overwrite_shards(tmp_path, capsys):
     out = str(tmp_path / "shards")
     assert main(["encode", "--sample", "-o", out, "--json"]) == 0

@@ -643,26 +643,44 @@ def test_info_of_a_directory_without_manifest(tmp_path):
     assert (result["documents"], result["sequences"], result["tokens"]) == (10, 10, 136)
     assert result["histogram"][3] == (4, 8, 4)
     assert result["manifest"] is None and result["problems"] == []
+    # Sound shards, but nothing says the run that wrote them finished.
+    (reason,) = result["unfinished"]
+    assert reason.startswith(f"{tmp_path}: no manifest.json, so nothing says the run finished")
 
 
 def test_info_of_a_directory_with_manifest(tmp_path):
     a = write_lengths_shard(tmp_path / "data_00000", LENGTHS)
     b = write_lengths_shard(tmp_path / "data_00001", [5, 6])
-    write_lengths_shard(tmp_path / "unlisted", [1])
-    write_manifest(tmp_path, [b, a])
+    write_lengths_shard(tmp_path / "unlisted", [1])  # not of this set: other shard names
+    write_manifest(tmp_path, [b, a], settings={"prefix": "data"})
     result = info(tmp_path)
     assert [Path(r["prefix"]).name for r in result["shards"]] == ["data_00001", "data_00000"]
     assert (result["documents"], result["tokens"]) == (10, 136)
     assert result["problems"] == [] and result["manifest"]["tokenizer"]["name"] == "gpt2"
+    assert result["unfinished"] == []
 
-    write_manifest(tmp_path, [a, b], complete=False, tokens=1)
+    write_manifest(tmp_path, [a, b], settings={"prefix": "data"}, complete=False, tokens=1)
     patch_file(a + ".bin", 0, b"\x01")
-    problems = info(tmp_path)["problems"]
-    assert len(problems) == 3
-    assert problems[0].startswith(f"{a}.bin: SHA-256")
-    assert "not marked complete" in problems[1]
-    assert "tokens is 1, but the shards hold 136" in problems[2]
-    assert len(info(tmp_path, checksums=False)["problems"]) == 2
+    result = info(tmp_path)
+    assert len(result["problems"]) == 2
+    assert result["problems"][0].startswith(f"{a}.bin: SHA-256")
+    assert "tokens is 1, but the shards hold 136" in result["problems"][1]
+    assert len(info(tmp_path, checksums=False)["problems"]) == 1
+    (reason,) = result["unfinished"]
+    assert "not marked complete" in reason
+
+
+def test_info_says_what_an_unfinished_run_lacks(tmp_path):
+    a = write_lengths_shard(tmp_path / "data_00000", LENGTHS)
+    b = write_lengths_shard(tmp_path / "data_00001", [5, 6])
+    write_manifest(tmp_path, [a], settings={"prefix": "data"})
+    (tmp_path / "data_00002.bin.partial").write_bytes(b"\0\0")
+    result = info(tmp_path)
+    assert result["problems"] == []
+    assert result["unfinished"] == [
+        f"{b}: a shard in the directory that {tmp_path / 'manifest.json'} does not list",
+        f"{tmp_path / 'data_00002.bin.partial'}: a shard that was being written",
+    ]
 
 
 def test_info_reports_unreadable_shards(tmp_path):

@@ -206,10 +206,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     from bbpe import shards  # the reader needs NumPy, which `bbpe encode` does not load
 
     report = shards.info(args.path, checksums=not args.no_checksums)
+    failed = 1 if report["problems"] or report["unfinished"] else 0
     if args.json:
         report.pop("manifest", None)
         print(json.dumps(report))
-        return 1 if report["problems"] else 0
+        return failed
     print(
         f"{report['path']}: {len(report['shards'])} shard(s), dtype {report['dtype']}\n"
         f"{report['documents']:,} documents, {report['sequences']:,} sequences, "
@@ -229,7 +230,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"{len(report['problems'])} problem(s):")
         for problem in report["problems"]:
             print(f"  {problem}")
-        return 1
+    if report["unfinished"]:
+        print("unfinished: not a complete run of shards:")
+        for reason in report["unfinished"]:
+            print(f"  {reason}")
+    if failed:
+        return failed
     print("ok: sizes, pointers, document indices" + ("" if args.no_checksums else " and checksums"))
     return 0
 
@@ -350,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="counts, length histogram and integrity of shards",
         description="Documents, sequences, tokens, dtype and a length histogram of a shard "
         "(PREFIX) or a directory of shards, and a check that .bin sizes, pointers, document "
-        "indices and the manifest's checksums agree. Exits 1 if anything is wrong.",
+        "indices and the manifest's checksums agree, and that the run that wrote them "
+        "finished. Exits 1 if anything is wrong or unfinished.",
     )
     info.add_argument("path", help="a directory of shards or a shard prefix")
     info.add_argument("--no-checksums", action="store_true", help="skip the SHA-256 checks")

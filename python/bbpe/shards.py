@@ -28,6 +28,7 @@ memory-mapped and long passes over them go chunk by chunk.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -737,12 +738,16 @@ def info(path: PathLike, *, checksums: bool = True) -> dict[str, Any]:
     shards it holds, else every `*.idx` in it (sorted) is one. The result has
     per-shard rows under "shards" and totals: documents, sequences, tokens,
     dtype, min/mean/max_length, "histogram" as (low, high, count) for lengths in
-    [0, 1), [1, 2), [2, 4), [4, 8), ..., and "problems" (those of `check` plus
-    disagreements with the manifest). With `checksums=False` the SHA-256 sums
-    are not verified (everything else still is).
+    [0, 1), [1, 2), [2, 4), [4, 8), ..., "problems" (those of `check` plus
+    disagreements with the manifest) and, for a directory, "unfinished": what
+    is missing before it can be called a finished run (a manifest marked
+    complete, listing every shard of its set, and no `.partial` files).
+    With `checksums=False` the SHA-256 sums are not verified (everything
+    else still is).
     """
     path = os.fspath(path)
     problems: list[str] = []
+    unfinished: list[str] = []
     manifest = None
     if os.path.isdir(path):
         try:
@@ -753,10 +758,22 @@ def info(path: PathLike, *, checksums: bool = True) -> dict[str, Any]:
             prefixes = [p for p, _ in _manifest_shards(manifest, path)]
             if not prefixes:
                 problems.append(f"{os.path.join(path, MANIFEST_NAME)}: lists no shards")
+            unfinished += _unlisted_shards(path, manifest, prefixes)
         else:
             prefixes = sorted(str(p)[:-4] for p in Path(path).glob("*.idx"))
             if not prefixes:
                 problems.append(f"{path}: no *.idx files and no {MANIFEST_NAME}")
+            elif not problems:
+                unfinished.append(
+                    f"{path}: no {MANIFEST_NAME}, so nothing says the run finished "
+                    f"({len(prefixes)} shard(s) found; shards written by another tool "
+                    "can be checked one by one by prefix)"
+                )
+        set_prefix = _set_prefix(manifest)
+        unfinished += [
+            f"{partial}: a shard that was being written"
+            for partial in sorted(Path(path).glob(f"{set_prefix}*partial"))
+        ]
     else:
         prefixes = [_prefix_of(path)]
     shards = [_shard_info(prefix, checksums) for prefix in prefixes]
@@ -783,10 +800,38 @@ def info(path: PathLike, *, checksums: bool = True) -> dict[str, Any]:
         "shards": shards,
         "manifest": manifest,
         "problems": problems,
+        "unfinished": unfinished,
     }
     if manifest is not None:
+        if manifest.get("complete") is not True:
+            where = os.path.join(path, MANIFEST_NAME)
+            unfinished.insert(0, f"{where}: not marked complete (the writer did not finish)")
         problems += _check_manifest_totals(manifest, path, result)
     return result
+
+
+def _set_prefix(manifest: dict | None) -> str:
+    """The start of the names of the writer's shard files (``data_``) as a
+    glob pattern, or "" (any name) when the manifest does not say."""
+    settings = manifest.get("settings") if manifest else None
+    prefix = settings.get("prefix") if isinstance(settings, dict) else None
+    return glob.escape(f"{prefix}_") if isinstance(prefix, str) else ""
+
+
+def _unlisted_shards(directory: str, manifest: dict, listed: list[str]) -> list[str]:
+    """Shards of the manifest's set in `directory` that it does not list: a
+    writer stopped between finishing a shard and recording it."""
+    known = {os.path.normpath(p) for p in listed}
+    found = {
+        os.path.normpath(str(p)[: -len(p.suffix)])
+        for suffix in ("bin", "idx")
+        for p in Path(directory).glob(f"{_set_prefix(manifest)}*.{suffix}")
+    }
+    where = os.path.join(directory, MANIFEST_NAME)
+    return [
+        f"{prefix}: a shard in the directory that {where} does not list"
+        for prefix in sorted(found - known)
+    ]
 
 
 def _check_manifest_totals(manifest: dict, directory: str, result: dict) -> list[str]:
@@ -794,8 +839,6 @@ def _check_manifest_totals(manifest: dict, directory: str, result: dict) -> list
     problems = []
     if manifest.get("format") != MANIFEST_FORMAT:
         problems.append(f"{where}: format is {manifest.get('format')!r}, not {MANIFEST_FORMAT!r}")
-    if manifest.get("complete") is not True:
-        problems.append(f"{where}: not marked complete (the writer did not finish)")
     if result["dtype"] is not None and manifest.get("dtype") not in (None, result["dtype"]):
         problems.append(
             f"{where}: dtype {manifest['dtype']!r}, but the shards are {result['dtype']}"
