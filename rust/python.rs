@@ -691,7 +691,14 @@ fn run_pipeline<'py>(
     )?;
     dict.set_item("empty_documents", summary.empty_documents)?;
     dict.set_item("resumed_documents", summary.resumed_documents)?;
-    dict.set_item("text_bytes", summary.text_bytes)?;
+    // The text of the resumed documents too, to go with the shards' tokens;
+    // speeds are of what this run encoded.
+    dict.set_item(
+        "text_bytes",
+        summary.text_bytes + summary.resumed_text_bytes,
+    )?;
+    dict.set_item("encoded_text_bytes", summary.text_bytes)?;
+    dict.set_item("encoded_tokens", summary.tokens)?;
     dict.set_item("files", summary.read.files)?;
     dict.set_item("skipped", summary.read.skipped)?;
     dict.set_item("first_skipped", summary.read.first_skipped.clone())?;

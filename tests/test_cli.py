@@ -2,8 +2,10 @@
 
 import json
 
+import pytest
+
 from bbpe.cli import main
-from bbpe.corpus import sample_texts
+from bbpe.corpus import sample_path, sample_texts
 
 
 def test_encode_sample_reports_counts(capsys):
@@ -187,3 +189,27 @@ def test_encode_refuses_to_overwrite_shards(tmp_path, capsys):
     names = json.loads(capsys.readouterr().out)["shards"]
     assert len(names) > 1  # the one old shard is gone, the new ones are all there is
     assert sorted(p.stem for p in (tmp_path / "shards").glob("*.bin")) == names
+
+
+def test_resumed_encode_reports_the_whole_datasets_bytes_per_token(tmp_path, capsys):
+    from bbpe import pipeline
+
+    base = ["encode", "--sample", "--tokenizer", "roberta-base", "--shard-size", "100KB"]
+    assert main([*base, "-o", str(tmp_path / "whole"), "--json"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+
+    def interrupt(stage, done, total):
+        if done[2] > whole["tokens"] // 2:
+            raise KeyboardInterrupt
+
+    cut = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.write(
+            str(sample_path()), cut, "roberta-base", shard_size="100KB", progress=interrupt
+        )
+    assert main([*base, "-o", str(cut), "--resume", "--json"]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert resumed["resumed_documents"] > 0
+    assert 0 < resumed["encoded_text_bytes"] < resumed["text_bytes"]
+    for key in ("documents", "tokens", "text_bytes", "bytes_per_token"):
+        assert resumed[key] == whole[key], key

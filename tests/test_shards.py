@@ -89,7 +89,7 @@ def test_shards_do_not_depend_on_threads(corpus, tmp_path, roberta):
 
 def test_resume_after_an_interruption_equals_an_uninterrupted_run(corpus, tmp_path, roberta):
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    shards.write(corpus, whole, roberta, shard_size="100KB")
+    uninterrupted = shards.write(corpus, whole, roberta, shard_size="100KB")
 
     def interrupt(stage, done, total):
         if done[2] > 120_000:  # tokens: a few shards are finished by now
@@ -107,6 +107,9 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(corpus, tmp_pa
 
     summary = shards.write(corpus, cut, roberta, shard_size="100KB", resume=True)
     assert summary["resumed_documents"] > 0
+    # The totals are the whole dataset's, text as well as tokens (bytes/token).
+    for key in ("documents", "sequences", "tokens", "text_bytes"):
+        assert summary[key] == uninterrupted[key], key
     assert sorted(p.name for p in whole.iterdir()) == sorted(p.name for p in cut.iterdir())
     for path in whole.iterdir():
         assert path.read_bytes() == (cut / path.name).read_bytes(), path.name

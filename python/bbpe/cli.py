@@ -63,18 +63,21 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if bar is not None:
         bar.finish()
     wall = time.perf_counter() - started
+    # Counts are the whole dataset's (a resumed run's earlier part included),
+    # speeds only this run's work.
     tokens, text_bytes = summary["tokens"], summary["text_bytes"]
+    encoded_tokens, encoded_bytes = summary["encoded_tokens"], summary["encoded_text_bytes"]
     summary["tokenizer"] = args.tokenizer
     summary["bytes_per_token"] = round(text_bytes / tokens, 3) if tokens else None
     summary["seconds"] = round(wall, 3)
-    summary["mb_per_s"] = round(text_bytes / 1e6 / wall, 1) if wall else None
+    summary["mb_per_s"] = round(encoded_bytes / 1e6 / wall, 1) if wall else None
     if args.json:
         print(json.dumps(summary))
         return 0
     print(
         f"{summary['documents']:,} documents, {text_bytes / 1e6:,.2f} MB of text -> "
         f"{tokens:,} tokens ({summary['bytes_per_token']} bytes/token) with {args.tokenizer} "
-        f"in {wall:.2f} s: {summary['mb_per_s']} MB/s, {tokens / wall / 1e6:.2f} M tokens/s"
+        f"in {wall:.2f} s: {summary['mb_per_s']} MB/s, {encoded_tokens / wall / 1e6:.2f} M tokens/s"
     )
     if args.output is not None:
         print(

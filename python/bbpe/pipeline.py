@@ -69,7 +69,12 @@ def write(
     ``resume`` continues an interrupted run (same inputs and settings) after
     its last finished shard; the result equals an uninterrupted run. An
     ``output_dir`` that already holds shards is refused unless ``resume`` or
-    ``overwrite`` (which first deletes its manifest and ``<prefix>_*`` shards)."""
+    ``overwrite`` (which first deletes its manifest and ``<prefix>_*`` shards).
+
+    The summary's counts (``documents``, ``sequences``, ``tokens``,
+    ``text_bytes``) are the whole shard set's, a resumed run's earlier part
+    included; ``encoded_text_bytes`` and ``encoded_tokens`` are what this call
+    encoded."""
     name, tokenizer = _resolve(tokenizer)
     if resume and overwrite:
         raise ValueError("resume and overwrite exclude each other")

@@ -54,8 +54,9 @@ pub struct Summary {
     pub shards: Vec<ShardRecord>,
     pub read: ReadStats,
     pub empty_documents: u64,
-    /// Input documents taken over from an interrupted run.
+    /// Input documents taken over from an interrupted run, and their text.
     pub resumed_documents: u64,
+    pub resumed_text_bytes: u64,
     /// What this run read and encoded (not counting resumed documents).
     pub documents: u64,
     pub tokens: u64,
@@ -146,6 +147,9 @@ fn run(
         let reader = scope.spawn(move || {
             let mut batch = TextBatch::default();
             let mut seen = 0u64;
+            // The resumed documents are read again only to be skipped; their
+            // size makes the run's totals (bytes per token) the whole dataset's.
+            let mut skipped_bytes = 0u64;
             let stats = read_documents(
                 files,
                 read,
@@ -156,6 +160,7 @@ fn run(
                     }
                     seen += 1;
                     if seen <= skip {
+                        skipped_bytes += document.len() as u64;
                         return Ok(());
                     }
                     batch.push(document);
@@ -173,7 +178,7 @@ fn run(
                 let _ = batch_sender.send(batch);
             }
             drop(batch_sender);
-            stats
+            stats.map(|stats| (stats, skipped_bytes))
         });
         let writer = scope.spawn(move || -> Result<Option<ShardSet>, Error> {
             let mut shards = shards;
@@ -232,8 +237,8 @@ fn run(
         // reader failure (a bad line) explains the end of the input; a stop
         // or an encoding error is reported as itself.
         let shards = shards?;
-        let read_stats = match read_stats {
-            Ok(stats) => stats,
+        let (read_stats, resumed_text_bytes) = match read_stats {
+            Ok(read) => read,
             Err(e) => return Err(outcome.err().unwrap_or(e)),
         };
         outcome?;
@@ -248,6 +253,7 @@ fn run(
             read: read_stats,
             empty_documents,
             resumed_documents: skip,
+            resumed_text_bytes,
             documents: state.documents,
             tokens: state.tokens,
             text_bytes: state.text_bytes,
