@@ -41,7 +41,9 @@ def trained(request, texts, tmp_path_factory):
     """A small vocabulary trained under a tiktoken encoding's pattern, its rank
     file, and tiktoken's Encoding of that file."""
     pattern = PATTERNS[request.param]
-    tok = bbpe.train(texts, vocab_size=1500, special_tokens=bbpe.GPT2_SPECIALS, pattern=pattern)
+    tok = bbpe.train(
+        texts=texts, vocab_size=1500, special_tokens=bbpe.GPT2_SPECIALS, pattern=pattern
+    )
     assert tok.pattern == pattern
     rank_file, _ = tok.save(tmp_path_factory.mktemp(request.param), format="tiktoken")
     encoding = tiktoken.Encoding(

@@ -78,7 +78,7 @@ impl Eq for Candidate {}
 
 /// All words as symbol ids in one arena: word `w` is
 /// `symbols[info[w].start..][..info[w].len]`; merging shortens `len`.
-struct Words {
+pub struct Words {
     symbols: Vec<u32>,
     info: Vec<WordInfo>,
 }
@@ -93,6 +93,25 @@ struct WordInfo {
 }
 
 impl Words {
+    /// The words as symbols that are still their bytes (`learn_words` gives
+    /// them their ids), so the counts they come from can be freed before the
+    /// merge loop's own tables grow.
+    pub fn from_counts<'a>(word_counts: impl IntoIterator<Item = (&'a [u8], u64)>) -> Self {
+        let mut words = Words {
+            symbols: Vec::new(),
+            info: Vec::new(),
+        };
+        for (bytes, count) in word_counts {
+            words.info.push(WordInfo {
+                start: words.symbols.len(),
+                len: bytes.len() as u32,
+                count,
+            });
+            words.symbols.extend(bytes.iter().map(|&b| u32::from(b)));
+        }
+        words
+    }
+
     fn symbols(&self, info: WordInfo) -> &[u32] {
         &self.symbols[info.start..info.start + info.len as usize]
     }
@@ -121,12 +140,22 @@ impl Tokens {
     }
 }
 
-/// Learns merges from word counts. `specials` get the first ids, then the
-/// 256 bytes in the code-point order of GPT-2's byte alphabet, then merged
-/// tokens in the order they are made. `progress` is called with the number
-/// of merges after each merge; returning `false` stops training there.
+/// Learns merges from word counts (see [`learn_words`]).
 pub fn learn<'a>(
     word_counts: impl IntoIterator<Item = (&'a [u8], u64)>,
+    specials: &[String],
+    limits: &MergeLimits,
+    progress: &mut dyn FnMut(usize) -> bool,
+) -> Learned {
+    learn_words(Words::from_counts(word_counts), specials, limits, progress)
+}
+
+/// Learns merges from words. `specials` get the first ids, then the 256
+/// bytes in the code-point order of GPT-2's byte alphabet, then merged
+/// tokens in the order they are made. `progress` is called with the number
+/// of merges after each merge; returning `false` stops training there.
+pub fn learn_words(
+    mut words: Words,
     specials: &[String],
     limits: &MergeLimits,
     progress: &mut dyn FnMut(usize) -> bool,
@@ -143,20 +172,8 @@ pub fn learn<'a>(
     for byte in crate::byte_alphabet::bytes_in_char_order() {
         byte_ids[byte as usize] = tokens.intern(vec![byte]);
     }
-
-    let mut words = Words {
-        symbols: Vec::new(),
-        info: Vec::new(),
-    };
-    for (bytes, count) in word_counts {
-        words.info.push(WordInfo {
-            start: words.symbols.len(),
-            len: bytes.len() as u32,
-            count,
-        });
-        words
-            .symbols
-            .extend(bytes.iter().map(|&b| byte_ids[b as usize]));
+    for symbol in &mut words.symbols {
+        *symbol = byte_ids[*symbol as usize];
     }
 
     let mut state = MergeState {

@@ -12,6 +12,7 @@ use crate::corpus::TextBatch;
 use crate::error::Error;
 use crate::pretokenize::Pretokenizer;
 use crate::threads::run_with_threads;
+use crate::train::word_table::WordTable;
 use hashbrown::HashMap;
 use rayon::prelude::*;
 use rustc_hash::FxBuildHasher;
@@ -27,7 +28,7 @@ type Counts<K> = HashMap<K, u64, FxBuildHasher>;
 /// Distinct words (pretoken bytes) and how often each occurred.
 #[derive(Debug, Default)]
 pub struct WordCounts {
-    counts: Counts<Box<[u8]>>,
+    counts: WordTable,
     max_words: Option<usize>,
     /// Words dropped to stay under `max_words`, and their occurrences.
     pub pruned_words: u64,
@@ -55,10 +56,9 @@ impl WordCounts {
         self.counts.is_empty()
     }
 
+    /// Words and counts, in the order the words were first seen.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
-        self.counts
-            .iter()
-            .map(|(word, &count)| (word.as_ref(), count))
+        self.counts.iter()
     }
 
     /// Counts the words of a batch on the current rayon pool.
@@ -83,13 +83,7 @@ impl WordCounts {
             .collect::<Result<_, Error>>()?;
         for counts in partial {
             for (word, count) in counts {
-                // Look up by slice first: only a word new to the corpus allocates.
-                match self.counts.get_mut(word) {
-                    Some(total) => *total += count,
-                    None => {
-                        self.counts.insert(word.into(), count);
-                    }
-                }
+                self.counts.add(word, count);
             }
         }
         self.documents += batch.len() as u64;
@@ -111,22 +105,21 @@ impl WordCounts {
         }
         // The count at which the cut falls, found on counts alone (8 bytes a
         // word), then the cut among the words of that count.
-        let mut counts: Vec<u64> = self.counts.values().copied().collect();
+        let mut counts: Vec<u64> = self.counts.iter().map(|(_, count)| count).collect();
         let (_, &mut cut_count, _) = counts.select_nth_unstable(excess - 1);
         let rarer = counts[..excess].iter().filter(|&&c| c < cut_count).count();
         drop(counts);
         let mut ties: Vec<&[u8]> = (self.counts.iter())
-            .filter(|&(_, &count)| count == cut_count)
-            .map(|(word, _)| word.as_ref())
+            .filter(|&(_, count)| count == cut_count)
+            .map(|(word, _)| word)
             .collect();
         let goes_first = |a: &&[u8], b: &&[u8]| b.len().cmp(&a.len()).then_with(|| b.cmp(a));
         let (_, &mut last_dropped, _) = ties.select_nth_unstable_by(excess - rarer - 1, goes_first);
         let last_dropped: Box<[u8]> = last_dropped.into();
         let (mut words, mut occurrences) = (0, 0);
-        self.counts.retain(|word, &mut count| {
+        self.counts.retain(|word, count| {
             let drop = count < cut_count
-                || (count == cut_count
-                    && goes_first(&word.as_ref(), &last_dropped.as_ref()).is_le());
+                || (count == cut_count && goes_first(&word, &last_dropped.as_ref()).is_le());
             if drop {
                 words += 1;
                 occurrences += count;
