@@ -27,7 +27,6 @@ memory-mapped and long passes over them go chunk by chunk.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import hashlib
 import json
@@ -41,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from bbpe._publish import partial_file, partial_path, publish, remove_quietly
 from bbpe.pipeline import MANIFEST_NAME, count, end_of_document_id, parse_size, write
 
 PathLike = str | os.PathLike[str]
@@ -144,16 +144,6 @@ def _write_array(f, array: np.ndarray, dtype: str) -> None:
     f.write(np.ascontiguousarray(array, dtype=dtype).tobytes())
 
 
-def _finish(partial: str, final: str) -> None:
-    """Make a fully written `.partial` file visible under its final name."""
-    os.replace(partial, final)
-
-
-def _remove_quietly(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(path)
-
-
 def write_index(
     path: PathLike, lengths: Iterable[int], document_indices: Iterable[int], dtype: Any
 ) -> None:
@@ -161,7 +151,7 @@ def write_index(
 
     Pointers are the cumulative byte offsets (lengths times the dtype's size).
     `document_indices` is `[0, ..., len(lengths)]`, non-decreasing. The file is
-    written as `path.partial` and renamed when complete.
+    written as `path.partial`, flushed to disk and renamed when complete.
     """
     path = os.fspath(path)
     dtype = np.dtype(dtype)
@@ -178,17 +168,12 @@ def write_index(
         )
     pointers = np.zeros(n, dtype=np.int64)
     np.cumsum(lengths[:-1] * dtype.itemsize, out=pointers[1:])
-    partial = path + ".partial"
-    try:
-        with open(partial, "wb") as f:
-            _write_header(f, dtype, n, len(docs))
-            _write_array(f, lengths, "<i4")
-            _write_array(f, pointers, "<i8")
-            _write_array(f, docs, "<i8")
-        _finish(partial, path)
-    except BaseException:
-        _remove_quietly(partial)
-        raise
+    with partial_file(path) as f:
+        _write_header(f, dtype, n, len(docs))
+        _write_array(f, lengths, "<i4")
+        _write_array(f, pointers, "<i8")
+        _write_array(f, docs, "<i8")
+    publish(path)
 
 
 # ---------------------------------------------------------------------------
@@ -865,8 +850,9 @@ def merge(prefixes: Iterable[PathLike], output_prefix: PathLike) -> str:
     `.bin` size first, and, when a manifest beside it lists it, its counts, its
     `.idx` checksum and, while it is copied, its `.bin` checksum; the first
     input that fails is named in a ShardFormatError. Both outputs are written
-    under a `.partial` suffix and renamed when complete (the `.idx` last), so a
-    failure or a crash never leaves a pair that looks finished. Returns the
+    under a `.partial` suffix, flushed to disk and renamed when complete (the
+    `.idx` last), so a failure, a crash or a power loss never leaves a pair
+    that looks finished. Returns the
     output prefix.
     """
     inputs = [_prefix_of(p) for p in prefixes]
@@ -928,12 +914,11 @@ def _merge(
     total_n = sum(len(ds) for ds in datasets)
     total_d = 1 + sum(ds.documents for ds in datasets)
     bin_out, idx_out = bin_path(output), idx_path(output)
-    bin_partial, idx_partial = bin_out + ".partial", idx_out + ".partial"
     try:
-        with open(bin_partial, "wb") as out:
+        with partial_file(bin_out) as out:
             for ds, checksum in zip(datasets, bin_checksums, strict=True):
                 _copy_verified(ds, checksum, out)
-        with open(idx_partial, "wb") as out:
+        with partial_file(idx_out) as out:
             _write_header(out, dtype, total_n, total_d)
             for ds in datasets:
                 for s, e in _chunks(len(ds)):
@@ -952,12 +937,12 @@ def _merge(
                 sequence_base += len(ds)
         # The .idx last, and any old .idx gone first: a finished-looking pair is
         # then always this merge's .bin with this merge's .idx.
-        _remove_quietly(idx_out)
-        _finish(bin_partial, bin_out)
-        _finish(idx_partial, idx_out)
+        remove_quietly(idx_out)
+        publish(bin_out)
+        publish(idx_out)
     except BaseException:
-        _remove_quietly(bin_partial)
-        _remove_quietly(idx_partial)
+        remove_quietly(partial_path(bin_out))
+        remove_quietly(partial_path(idx_out))
         raise
     return output
 

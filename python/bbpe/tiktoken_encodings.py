@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+from bbpe._publish import write_durably
+
 ENDOFTEXT = "<|endoftext|>"
 ENDOFPROMPT = "<|endofprompt|>"
 FIM_PREFIX = "<|fim_prefix|>"
@@ -67,10 +69,8 @@ def settings_path(rank_file: str | os.PathLike) -> Path:
 
 def write_settings(rank_file: str | os.PathLike, pattern: str, special_tokens: dict) -> Path:
     path = settings_path(rank_file)
-    partial = path.with_suffix(".partial")
     settings = {"pattern": pattern, "special_tokens": special_tokens}
-    partial.write_text(json.dumps(settings, ensure_ascii=False, indent=1), encoding="utf-8")
-    partial.replace(path)
+    write_durably(path, json.dumps(settings, ensure_ascii=False, indent=1))
     return path
 
 

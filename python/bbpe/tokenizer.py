@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from bbpe import tiktoken_encodings
 from bbpe._core import CoreTokenizer
+from bbpe._publish import write_durably
 
 if TYPE_CHECKING:  # NumPy is imported where arrays are made, so that loading is quick
     import numpy as np
@@ -537,9 +538,7 @@ class Tokenizer:
             self._core.save_gpt2(str(paths[0]), str(paths[1]))
         elif format == "hf":
             paths = [out / "tokenizer.json"]
-            partial = paths[0].with_suffix(".partial")
-            partial.write_text(self._core.to_hf_json(), encoding="utf-8")
-            partial.replace(paths[0])
+            write_durably(paths[0], self._core.to_hf_json())
         elif format == "tiktoken":
             rank_file = out / "vocab.tiktoken"
             self._core.save_tiktoken(str(rank_file))
