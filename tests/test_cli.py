@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+import bbpe
 from bbpe.cli import main
 from bbpe.corpus import sample_path, sample_texts
 
@@ -213,3 +214,14 @@ def test_resumed_encode_reports_the_whole_datasets_bytes_per_token(tmp_path, cap
     assert 0 < resumed["encoded_text_bytes"] < resumed["text_bytes"]
     for key in ("documents", "tokens", "text_bytes", "bytes_per_token"):
         assert resumed[key] == whole[key], key
+
+
+def test_train_defaults_are_bbpe_trains(tmp_path, capsys):
+    """`bbpe train FILES -o DIR` and `bbpe.train(FILES)` with their defaults
+    write byte-identical vocabulary files (no document held back by either)."""
+    files = str(sample_path())
+    assert main(["train", files, "-o", str(tmp_path / "cli")]) == 0
+    capsys.readouterr()
+    bbpe.train(files).save(tmp_path / "api")
+    for name in ("vocab.json", "merges.txt"):
+        assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "api" / name).read_bytes()

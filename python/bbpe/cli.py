@@ -346,8 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--holdout-every",
         type=int,
-        default=100,
-        help="hold back every n-th document to measure compression (0: none)",
+        default=0,
+        help="hold back every n-th document to measure compression on unseen text "
+        "(default 0: none, so the vocabulary is bbpe.train's from the same files)",
     )
     train.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
     train.add_argument("--progress", action="store_true", help="show progress even when piped")
