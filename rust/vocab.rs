@@ -22,12 +22,19 @@ pub struct SpecialToken {
 }
 
 impl SpecialToken {
+    /// A special token with RoBERTa's stripping: `<mask>` absorbs the
+    /// whitespace before it, as in roberta-base's own tokenizer.json, every
+    /// other token nothing. Trained vocabularies and the files that cannot
+    /// record stripping (vocab.json, tiktoken's) all get it, so a vocabulary
+    /// encodes alike however it was made or loaded; tokenizer.json, which
+    /// records it, overrides it.
     pub fn new(content: impl Into<String>, id: u32) -> Self {
+        let content = content.into();
         SpecialToken {
-            content: content.into(),
-            id,
-            lstrip: false,
+            lstrip: content == "<mask>",
             rstrip: false,
+            content,
+            id,
         }
     }
 }

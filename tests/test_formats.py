@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+import bbpe
 from bbpe import Tokenizer, corpus
 
 TEXTS = [
@@ -308,3 +309,44 @@ def test_tiktoken_file_with_a_huge_rank_is_refused(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ValueError, match=rf"vocab\.tiktoken, line {len(lines)}: .*{HUGE_ID}"):
         Tokenizer.from_tiktoken(path, special_tokens=gpt2.special_tokens)
+
+
+SPECIALS_IN_WHITESPACE = [
+    "a <mask> b",
+    "a  <mask>b",
+    "x\n<mask>\n y",
+    "<mask> starts, ends <mask>",
+    "\t<mask>\t<mask>  <mask>",
+    "<s> x </s>  <pad>\n<unk> y",
+]
+
+
+def test_one_vocabulary_gives_the_same_ids_however_it_is_loaded(tmp_path):
+    """RoBERTa's convention everywhere: `<mask>` absorbs the spaces before it,
+    whether the vocabulary was just trained, or loaded from vocab.json +
+    merges.txt (which cannot record it), tokenizer.json (which bbpe writes
+    saying so) or bbpe's tiktoken files."""
+    from bbpe.cli import main
+
+    directory = tmp_path / "trained"
+    assert main(["train", "--sample", "-o", str(directory), "--vocab-size", "1000"]) == 0
+    loads = {
+        "from_pretrained": Tokenizer.from_pretrained(directory),
+        "from_files": Tokenizer.from_files(directory / "vocab.json", directory / "merges.txt"),
+        "from_file": Tokenizer.from_file(directory / "tokenizer.json"),
+        "from_tiktoken": Tokenizer.from_tiktoken(directory / "vocab.tiktoken"),
+        "trained": bbpe.train(corpus.sample_path(), vocab_size=1000),
+    }
+    for text in SPECIALS_IN_WHITESPACE:
+        ids = {how: tok.encode(text) for how, tok in loads.items()}
+        assert len(set(map(tuple, ids.values()))) == 1, (text, ids)
+    trained = loads["trained"]
+    a_then_mask = trained.encode("a", add_special_tokens=False) + [trained.mask_token_id]
+    assert trained.encode("a  <mask>", add_special_tokens=False) == a_then_mask
+
+    added = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8"))["added_tokens"]
+    assert [t["content"] for t in added if t["lstrip"]] == ["<mask>"]
+    tokenizers = pytest.importorskip("tokenizers")
+    hf = tokenizers.Tokenizer.from_file(str(directory / "tokenizer.json"))
+    for text in SPECIALS_IN_WHITESPACE:
+        assert hf.encode(text).ids == loads["from_files"].encode(text), text

@@ -63,10 +63,7 @@ pub(crate) fn parse_vocab_object<'a>(
         }
         let special = specials.contains(token);
         if special {
-            let mut special = SpecialToken::new(token.clone(), id);
-            // As in roberta-base's own tokenizer.json: "a <mask>" is two tokens.
-            special.lstrip = token == "<mask>";
-            found_specials.push(special);
+            found_specials.push(SpecialToken::new(token.clone(), id));
         }
         let bytes = match token_string_to_bytes(token) {
             Ok(bytes) => bytes,

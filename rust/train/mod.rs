@@ -271,6 +271,9 @@ mod tests {
         let vocab = train(&[text, text, "the end"], &settings);
         assert_eq!(vocab.special_id("<s>"), Some(0));
         assert_eq!(vocab.special_id("<mask>"), Some(4));
+        // RoBERTa's stripping, as the vocabulary will have when loaded from its files.
+        let stripping: Vec<_> = vocab.specials().iter().map(|s| s.lstrip).collect();
+        assert_eq!(stripping, [false, false, false, false, true]);
         assert!(vocab.merges().len() > 10);
         let encoder = Encoder::new(vocab, Pretokenizer::Gpt2, false);
         let ids = encoder.encode(text, Specials::All).unwrap();
