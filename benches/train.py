@@ -204,6 +204,7 @@ def build_bbpe(threads: int):
         "vocab_size": VOCAB_SIZE,
         "min_frequency": 0,
         "special_tokens": [ENDOFTEXT],
+        "max_token_length": None,  # as HF: no limit
         "threads": threads,
     }
 

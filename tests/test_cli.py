@@ -225,3 +225,16 @@ def test_train_defaults_are_bbpe_trains(tmp_path, capsys):
     bbpe.train(files).save(tmp_path / "api")
     for name in ("vocab.json", "merges.txt"):
         assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "api" / name).read_bytes()
+
+
+def test_train_max_token_length_none_lifts_the_limit(tmp_path, capsys):
+    corpus = tmp_path / "spaces.txt"
+    corpus.write_text("x" + " " * 5000 + "x\n")
+    longest = {}
+    for limit in ["none", "8"]:
+        out = tmp_path / limit
+        assert main(["train", str(corpus), "-o", str(out), "--max-token-length", limit]) == 0
+        tok = bbpe.Tokenizer.from_pretrained(out)
+        longest[limit] = max(len(tok.decode_bytes([i])) for i in range(tok.vocab_size))
+    capsys.readouterr()
+    assert longest["8"] == 8 and longest["none"] > 1000

@@ -72,6 +72,7 @@ def test_same_merges_as_hugging_face_on_real_text(vocab_size, min_frequency, spe
         vocab_size=vocab_size,
         min_frequency=min_frequency,
         special_tokens=specials,
+        max_token_length=None,  # BpeTrainer's default
     )
     vocab, merges = vocab_and_merges(ours.to_json())
     hf_vocab, hf_merges = hf_trained(SAMPLE_DOCS, vocab_size, min_frequency, specials)
@@ -301,3 +302,20 @@ def test_custom_split_pattern_matches_the_reference():
     merged = [a + b for a, b in vocab_and_merges(ours.to_json())[1]]
     assert any(t.startswith("Ġ") for t in merged)
     assert not any("Ġ" in t and any(c.isascii() and c.isalnum() for c in t) for t in merged)
+
+
+@pytest.mark.parametrize("letter", [" ", "a"])
+def test_a_long_run_of_one_character_makes_no_token_longer_than_the_default(letter, tmp_path):
+    """By default no token is longer than GPT-2's longest (128 bytes): a
+    document of ten million spaces makes tokens of 2, 4, ... 128 of them, not
+    half a megabyte, and it trains, is saved and reloads in seconds."""
+    gpt2 = bbpe.Tokenizer.from_pretrained("gpt2")
+    gpt2_longest = max(len(gpt2.decode_bytes([i])) for i in range(gpt2.vocab_size))
+    tok = bbpe.train(texts=[letter * 10_000_000])
+    lengths = [len(tok.decode_bytes([i])) for i in range(tok.vocab_size)]
+    assert max(lengths) == gpt2_longest
+    tok.save(tmp_path, "tiktoken")
+    reloaded = bbpe.Tokenizer.from_tiktoken(tmp_path / "vocab.tiktoken")
+    assert reloaded.encode(letter * 1000) == tok.encode(letter * 1000)
+    uncapped = bbpe.train(texts=[letter * 100_000], max_token_length=None)
+    assert max(len(uncapped.decode_bytes([i])) for i in range(uncapped.vocab_size)) > 10_000

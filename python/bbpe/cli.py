@@ -16,7 +16,12 @@ from bbpe import pipeline
 from bbpe.corpus import sample_path
 from bbpe.progress import ProgressBar
 from bbpe.tokenizer import Tokenizer
-from bbpe.trainer import GPT2_SPECIALS, ROBERTA_SPECIALS, train_with_report
+from bbpe.trainer import (
+    DEFAULT_MAX_TOKEN_LENGTH,
+    GPT2_SPECIALS,
+    ROBERTA_SPECIALS,
+    train_with_report,
+)
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
@@ -267,6 +272,11 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _limit(value: str) -> int | None:
+    """A positive number, or "none" for no limit."""
+    return None if value.lower() == "none" else int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bbpe", description="Byte-level BPE tokenizer tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -331,7 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--gpt2-specials", action="store_true", help="use GPT-2's <|endoftext|> instead"
     )
-    train.add_argument("--max-token-length", type=int, default=None, help="in bytes")
+    train.add_argument(
+        "--max-token-length",
+        type=_limit,
+        default=DEFAULT_MAX_TOKEN_LENGTH,
+        help=f"longest token, in bytes, or none (default {DEFAULT_MAX_TOKEN_LENGTH}: "
+        "GPT-2's longest)",
+    )
     train.add_argument(
         "--max-words", type=int, default=None, help="cap on distinct words kept while counting"
     )

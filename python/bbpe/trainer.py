@@ -11,6 +11,8 @@ names it, not a one-document corpus.
 With the same settings the merges equal Hugging Face's ``BpeTrainer`` with a
 ``ByteLevel`` pre-tokenizer and the full byte alphabet: special tokens take the
 first ids, then the 256 bytes, then merged tokens in the order they are made.
+One default differs: tokens are at most 128 bytes long (``BpeTrainer`` has no
+limit unless given one; pass ``max_token_length=None`` for its merges).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from bbpe.tokenizer import Tokenizer, core_threads
 
 ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 GPT2_SPECIALS = ["<|endoftext|>"]
+#: The longest token of GPT-2's and RoBERTa's vocabularies, in bytes: they were
+#: trained without a limit, on web text. Longer tokens come from long runs of
+#: one character (a million spaces make tokens of 2, 4, ... up to 512 KB), use
+#: vocabulary slots no other text needs, and bloat every vocabulary file.
+DEFAULT_MAX_TOKEN_LENGTH = 128
 
 #: A path, a glob or a directory, or several of them.
 Files = str | os.PathLike | Iterable[str | os.PathLike]
@@ -82,7 +89,7 @@ def train_with_report(
     vocab_size: int = 50_265,
     min_frequency: int = 2,
     special_tokens: Iterable[str] = ROBERTA_SPECIALS,
-    max_token_length: int | None = None,
+    max_token_length: int | None = DEFAULT_MAX_TOKEN_LENGTH,
     pattern: str | None = None,
     max_words: int | None = None,
     format: Literal["auto", "jsonl", "lines", "paragraphs"] = "auto",
@@ -142,10 +149,14 @@ def train(files: Files | None = None, *, texts: Texts | None = None, **settings)
 
     Settings: ``vocab_size`` (50,265 as RoBERTa; special tokens and the 256
     bytes included), ``min_frequency`` (2), ``special_tokens`` (RoBERTa's;
-    ``bbpe.GPT2_SPECIALS`` for GPT-2's), ``max_token_length`` (bytes),
-    ``pattern`` (split pattern; GPT-2's by default), ``max_words`` (cap on
-    distinct words kept in memory; the rarest are pruned first), ``format``,
-    ``text_field``, ``on_bad_input`` (``"stop"`` or ``"skip"`` bad lines,
+    ``bbpe.GPT2_SPECIALS`` for GPT-2's), ``max_token_length`` (in bytes;
+    128 by default, the longest token of GPT-2's and RoBERTa's vocabularies,
+    trained without a limit: on text like theirs it changes nothing, while a
+    run of a million spaces no longer makes half-megabyte tokens; None for no
+    limit, as Hugging Face's ``BpeTrainer`` by default), ``pattern`` (split
+    pattern; GPT-2's by default), ``max_words`` (cap on distinct words kept
+    in memory; the rarest are pruned first), ``format``, ``text_field``,
+    ``on_bad_input`` (``"stop"`` or ``"skip"`` bad lines,
     counted in the report), ``holdout_every`` (hold back every n-th document),
     ``threads`` (all cores by default) and ``progress``.
     """

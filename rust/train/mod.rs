@@ -20,13 +20,19 @@ use std::path::PathBuf;
 use std::time::Instant;
 use word_counts::{WordCounter, WordCounts};
 
+/// The longest token of GPT-2's and RoBERTa's vocabularies, trained without a
+/// limit: longer ones come from long runs of one character and only waste
+/// vocabulary slots (bbpe.train's default too).
+pub const DEFAULT_MAX_TOKEN_LENGTH: usize = 128;
+
 #[derive(Debug, Clone)]
 pub struct TrainSettings {
     /// Distinct tokens wanted, special tokens and the 256 bytes included.
     pub vocab_size: usize,
     pub min_frequency: u64,
     pub special_tokens: Vec<String>,
-    /// Longest token to form, in bytes.
+    /// Longest token to form, in bytes ([`DEFAULT_MAX_TOKEN_LENGTH`] by
+    /// default; `None` for no limit, as Hugging Face's default).
     pub max_token_length: Option<usize>,
     /// Split pattern; GPT-2's when `None`.
     pub pattern: Option<String>,
@@ -42,7 +48,7 @@ impl Default for TrainSettings {
             vocab_size: 50_265,
             min_frequency: 2,
             special_tokens: ROBERTA_SPECIALS.iter().map(|s| s.to_string()).collect(),
-            max_token_length: None,
+            max_token_length: Some(DEFAULT_MAX_TOKEN_LENGTH),
             pattern: None,
             max_words: None,
             threads: 0,
