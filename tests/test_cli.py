@@ -238,3 +238,17 @@ def test_train_max_token_length_none_lifts_the_limit(tmp_path, capsys):
         longest[limit] = max(len(tok.decode_bytes([i])) for i in range(tok.vocab_size))
     capsys.readouterr()
     assert longest["8"] == 8 and longest["none"] > 1000
+
+
+def test_train_says_when_the_memory_cap_dropped_words(tmp_path, capsys, monkeypatch):
+    from bbpe import trainer
+
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = [letters[i % 26] + letters[i // 26 % 26] + letters[i // 676] for i in range(3000)]
+    corpus = tmp_path / "words.txt"
+    corpus.write_text(" ".join(words) + "\n", encoding="utf-8")
+    monkeypatch.setattr(trainer, "default_max_words", lambda: 1000)
+    args = ["train", str(corpus), "-o", str(tmp_path / "out"), "--vocab-size", "400"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "--max-words 1,000 (auto: half of the memory) dropped 2,000 distinct words" in err

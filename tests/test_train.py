@@ -319,3 +319,21 @@ def test_a_long_run_of_one_character_makes_no_token_longer_than_the_default(lett
     assert reloaded.encode(letter * 1000) == tok.encode(letter * 1000)
     uncapped = bbpe.train(texts=[letter * 100_000], max_token_length=None)
     assert max(len(uncapped.decode_bytes([i])) for i in range(uncapped.vocab_size)) > 10_000
+
+
+def test_distinct_words_are_capped_by_memory_by_default(monkeypatch):
+    from bbpe import trainer
+
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    texts = [
+        " ".join(letters[i % 26] + letters[i // 26 % 26] + letters[i // 676] for i in range(5000))
+    ]
+    _, report = bbpe.train_with_report(texts=texts, vocab_size=300, min_frequency=1)
+    assert report.max_words == trainer.default_max_words() > 1_000_000
+    assert (report.unique_words, report.pruned_words) == (5000, 0)
+    # A machine with room for 1,500 words keeps the 1,500 and says what it dropped.
+    monkeypatch.setattr(trainer, "default_max_words", lambda: 1500)
+    _, report = bbpe.train_with_report(texts=texts, vocab_size=300, min_frequency=1)
+    assert (report.max_words, report.unique_words, report.pruned_words) == (1500, 1500, 3500)
+    _, report = bbpe.train_with_report(texts=texts, vocab_size=300, max_words=None)
+    assert (report.max_words, report.unique_words) == (None, 5000)

@@ -165,6 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "documents": report.documents,
         "text_bytes": report.text_bytes,
         "unique_words": report.unique_words,
+        "max_words": report.max_words,
         "pruned_words": report.pruned_words,
         "pruned_occurrences": report.pruned_occurrences,
         "skipped_lines": report.skipped,
@@ -192,7 +193,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     if report.pruned_words:
         print(
-            f"warning: --max-words {args.max_words:,} dropped {report.pruned_words:,} distinct "
+            f"warning: --max-words {report.max_words:,}"
+            f"{' (auto: half of the memory)' if args.max_words == 'auto' else ''} "
+            f"dropped {report.pruned_words:,} distinct "
             f"words ({report.pruned_occurrences:,} occurrences), the rarest, while counting; "
             "the vocabulary was trained without them",
             file=sys.stderr,
@@ -272,6 +275,11 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _word_cap(value: str) -> int | str | None:
+    """A positive number, "none", or "auto" (derived from memory)."""
+    return "auto" if value.lower() == "auto" else _limit(value)
+
+
 def _limit(value: str) -> int | None:
     """A positive number, or "none" for no limit."""
     return None if value.lower() == "none" else int(value)
@@ -349,7 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
         "GPT-2's longest)",
     )
     train.add_argument(
-        "--max-words", type=int, default=None, help="cap on distinct words kept while counting"
+        "--max-words",
+        type=_word_cap,
+        default="auto",
+        help="cap on distinct words kept while counting, the rarest dropped first: a number, "
+        "none, or auto (default: as many as fit in half of this machine's memory)",
     )
     train.add_argument("--format", default="auto", choices=["auto", "jsonl", "lines", "paragraphs"])
     train.add_argument("--text-field", default="text", help="JSONL field holding the text")
