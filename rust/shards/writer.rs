@@ -309,7 +309,9 @@ impl ShardSet {
     /// and that are whole, up to the first that is not, after checking that
     /// the settings match. Without a readable manifest (none was published
     /// yet, or a power loss cut it short) nothing is verifiably whole, and
-    /// the run starts from the beginning.
+    /// the run starts from the beginning. A finished run is taken over too
+    /// (nothing is left to encode): a process killed after finishing but
+    /// before exiting looks interrupted, and resuming it must succeed.
     fn take_over_whole_shards(&mut self, manifest_path: &Path) -> Result<(), Error> {
         let shown = manifest_path.display().to_string();
         let Ok(text) = std::fs::read(manifest_path) else {
@@ -318,9 +320,6 @@ impl ShardSet {
         let Ok(manifest) = serde_json::from_slice::<Value>(&text) else {
             return Ok(());
         };
-        if manifest["complete"] == json!(true) {
-            return Err(Error::file(&shown, "", "this run is already complete"));
-        }
         for (key, value) in &self.header {
             if &manifest[key] != value {
                 return Err(Error::file(
