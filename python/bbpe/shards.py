@@ -578,11 +578,34 @@ def _checksum_problems(path: str, got: str, want: str, where: str) -> list[str]:
     return [f"{path}: SHA-256 {got} does not match {want} in {where}"]
 
 
+#: What every manifest records for each shard; a missing field would silently
+#: skip its check. (`input_documents` is bbpe's own, checked where present.)
+_ENTRY_FIELDS = {
+    "documents": int,
+    "sequences": int,
+    "tokens": int,
+    "bin_bytes": int,
+    "bin_sha256": str,
+    "idx_sha256": str,
+}
+
+
+def _entry_field_problems(where: str, entry: dict) -> list[str]:
+    problems = []
+    for key, kind in _ENTRY_FIELDS.items():
+        value = entry.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            problems.append(f"{where}: {key} is {value!r}, not {kind.__name__}")
+        elif kind is int and value < 0:
+            problems.append(f"{where}: {key} is negative ({value})")
+    return problems
+
+
 def _check_manifest_entry(
     prefix: str, manifest_path: str, entry: dict, index: _Index | None, checksums: bool
 ) -> list[str]:
-    problems = []
     where = _entry_name(manifest_path, entry)
+    problems = _entry_field_problems(where, entry)
     for suffix, key in ((".bin", "bin_sha256"), (".idx", "idx_sha256")):
         path = os.fspath(prefix) + suffix
         want = entry.get(key)
@@ -833,6 +856,41 @@ def _check_manifest_totals(manifest: dict, directory: str, result: dict) -> list
             want = manifest.get(key)
             if isinstance(want, int) and want != result[key]:
                 problems.append(f"{where}: {key} is {want}, but the shards hold {result[key]}")
+    return problems + _check_input_documents(manifest, where)
+
+
+def _check_input_documents(manifest: dict, where: str) -> list[str]:
+    """Each shard's `input_documents` (where a resumed run starts reading)
+    must grow by at least the documents the shard holds, and the last one
+    not exceed the documents plus the empty ones: a wrong count would make a
+    resumed run skip or repeat input."""
+    entries = [e for _, e in _manifest_shards(manifest, "") if not _entry_field_problems("", e)]
+    if len(entries) != len(manifest.get("shards") or []):
+        return []  # the malformed entries are reported by check()
+    if not any("input_documents" in entry for entry in entries):
+        return []  # not written by bbpe: nothing to resume
+    problems = []
+    before = 0
+    for entry in entries:
+        count = entry.get("input_documents")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            problems.append(f"{_entry_name(where, entry)}: input_documents is {count!r}")
+            return problems
+        if count - before < entry["documents"]:
+            problems.append(
+                f"{_entry_name(where, entry)}: input_documents {count} "
+                f"leaves fewer than its {entry['documents']} documents after the previous "
+                f"shard's {before}"
+            )
+        before = count
+    empty = manifest.get("empty_documents")
+    written = sum(entry["documents"] for entry in entries)
+    # Empty documents after the last shard are counted but in no shard's total.
+    if isinstance(empty, int) and before > written + empty:
+        problems.append(
+            f"{where}: the last shard's input_documents is {before}, more than the "
+            f"{written} documents of the shards and {empty} empty ones"
+        )
     return problems
 
 
