@@ -123,6 +123,8 @@ def interrupt_and_resume(
         child.send_signal(sig)
         _, stderr = child.communicate(timeout=120)
         left = sorted(p.name for p in cut.glob("*partial")) if cut.exists() else []
+        manifest = cut / "manifest.json"
+        finished = manifest.exists() and json.loads(manifest.read_text())["complete"] is True
         resumed = encode_in_a_child(corpus, cut, *options, "--resume")
         rows.append(
             {
@@ -131,6 +133,8 @@ def interrupt_and_resume(
                 "exit": child.returncode,
                 "stderr": stderr.decode(errors="replace").strip()[-300:],
                 "partial_files": left,
+                # The signal came after the work was done (while exiting).
+                "finished_first": finished,
                 "resume_exit": resumed.returncode,
                 "resume_stderr": resumed.stderr.decode(errors="replace")[-300:],
                 "identical": same_files(whole, cut),
