@@ -91,37 +91,47 @@ def write_lines_corpus(path: Path, megabytes: float, seed: int = 0) -> Path:
 # signals: SIGKILL and SIGINT at random moments, then --resume
 
 
+def start_encoding(corpus: Path, out: Path, *options: str) -> tuple[subprocess.Popen, float]:
+    """`encode_in_a_child`'s command, started; returns once the child has
+    created `out` (its work begins), with the time it did."""
+    args = bbpe_args("encode", str(corpus), "-o", str(out), *options, "--format", "lines")
+    child = subprocess.Popen(
+        [*args, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+        # A shell's background job inherits SIGINT ignored, and so would Python.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    while not out.exists() and child.poll() is None:
+        time.sleep(0.002)
+    return child, time.perf_counter()
+
+
 def interrupt_and_resume(
     corpus: Path, workdir: Path, sig: int, times: int, rng: random.Random, shard_size: str
 ) -> list[dict]:
-    """`bbpe encode -o` hit by `sig` at a random moment of its work (timed
-    from when it creates the output directory, over the length of a whole
-    run), then resumed; each row says how it exited, what it left and whether
-    the resumed shards equal an uninterrupted run's, byte for byte."""
+    """`bbpe encode -o` hit by `sig` at a random moment of its work (from
+    when it creates the output directory to when an uninterrupted run
+    exits), then resumed; each row says how it exited, what it left and
+    whether the resumed shards equal an uninterrupted run's, byte for byte."""
     options = ("--shard-size", shard_size)
     workdir = workdir / signal.Signals(sig).name
     whole = workdir / "whole"
-    done = encode_in_a_child(corpus, whole, *options)
-    assert done.returncode == 0, done.stderr
-    work_s = json.loads(done.stdout)["seconds"]
+    child, started = start_encoding(corpus, whole, *options)
+    _, stderr = child.communicate()
+    work_s = time.perf_counter() - started
+    assert child.returncode == 0, stderr
     rows = []
     for attempt in range(times):
         cut = workdir / f"cut{attempt}"
-        args = bbpe_args("encode", str(corpus), "-o", str(cut), *options, "--format", "lines")
-        child = subprocess.Popen(
-            [*args, "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=child_env(),
-            # A shell's background job inherits SIGINT ignored, and so would Python.
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        )
-        while not cut.exists() and child.poll() is None:
-            time.sleep(0.002)
+        child, _ = start_encoding(corpus, cut, *options)
         after = rng.uniform(0, work_s)
         time.sleep(after)
         child.send_signal(sig)
+        signalled = time.perf_counter()
         _, stderr = child.communicate(timeout=120)
+        exit_s = time.perf_counter() - signalled
         left = sorted(p.name for p in cut.glob("*partial")) if cut.exists() else []
         manifest = cut / "manifest.json"
         finished = manifest.exists() and json.loads(manifest.read_text())["complete"] is True
@@ -131,6 +141,7 @@ def interrupt_and_resume(
                 "signal": signal.Signals(sig).name,
                 "after_s": round(after, 3),
                 "exit": child.returncode,
+                "exit_s": round(exit_s, 3),
                 "stderr": stderr.decode(errors="replace").strip()[-300:],
                 "partial_files": left,
                 # The signal came after the work was done (while exiting).

@@ -40,7 +40,7 @@ SCALES = {
     "full": {
         "corpus_mb": 40,
         "kills": 20,
-        "disk_limits": [5_000, 50_000, 80_000, 100_000, 150_000],
+        "disk_limits": [5_000, 50_000, 80_000, 100_000, 110_000],
         "damage_trials": 200,
         "compressed_trials": 60,
         "runs": [2_500_000, 10_000_000],
@@ -64,6 +64,7 @@ def signals(scale: dict, workdir: Path, rng: random.Random) -> list[Row]:
         exits = collections.Counter(r["exit"] for r in results)
         partial = sum(bool(r["partial_files"]) for r in results)
         identical = sum(r["identical"] and r["resume_exit"] == 0 for r in results)
+        slowest_exit = max(r["exit_s"] for r in results)
         ok = identical == len(results)
         if sig == signal.SIGINT:
             stopped = [r for r in results if not r["finished_first"]]
@@ -73,7 +74,8 @@ def signals(scale: dict, workdir: Path, rng: random.Random) -> list[Row]:
                 f"{signal.Signals(sig).name} during encode -o, then --resume",
                 f"{len(results)} random moments, {scale['corpus_mb']} MB, 1 MB shards",
                 f"exits {dict(exits)} ({sum(r['finished_first'] for r in results)} after the "
-                f"run had finished); .partial left {partial}x; "
+                f"run had finished), at most {slowest_exit:.2f} s after the signal; "
+                f".partial left {partial}x; "
                 f"resume byte-identical {identical}/{len(results)}",
                 ok,
             )
