@@ -187,24 +187,30 @@ def full_disk_then_resume(corpus: Path, workdir: Path, limit: int, shard_size: s
 # damaged shards
 
 
-def byte_classes(path: Path) -> dict[str, tuple[int, int]]:
-    """Byte ranges of a shard file or manifest by what they hold."""
+def byte_classes(path: Path) -> dict[str, list[range]]:
+    """Byte positions of a shard file or manifest by what they hold."""
     size = path.stat().st_size
     if path.suffix == ".idx":
         n, d = struct.unpack_from("<QQ", path.read_bytes(), 18)
         lengths, pointers = 34 + 4 * n, 34 + 12 * n
         return {
-            "idx header": (0, 34),
-            "idx lengths": (34, lengths),
-            "idx pointers": (lengths, pointers),
-            "idx document indices": (pointers, min(pointers + 8 * d, size)),
+            "idx header": [range(0, 34)],
+            "idx lengths": [range(34, lengths)],
+            "idx pointers": [range(lengths, pointers)],
+            "idx document indices": [range(pointers, min(pointers + 8 * d, size))],
         }
     if path.suffix == ".bin":
-        return {"bin body": (0, size)}
-    # The shard list is checked against the shards; the header (tokenizer,
-    # settings, inputs) is compared with the next run's when resuming.
-    start = path.read_bytes().index(b'"shards"')
-    return {"manifest header": (0, start), "manifest shard list": (start, size)}
+        return {"bin body": [range(0, size)]}
+    # The shard list (pretty-printed, two spaces in) and the totals are
+    # checked against the shards; the rest (tokenizer, settings, inputs) is
+    # compared with the next run's when resuming.
+    text = path.read_bytes()
+    start = text.index(b'"shards"')
+    end = text.index(b"\n  ]", start) + 4
+    return {
+        "manifest header": [range(0, start), range(end, size)],
+        "manifest shard list": [range(start, end)],
+    }
 
 
 def read_everything(prefix: Path) -> str:
@@ -231,13 +237,14 @@ def damage_shards(whole: Path, workdir: Path, trials: int, rng: random.Random) -
     prefix = manifest["shards"][min(1, len(manifest["shards"]) - 1)]["prefix"]
     rows = []
     for name in (f"{prefix}.idx", f"{prefix}.bin", "manifest.json"):
-        for kind, (start, end) in byte_classes(whole / name).items():
+        for kind, ranges in byte_classes(whole / name).items():
+            positions = [p for r in ranges for p in r]
             for trial in range(trials):
                 copy = workdir / "damaged"
                 shutil.rmtree(copy, ignore_errors=True)
                 shutil.copytree(whole, copy)
                 data = bytearray((copy / name).read_bytes())
-                position = rng.randrange(start, end)
+                position = rng.choice(positions)
                 damage = "truncate" if trial % 4 == 0 else "flip"
                 if damage == "flip":
                     bit = rng.randrange(8)

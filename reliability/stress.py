@@ -40,7 +40,7 @@ SCALES = {
     "full": {
         "corpus_mb": 40,
         "kills": 20,
-        "disk_limits": [5_000, 50_000, 80_000, 100_000, 110_000],
+        "disk_limits": [5_000, 50_000, 80_000, 100_000],
         "damage_trials": 200,
         "compressed_trials": 60,
         "runs": [2_500_000, 10_000_000],
