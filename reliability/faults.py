@@ -109,18 +109,27 @@ def start_encoding(corpus: Path, out: Path, *options: str) -> tuple[subprocess.P
 
 
 def interrupt_and_resume(
-    corpus: Path, workdir: Path, sig: int, times: int, rng: random.Random, shard_size: str
+    corpus: Path,
+    workdir: Path,
+    sig: int,
+    times: int,
+    rng: random.Random,
+    shard_size: str,
+    resumes_killed: int = 0,
 ) -> list[dict]:
     """`bbpe encode -o` hit by `sig` at a random moment of its work (from
     when it creates the output directory to when an uninterrupted run
-    exits), then resumed; each row says how it exited, what it left and
-    whether the resumed shards equal an uninterrupted run's, byte for byte."""
+    exits), then `resumes_killed` resumed runs killed the same way (after
+    their start-up), then resumed to the end; each row says how the first
+    exited, what it left and whether the final shards equal an
+    uninterrupted run's, byte for byte."""
     options = ("--shard-size", shard_size)
     workdir = workdir / signal.Signals(sig).name
     whole = workdir / "whole"
+    launched = time.perf_counter()
     child, started = start_encoding(corpus, whole, *options)
     _, stderr = child.communicate()
-    work_s = time.perf_counter() - started
+    startup_s, work_s = started - launched, time.perf_counter() - started
     assert child.returncode == 0, stderr
     rows = []
     for attempt in range(times):
@@ -135,6 +144,11 @@ def interrupt_and_resume(
         left = sorted(p.name for p in cut.glob("*partial")) if cut.exists() else []
         manifest = cut / "manifest.json"
         finished = manifest.exists() and json.loads(manifest.read_text())["complete"] is True
+        for _ in range(resumes_killed):
+            again, _ = start_encoding(corpus, cut, *options, "--resume")
+            time.sleep(startup_s + rng.uniform(0, work_s))
+            again.send_signal(sig)
+            again.communicate(timeout=120)
         resumed = encode_in_a_child(corpus, cut, *options, "--resume")
         rows.append(
             {

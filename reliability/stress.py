@@ -59,7 +59,7 @@ def signals(scale: dict, workdir: Path, rng: random.Random) -> list[Row]:
     rows = []
     for sig in (signal.SIGKILL, signal.SIGINT):
         results = faults.interrupt_and_resume(
-            corpus, workdir, sig, scale["kills"], rng, shard_size="1MB"
+            corpus, workdir, sig, scale["kills"], rng, shard_size="1MB", resumes_killed=2
         )
         exits = collections.Counter(r["exit"] for r in results)
         partial = sum(bool(r["partial_files"]) for r in results)
@@ -72,7 +72,8 @@ def signals(scale: dict, workdir: Path, rng: random.Random) -> list[Row]:
         rows.append(
             (
                 f"{signal.Signals(sig).name} during encode -o, then --resume",
-                f"{len(results)} random moments, {scale['corpus_mb']} MB, 1 MB shards",
+                f"{len(results)} runs, each hit at a random moment, then 2 of its resumed "
+                f"runs too; {scale['corpus_mb']} MB, 1 MB shards",
                 f"exits {dict(exits)} ({sum(r['finished_first'] for r in results)} after the "
                 f"run had finished), at most {slowest_exit:.2f} s after the signal; "
                 f".partial left {partial}x; "

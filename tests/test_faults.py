@@ -56,7 +56,13 @@ def test_a_signal_at_a_random_moment_leaves_a_run_that_resumes_to_the_same_bytes
     lines_corpus, tmp_path, sig
 ):
     rows = faults.interrupt_and_resume(
-        lines_corpus, tmp_path, sig, times=3, rng=random.Random(sig), shard_size="100KB"
+        lines_corpus,
+        tmp_path,
+        sig,
+        times=3,
+        rng=random.Random(sig),
+        shard_size="100KB",
+        resumes_killed=1,
     )
     for row in rows:
         assert row["resume_exit"] == 0, row
