@@ -1,4 +1,4 @@
-"""Faults and stress at CI scale (about a minute and a half on two cores): the
+"""Faults and stress at CI scale (about a minute on two cores): the
 probes of reliability/faults.py with small inputs and few repetitions;
 reliability/stress.py runs the same probes at full size and prints a table.
 Resume after a full disk is tests/test_shards.py's, fork safety
@@ -14,6 +14,12 @@ import pytest
 
 import bbpe
 from bbpe import shards
+
+# The probes live beside the long script.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
+import faults  # noqa: E402
+
+from test_shards import same_files  # noqa: E402
 
 pytestmark = pytest.mark.faults
 
@@ -35,15 +41,8 @@ def test_resuming_a_finished_run_changes_nothing_and_succeeds(tmp_path, roberta)
     assert summary["resumed_documents"] == 3000
     assert summary["encoded_tokens"] == 0
     assert summary["tokens"] == first["tokens"]
-    assert sorted(p.name for p in whole.iterdir()) == sorted(p.name for p in again.iterdir())
-    for path in whole.iterdir():
-        assert path.read_bytes() == (again / path.name).read_bytes(), path.name
+    assert same_files(whole, again)
     assert json.loads((again / "manifest.json").read_text())["complete"] is True
-
-
-# The probes themselves live beside the long script.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
-import faults  # noqa: E402
 
 
 @pytest.fixture(scope="module")
