@@ -225,7 +225,7 @@ def training_memory(scale: dict, workdir: Path, rng: random.Random) -> list[Row]
             continue
         rows.append(
             (
-                "train, default settings (no --max-words cap)",
+                "train, default settings (--max-words auto: half the memory)",
                 f"{r['unique_words']:,} distinct words, {r['corpus_mb']} MB",
                 f"peak RSS {r['peak_rss_mb']:,.0f} MB ({r['baseline_rss_mb']:.0f} MB on 1,000 "
                 f"words): {r['bytes_per_word']:.0f} bytes per distinct word; "
