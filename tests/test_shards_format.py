@@ -308,6 +308,24 @@ def test_a_corrupt_length_or_pointer_is_an_error_not_the_rest_of_the_file(shard)
         IndexedDataset(shard)[1]
 
 
+@pytest.mark.parametrize(
+    "entry, value, documents",
+    [(1, -1, (0, 1)), (2, 9, (1, 2)), (2, 1, (1,)), (5, 7, (4,))],
+)
+def test_a_corrupt_document_index_is_an_error_not_other_sequences(shard, entry, value, documents):
+    # Found by fuzzing (fuzz/python/idx_reader.py): document(k) sliced the
+    # sequences with whatever the index held, so an index past the end was
+    # cut short, a negative one counted from the end, a decreasing pair gave
+    # no sequences, all without an error.
+    _, _, docs = idx_offsets(6)
+    patch_file(shard + ".idx", docs + 8 * entry, struct.pack("<q", value))
+    ds = IndexedDataset(shard)
+    for k in documents:
+        with pytest.raises(ShardFormatError, match=rf"data_00000\.idx: document {k} is sequences"):
+            ds.document(k)
+    assert check(shard) != []
+
+
 def test_check_accepts_a_sound_shard(shard):
     assert check(shard) == []
 

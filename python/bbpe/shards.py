@@ -416,7 +416,14 @@ class IndexedDataset:
         if not 0 <= j < n:
             raise IndexError(f"document {k} out of range for {n} documents in {self.prefix}")
         docs = self.document_indices
-        return self[int(docs[j]) : int(docs[j + 1])]
+        first, end = int(docs[j]), int(docs[j + 1])
+        # Slicing with a corrupt pair would quietly give other sequences.
+        if not 0 <= first <= end <= len(self):
+            raise ShardFormatError(
+                f"{self.idx_path}: document {j} is sequences [{first}, {end}), not within "
+                f"the {len(self)} sequences; run check() on {self.prefix}"
+            )
+        return self[first:end]
 
     @staticmethod
     def exists(prefix: PathLike) -> bool:
