@@ -15,6 +15,8 @@ pub mod corpus;
 pub mod encode;
 pub mod error;
 pub mod formats;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod huge_pages;
 pub mod merge;
 pub mod pretokenize;

@@ -11,7 +11,7 @@ use std::fmt;
 /// key repeats, as Python's `json` does), possibly held in `scratch`, and
 /// whether the line had lone surrogate escapes (replaced by U+FFFD); or what
 /// is wrong with the line.
-pub(super) fn text_field<'a>(
+pub(crate) fn text_field<'a>(
     line: &'a str,
     field: &str,
     scratch: &'a mut String,

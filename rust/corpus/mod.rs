@@ -21,6 +21,8 @@ use std::str::FromStr;
 
 pub use documents::read_documents;
 pub use inputs::{expand_inputs, total_size};
+#[cfg(feature = "fuzzing")]
+pub(crate) use jsonl::text_field;
 pub use text_batch::TextBatch;
 
 /// How the lines of a file make up documents.

@@ -327,7 +327,10 @@ fn encode_batch(
 /// from non-space into the whitespace that follows, so encoding the pieces
 /// one by one gives exactly the document's ids (the next sentence starts
 /// with the whitespace between them).
-fn sentence_pieces<'a>(pretokenizer: &Pretokenizer, text: &'a str) -> Result<Vec<&'a str>, Error> {
+pub(crate) fn sentence_pieces<'a>(
+    pretokenizer: &Pretokenizer,
+    text: &'a str,
+) -> Result<Vec<&'a str>, Error> {
     let spans = sentence_spans(text);
     if spans.len() < 2 {
         return Ok(if text.is_empty() { vec![] } else { vec![text] });
