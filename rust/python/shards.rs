@@ -1,0 +1,191 @@
+//! The shards face: `bbpe encode -o` and token counts through the pipeline.
+
+use super::progress::Reporter;
+use super::tokenizer::CoreTokenizer;
+use super::{corpus_files, to_py};
+use crate::corpus::ReadOptions;
+use crate::encode::Encoder;
+use crate::error::Error;
+use crate::shards::pipeline::{
+    count_tokens as pipeline_count_tokens, encode_to_shards, Progress as ShardProgress,
+    ShardSettings, Summary as ShardSummary,
+};
+use crate::shards::writer::ExistingShards;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::path::PathBuf;
+
+/// Reads and encodes corpus files with the shard pipeline (GIL released),
+/// passing progress to Python, and returns its summary as a dict.
+#[allow(clippy::too_many_arguments)]
+fn run_pipeline<'py>(
+    py: Python<'py>,
+    tokenizer: &CoreTokenizer,
+    inputs: Vec<String>,
+    format: &str,
+    text_field: String,
+    on_bad_input: &str,
+    progress: Option<Py<PyAny>>,
+    job: impl FnOnce(
+            &Encoder,
+            &[PathBuf],
+            &ReadOptions,
+            &mut dyn FnMut(&ShardProgress) -> bool,
+        ) -> Result<ShardSummary, Error>
+        + Send,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (read, files) = corpus_files(&inputs, format, text_field, on_bad_input)?;
+    let mut reporter = Reporter::new(progress);
+    let encoder = &tokenizer.encoder;
+    let outcome = py.detach(|| {
+        job(encoder, &files, &read, &mut |state: &ShardProgress| {
+            let done = (
+                state.input_bytes,
+                state.text_bytes,
+                state.tokens,
+                state.documents,
+            );
+            reporter.report_with("encode", done, Some(state.total_bytes), false)
+        })
+    });
+    reporter.check()?;
+    let summary = outcome.map_err(to_py)?;
+    let dict = PyDict::new(py);
+    let shards = &summary.shards;
+    let total = |field: fn(&crate::shards::writer::ShardRecord) -> u64| {
+        shards.iter().map(field).sum::<u64>()
+    };
+    dict.set_item(
+        "shards",
+        shards.iter().map(|s| s.prefix.clone()).collect::<Vec<_>>(),
+    )?;
+    // Shard totals include earlier (resumed) work and appended end tokens.
+    let written = !shards.is_empty();
+    dict.set_item(
+        "documents",
+        if written {
+            total(|s| s.documents)
+        } else {
+            summary.documents
+        },
+    )?;
+    dict.set_item("sequences", total(|s| s.sequences))?;
+    dict.set_item(
+        "tokens",
+        if written {
+            total(|s| s.tokens)
+        } else {
+            summary.tokens
+        },
+    )?;
+    dict.set_item("empty_documents", summary.empty_documents)?;
+    dict.set_item("resumed_documents", summary.resumed_documents)?;
+    // The text of the resumed documents too, to go with the shards' tokens;
+    // speeds are of what this run encoded.
+    dict.set_item(
+        "text_bytes",
+        summary.text_bytes + summary.resumed_text_bytes,
+    )?;
+    dict.set_item("encoded_text_bytes", summary.text_bytes)?;
+    dict.set_item("encoded_tokens", summary.tokens)?;
+    dict.set_item("files", summary.read.files)?;
+    dict.set_item("skipped", summary.read.skipped)?;
+    dict.set_item("first_skipped", summary.read.first_skipped.clone())?;
+    dict.set_item("replaced_surrogates", summary.read.replaced_surrogates)?;
+    Ok(dict)
+}
+
+/// Encodes corpus files into Megatron shards in `out_dir` (see
+/// `bbpe.shards.write`).
+#[pyfunction]
+#[pyo3(signature = (tokenizer, inputs, out_dir, settings, header_json, format="auto", text_field=String::from("text"), on_bad_input="stop", progress=None))]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn encode_shards<'py>(
+    py: Python<'py>,
+    tokenizer: &CoreTokenizer,
+    inputs: Vec<String>,
+    out_dir: PathBuf,
+    settings: (String, u64, bool, Option<u32>, usize, &str),
+    header_json: &str,
+    format: &str,
+    text_field: String,
+    on_bad_input: &str,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (prefix, shard_bytes, split_sentences, eos, threads, existing) = settings;
+    let existing = match existing {
+        "refuse" => ExistingShards::Refuse,
+        "resume" => ExistingShards::Resume,
+        "overwrite" => ExistingShards::Overwrite,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "existing shards: expected refuse, resume or overwrite, not {other:?}"
+            )))
+        }
+    };
+    let settings = ShardSettings {
+        prefix,
+        shard_bytes,
+        split_sentences,
+        eos,
+        threads,
+        existing,
+    };
+    let header = match serde_json::from_str(header_json) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => {
+            return Err(PyValueError::new_err(
+                "the manifest header must be a JSON object",
+            ))
+        }
+    };
+    run_pipeline(
+        py,
+        tokenizer,
+        inputs,
+        format,
+        text_field,
+        on_bad_input,
+        progress,
+        |encoder, files, read, report| {
+            encode_to_shards(encoder, files, read, &out_dir, &settings, header, report)
+        },
+    )
+}
+
+/// Reads and encodes corpus files, writing nothing: counts and speed.
+#[pyfunction]
+#[pyo3(signature = (tokenizer, inputs, threads=0, format="auto", text_field=String::from("text"), on_bad_input="stop", progress=None))]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn count_tokens<'py>(
+    py: Python<'py>,
+    tokenizer: &CoreTokenizer,
+    inputs: Vec<String>,
+    threads: usize,
+    format: &str,
+    text_field: String,
+    on_bad_input: &str,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let settings = ShardSettings {
+        prefix: String::new(),
+        shard_bytes: u64::MAX,
+        split_sentences: false,
+        eos: None,
+        threads,
+        existing: ExistingShards::Refuse,
+    };
+    run_pipeline(
+        py,
+        tokenizer,
+        inputs,
+        format,
+        text_field,
+        on_bad_input,
+        progress,
+        |encoder, files, read, report| {
+            pipeline_count_tokens(encoder, files, read, &settings, report)
+        },
+    )
+}

@@ -1,0 +1,334 @@
+//! The tokenizer face: `CoreTokenizer`, behind `bbpe.Tokenizer`.
+
+use super::to_py;
+use super::utf8::{char_count, Utf8, Utf8Converter};
+use crate::batch::{encode_batch, encode_flat_fed, FlatIds};
+use crate::byte_alphabet::token_string_to_bytes;
+use crate::encode::{Encoder, Specials};
+use crate::error::Error;
+use crate::formats::{self, Loaded};
+use crate::pretokenize::{pretokens, Pretokenizer};
+use crate::threads::run_with_threads;
+use crate::vocab::SpecialToken;
+use numpy::{IntoPyArray, PyArray1};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::path::PathBuf;
+
+/// `None` recognises every special token in text; a list only those ids.
+fn specials_of(allowed: &Option<Vec<u32>>) -> Specials<'_> {
+    match allowed {
+        None => Specials::All,
+        Some(ids) if ids.is_empty() => Specials::None,
+        Some(ids) => Specials::Only(ids),
+    }
+}
+
+/// Character offsets of byte spans in `text`: a span starting or ending inside
+/// a character is widened to the whole character.
+fn char_spans(text: &str, spans: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let mut char_index = vec![0usize; text.len() + 1];
+    let mut count = 0;
+    for (i, c) in text.char_indices() {
+        for slot in &mut char_index[i..i + c.len_utf8()] {
+            *slot = count;
+        }
+        count += 1;
+    }
+    char_index[text.len()] = count;
+    spans
+        .iter()
+        .map(|&(start, end)| {
+            let end_char = if end > start {
+                char_index[end - 1] + 1
+            } else {
+                char_index[end]
+            };
+            (char_index[start], end_char)
+        })
+        .collect()
+}
+
+#[pyclass(module = "bbpe._core", frozen)]
+pub(super) struct CoreTokenizer {
+    pub(super) encoder: Encoder,
+}
+
+impl CoreTokenizer {
+    fn from_loaded(loaded: Loaded) -> PyResult<Self> {
+        let pretokenizer = Pretokenizer::from_pattern(&loaded.pattern).map_err(to_py)?;
+        Ok(CoreTokenizer {
+            encoder: Encoder::new(loaded.vocab, pretokenizer, loaded.add_prefix_space),
+        })
+    }
+}
+
+#[pymethods]
+impl CoreTokenizer {
+    #[staticmethod]
+    #[pyo3(signature = (vocab_path, merges_path, special_tokens=None))]
+    fn from_gpt2_files(
+        vocab_path: PathBuf,
+        merges_path: PathBuf,
+        special_tokens: Option<Vec<String>>,
+    ) -> PyResult<Self> {
+        let loaded = formats::gpt2::load(&vocab_path, &merges_path, special_tokens.as_deref())
+            .map_err(to_py)?;
+        Self::from_loaded(loaded)
+    }
+
+    #[staticmethod]
+    fn from_hf_json(path: PathBuf) -> PyResult<Self> {
+        Self::from_loaded(formats::hf_json::load(&path).map_err(to_py)?)
+    }
+
+    #[staticmethod]
+    fn from_hf_json_text(text: &str) -> PyResult<Self> {
+        Self::from_loaded(formats::hf_json::parse(text, "tokenizer.json text").map_err(to_py)?)
+    }
+
+    #[staticmethod]
+    fn from_tiktoken(
+        path: PathBuf,
+        special_tokens: Vec<(String, u32)>,
+        pattern: &str,
+    ) -> PyResult<Self> {
+        let specials: Vec<SpecialToken> = special_tokens
+            .into_iter()
+            .map(|(content, id)| SpecialToken::new(content, id))
+            .collect();
+        Self::from_loaded(formats::tiktoken::load(&path, &specials, pattern).map_err(to_py)?)
+    }
+
+    #[getter]
+    fn vocab_size(&self) -> usize {
+        self.encoder.vocab().size()
+    }
+
+    #[getter]
+    fn pattern(&self) -> &str {
+        self.encoder.pretokenizer().pattern()
+    }
+
+    #[getter]
+    fn add_prefix_space(&self) -> bool {
+        self.encoder.add_prefix_space()
+    }
+
+    /// A copy with `add_prefix_space` set as given.
+    fn with_prefix_space(&self, add_prefix_space: bool) -> PyResult<Self> {
+        let vocab = self.encoder.vocab().clone();
+        let pretokenizer = self.encoder.pretokenizer().clone();
+        Ok(CoreTokenizer {
+            encoder: Encoder::new(vocab, pretokenizer, add_prefix_space),
+        })
+    }
+
+    fn special_tokens(&self) -> Vec<(String, u32)> {
+        let specials = self.encoder.vocab().specials();
+        specials.iter().map(|s| (s.content.clone(), s.id)).collect()
+    }
+
+    fn token_bytes<'py>(&self, py: Python<'py>, id: u32) -> Option<Bound<'py, PyBytes>> {
+        let bytes = self.encoder.vocab().token_bytes(id)?;
+        Some(PyBytes::new(py, bytes))
+    }
+
+    /// The id of a token spelled in the byte alphabet, or of a special token.
+    fn token_to_id(&self, token: &str) -> Option<u32> {
+        let vocab = self.encoder.vocab();
+        vocab.special_id(token).or_else(|| {
+            let bytes = token_string_to_bytes(token).ok()?;
+            vocab.id_of(&bytes)
+        })
+    }
+
+    /// The token spelled in the byte alphabet (special tokens as written).
+    fn id_to_token(&self, id: u32) -> Option<String> {
+        self.encoder.vocab().token_string(id)
+    }
+
+    fn get_vocab(&self) -> Vec<(String, u32)> {
+        let vocab = self.encoder.vocab();
+        (0..vocab.size() as u32)
+            .filter_map(|id| Some((vocab.token_string(id)?, id)))
+            .collect()
+    }
+
+    fn is_special(&self, id: u32) -> bool {
+        self.encoder.vocab().is_special(id)
+    }
+
+    fn pretokenize(&self, text: &str) -> PyResult<Vec<String>> {
+        let pieces = pretokens(self.encoder.pretokenizer(), text).map_err(to_py)?;
+        Ok(pieces.into_iter().map(str::to_string).collect())
+    }
+
+    #[pyo3(signature = (text, allowed_special=None))]
+    fn encode(
+        &self,
+        py: Python<'_>,
+        text: String,
+        allowed_special: Option<Vec<u32>>,
+    ) -> PyResult<Vec<u32>> {
+        py.detach(|| self.encoder.encode(&text, specials_of(&allowed_special)))
+            .map_err(to_py)
+    }
+
+    /// Ids and the character span of each in `text`.
+    #[pyo3(signature = (text, allowed_special=None))]
+    #[allow(clippy::type_complexity)]
+    fn encode_with_offsets(
+        &self,
+        py: Python<'_>,
+        text: String,
+        allowed_special: Option<Vec<u32>>,
+    ) -> PyResult<(Vec<u32>, Vec<(usize, usize)>)> {
+        py.detach(|| {
+            let (mut ids, mut spans) = (Vec::new(), Vec::new());
+            self.encoder.encode_into(
+                &text,
+                specials_of(&allowed_special),
+                &mut ids,
+                Some(&mut spans),
+            )?;
+            Ok((ids, char_spans(&text, &spans)))
+        })
+        .map_err(to_py)
+    }
+
+    #[pyo3(signature = (texts, allowed_special=None, threads=0))]
+    fn encode_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<Bound<'_, PyString>>,
+        allowed_special: Option<Vec<u32>>,
+        threads: usize,
+    ) -> PyResult<Vec<Vec<u32>>> {
+        // Long non-ASCII strings are copied once, without the copy that
+        // CPython would keep in each; the others are borrowed.
+        let mut converter = Utf8Converter::default();
+        let texts = (texts.iter())
+            .map(|text| {
+                converter.with_utf8(text, |utf8| match utf8 {
+                    Utf8::Borrowed(utf8) => Cow::Borrowed(utf8),
+                    Utf8::Converted(utf8) => Cow::Owned(utf8.to_owned()),
+                })
+            })
+            .collect::<PyResult<Vec<Cow<str>>>>()?;
+        py.detach(|| {
+            encode_batch(
+                &self.encoder,
+                &texts,
+                specials_of(&allowed_special),
+                threads,
+            )
+        })
+        .map_err(to_py)
+    }
+
+    /// All ids in one uint32 array and the int64 offsets of each text's ids:
+    /// NumPy arrays that own the encoder's output, with no Python object per
+    /// token. Strings are turned into UTF-8 (which needs the GIL) one by one
+    /// while the pool encodes the ones before them; whenever more runs wait
+    /// than the pool needs, this thread encodes one too, so that the buffers
+    /// of converted texts are used again while still in the CPU's caches.
+    #[pyo3(signature = (texts, allowed_special=None, threads=0))]
+    #[allow(clippy::type_complexity)]
+    fn encode_batch_flat<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<Bound<'py, PyString>>,
+        allowed_special: Option<Vec<u32>>,
+        threads: usize,
+    ) -> PyResult<(Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<i64>>)> {
+        // A text has at most an id per UTF-8 byte, and outside emoji and
+        // other astral characters at most three bytes per character. With
+        // room for that, the output is never moved (which would lose its
+        // huge pages); pages never written cost nothing.
+        let chars = (texts.iter().map(char_count)).sum::<PyResult<usize>>()?;
+        let mut ids = Vec::new();
+        if ids.try_reserve_exact(3 * chars).is_err() {
+            ids.reserve(chars);
+        }
+        let specials = specials_of(&allowed_special);
+        let mut converter = Utf8Converter::default();
+        let (converted, FlatIds { ids, offsets }) = encode_flat_fed(
+            &self.encoder,
+            specials,
+            threads,
+            ids,
+            |feeder| -> PyResult<()> {
+                for text in &texts {
+                    converter.with_utf8(text, |utf8| match utf8 {
+                        Utf8::Borrowed(utf8) => feeder.push(utf8),
+                        Utf8::Converted(utf8) => feeder.push_copy(utf8),
+                    })?;
+                    if feeder.has_backlog() {
+                        py.detach(|| feeder.encode_one());
+                    }
+                }
+                py.detach(|| feeder.wait());
+                Ok(())
+            },
+        )
+        .map_err(to_py)?;
+        converted?;
+        let offsets: Vec<i64> = offsets.into_iter().map(|o| o as i64).collect();
+        Ok((ids.into_pyarray(py), offsets.into_pyarray(py)))
+    }
+
+    #[pyo3(signature = (ids, skip_special_tokens=false))]
+    fn decode_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<u32>,
+        skip_special_tokens: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = self
+            .encoder
+            .decode(&ids, skip_special_tokens)
+            .map_err(to_py)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    #[pyo3(signature = (batch, skip_special_tokens=false, threads=0))]
+    fn decode_batch_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        batch: Vec<Vec<u32>>,
+        skip_special_tokens: bool,
+        threads: usize,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let decoded: Vec<Vec<u8>> = py
+            .detach(|| {
+                run_with_threads(threads, || {
+                    batch
+                        .par_iter()
+                        .map(|ids| self.encoder.decode(ids, skip_special_tokens))
+                        .collect::<Result<Vec<_>, Error>>()
+                })
+            })
+            .and_then(|r| r)
+            .map_err(to_py)?;
+        Ok(decoded.iter().map(|b| PyBytes::new(py, b)).collect())
+    }
+
+    fn save_gpt2(&self, vocab_path: PathBuf, merges_path: PathBuf) -> PyResult<()> {
+        formats::gpt2::save(self.encoder.vocab(), &vocab_path, &merges_path).map_err(to_py)
+    }
+
+    fn to_hf_json(&self) -> String {
+        formats::hf_json::to_json(
+            self.encoder.vocab(),
+            self.pattern(),
+            self.add_prefix_space(),
+        )
+    }
+
+    fn save_tiktoken(&self, path: PathBuf) -> PyResult<()> {
+        formats::tiktoken::save(self.encoder.vocab(), &path).map_err(to_py)
+    }
+}

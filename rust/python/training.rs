@@ -1,0 +1,211 @@
+//! The training face: settings, and training on files or Python strings.
+
+use super::progress::Reporter;
+use super::tokenizer::CoreTokenizer;
+use super::{corpus_files, to_py};
+use crate::corpus::total_size;
+use crate::encode::Encoder;
+use crate::train::word_counts::{WordCounter, WordCounts};
+use crate::train::{count_files, learn_vocab, Holdout, TrainReport, TrainSettings};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use std::time::Instant;
+
+/// Training settings, checked once when made (see `bbpe.train`).
+#[pyclass(module = "bbpe._core", name = "TrainSettings", frozen)]
+pub(super) struct PyTrainSettings {
+    settings: TrainSettings,
+}
+
+#[pymethods]
+impl PyTrainSettings {
+    #[new]
+    #[pyo3(signature = (vocab_size, min_frequency, special_tokens, max_token_length=None, pattern=None, max_words=None, threads=0))]
+    fn new(
+        vocab_size: usize,
+        min_frequency: u64,
+        special_tokens: Vec<String>,
+        max_token_length: Option<usize>,
+        pattern: Option<String>,
+        max_words: Option<usize>,
+        threads: usize,
+    ) -> PyResult<Self> {
+        let settings = TrainSettings {
+            vocab_size,
+            min_frequency,
+            special_tokens,
+            max_token_length,
+            pattern,
+            max_words,
+            threads,
+        };
+        settings.check().map_err(to_py)?;
+        settings.pretokenizer().map_err(to_py)?;
+        Ok(PyTrainSettings { settings })
+    }
+}
+
+/// Learns merges from counted words (GIL released) and packs the result.
+fn finish_training<'py>(
+    py: Python<'py>,
+    counts: WordCounts,
+    settings: &TrainSettings,
+    reporter: &mut Reporter,
+    count_seconds: f64,
+) -> PyResult<(CoreTokenizer, Bound<'py, PyDict>)> {
+    let most_merges = (settings.vocab_size - 256 - settings.special_tokens.len()) as u64;
+    let learned = py.detach(|| {
+        learn_vocab(counts, settings, &mut |merges| {
+            reporter.report("merge", merges as u64, Some(most_merges), false)
+        })
+    });
+    reporter.check()?;
+    let (vocab, report) = learned.map_err(to_py)?;
+    reporter.report("merge", report.merges, Some(report.merges), true);
+    reporter.check()?;
+    let pretokenizer = settings.pretokenizer().map_err(to_py)?;
+    let tokenizer = CoreTokenizer {
+        encoder: Encoder::new(vocab, pretokenizer, false),
+    };
+    let summary = report_dict(py, &report, count_seconds)?;
+    Ok((tokenizer, summary))
+}
+
+fn report_dict<'py>(
+    py: Python<'py>,
+    report: &TrainReport,
+    count_seconds: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("documents", report.documents)?;
+    dict.set_item("text_bytes", report.text_bytes)?;
+    dict.set_item("unique_words", report.unique_words)?;
+    dict.set_item("pruned_words", report.pruned_words)?;
+    dict.set_item("pruned_occurrences", report.pruned_occurrences)?;
+    dict.set_item("merges", report.merges)?;
+    dict.set_item("vocab_size", report.vocab_size)?;
+    dict.set_item("count_seconds", count_seconds)?;
+    dict.set_item("merge_seconds", report.merge_seconds)?;
+    Ok(dict)
+}
+
+type Trained<'py> = (CoreTokenizer, Bound<'py, PyDict>, Vec<String>);
+
+/// Trains on corpus files read by Rust (globs and directories expanded).
+#[pyfunction]
+#[pyo3(signature = (inputs, settings, format="auto", text_field=String::from("text"), on_bad_input="stop", holdout=(0, 0), progress=None))]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn train_files<'py>(
+    py: Python<'py>,
+    inputs: Vec<String>,
+    settings: &PyTrainSettings,
+    format: &str,
+    text_field: String,
+    on_bad_input: &str,
+    holdout: (u64, usize),
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Trained<'py>> {
+    let settings = &settings.settings;
+    let (options, files) = corpus_files(&inputs, format, text_field, on_bad_input)?;
+    let total = total_size(&files);
+    let mut reporter = Reporter::new(progress);
+    let mut held = Holdout::new(holdout.0, holdout.1);
+    let started = Instant::now();
+    let counted = py.detach(|| {
+        count_files(&files, &options, settings, &mut held, &mut |done| {
+            reporter.report("read", done, Some(total), false)
+        })
+    });
+    reporter.check()?;
+    let (counts, stats) = counted.map_err(to_py)?;
+    reporter.report("read", total, Some(total), true);
+    reporter.check()?;
+    let count_seconds = started.elapsed().as_secs_f64();
+    let (tokenizer, summary) = finish_training(py, counts, settings, &mut reporter, count_seconds)?;
+    summary.set_item("files", stats.files)?;
+    summary.set_item("skipped", stats.skipped)?;
+    summary.set_item("first_skipped", stats.first_skipped)?;
+    summary.set_item("replaced_surrogates", stats.replaced_surrogates)?;
+    Ok((tokenizer, summary, held.documents))
+}
+
+/// Hands one Python string to the counter (or the holdout); its UTF-8 size.
+fn add_text(
+    text: &Bound<'_, PyAny>,
+    counter: &mut WordCounter,
+    holdout: &mut Holdout,
+) -> PyResult<u64> {
+    let text = text.cast::<PyString>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "training texts must be str (or lists of str), not {}",
+            text.get_type()
+                .name()
+                .map_or_else(|_| "?".to_string(), |n| n.to_string())
+        ))
+    })?;
+    // A temporary UTF-8 copy: `to_str` would leave one cached in every
+    // non-ASCII string for as long as the caller keeps its texts.
+    let encoded = text.encode_utf8();
+    let lossy;
+    let text = match &encoded {
+        Ok(bytes) => std::str::from_utf8(bytes.as_bytes())
+            .map_err(|e| PyValueError::new_err(format!("Python produced invalid UTF-8: {e}")))?,
+        // Lone surrogates become U+FFFD, one each, as `Tokenizer.encode`
+        // makes them (`to_string_lossy` would make three of each).
+        Err(_) => {
+            lossy = text
+                .call_method1("encode", ("utf-16", "surrogatepass"))?
+                .call_method1("decode", ("utf-16", "replace"))?
+                .extract::<String>()?;
+            &lossy
+        }
+    };
+    if !holdout.take(text) {
+        counter.push(text);
+    }
+    Ok(text.len() as u64)
+}
+
+/// Trains on Python strings: an iterable of `str`, or of lists of `str`.
+#[pyfunction]
+#[pyo3(signature = (texts, settings, holdout=(0, 0), progress=None))]
+pub(super) fn train_texts<'py>(
+    py: Python<'py>,
+    texts: &Bound<'py, PyAny>,
+    settings: &PyTrainSettings,
+    holdout: (u64, usize),
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Trained<'py>> {
+    let settings = &settings.settings;
+    let mut counter = WordCounter::start(
+        settings.pretokenizer().map_err(to_py)?,
+        settings.max_words,
+        settings.threads,
+    );
+    let mut reporter = Reporter::new(progress);
+    let mut held = Holdout::new(holdout.0, holdout.1);
+    let mut text_bytes = 0u64;
+    let started = Instant::now();
+    for item in texts.try_iter()? {
+        let item = item?;
+        if item.is_instance_of::<PyList>() || item.is_instance_of::<PyTuple>() {
+            for text in item.try_iter()? {
+                text_bytes += add_text(&text?, &mut counter, &mut held)?;
+            }
+        } else {
+            text_bytes += add_text(&item, &mut counter, &mut held)?;
+        }
+        if counter.is_full() {
+            py.detach(|| counter.flush_if_full()).map_err(to_py)?;
+            reporter.report("read", text_bytes, None, false);
+            reporter.check()?;
+        }
+    }
+    let counts = py.detach(|| counter.finish()).map_err(to_py)?;
+    reporter.report("read", text_bytes, Some(text_bytes), true);
+    reporter.check()?;
+    let count_seconds = started.elapsed().as_secs_f64();
+    let (tokenizer, summary) = finish_training(py, counts, settings, &mut reporter, count_seconds)?;
+    Ok((tokenizer, summary, held.documents))
+}
