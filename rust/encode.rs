@@ -264,6 +264,17 @@ impl Encoder {
         }
     }
 
+    /// The ids of `text` and each id's span in characters (see [`char_spans`]).
+    pub fn encode_with_char_spans(
+        &self,
+        text: &str,
+        specials: Specials,
+    ) -> Result<(Vec<u32>, Vec<CharSpan>), Error> {
+        let (mut ids, mut spans) = (Vec::new(), Vec::new());
+        self.encode_into(text, specials, &mut ids, Some(&mut spans))?;
+        Ok((ids, char_spans(text, &spans)))
+    }
+
     /// Bytes of `ids`; special tokens are left out when `skip_special`.
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<Vec<u8>, Error> {
         let mut out = Vec::with_capacity(ids.len() * 4);
@@ -277,10 +288,48 @@ impl Encoder {
     }
 }
 
+/// A token's place in its text in characters: `start..end`.
+pub type CharSpan = (usize, usize);
+
+/// Character offsets of byte spans in `text` (what Python's `str` indexes): a
+/// span starting or ending inside a character is widened to the whole
+/// character.
+pub fn char_spans(text: &str, spans: &[(usize, usize)]) -> Vec<CharSpan> {
+    let mut char_index = vec![0usize; text.len() + 1];
+    let mut count = 0;
+    for (i, c) in text.char_indices() {
+        for slot in &mut char_index[i..i + c.len_utf8()] {
+            *slot = count;
+        }
+        count += 1;
+    }
+    char_index[text.len()] = count;
+    spans
+        .iter()
+        .map(|&(start, end)| {
+            let end_char = if end > start {
+                char_index[end - 1] + 1
+            } else {
+                char_index[end]
+            };
+            (char_index[start], end_char)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::vocab::SpecialToken;
+
+    #[test]
+    fn char_spans_widen_to_whole_characters() {
+        // "a" 1 byte, "한" 3 bytes (1..4), "😀" 4 bytes (4..8), "b" at 8.
+        let text = "a한😀b";
+        let spans = [(0, 1), (1, 3), (3, 4), (4, 8), (8, 9), (9, 9)];
+        let expected = [(0, 1), (1, 2), (1, 2), (2, 3), (3, 4), (4, 4)];
+        assert_eq!(char_spans(text, &spans), expected);
+    }
 
     fn toy_encoder() -> Encoder {
         let mut entries: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();

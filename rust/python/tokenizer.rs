@@ -26,31 +26,6 @@ fn specials_of(allowed: &Option<Vec<u32>>) -> Specials<'_> {
     }
 }
 
-/// Character offsets of byte spans in `text`: a span starting or ending inside
-/// a character is widened to the whole character.
-fn char_spans(text: &str, spans: &[(usize, usize)]) -> Vec<(usize, usize)> {
-    let mut char_index = vec![0usize; text.len() + 1];
-    let mut count = 0;
-    for (i, c) in text.char_indices() {
-        for slot in &mut char_index[i..i + c.len_utf8()] {
-            *slot = count;
-        }
-        count += 1;
-    }
-    char_index[text.len()] = count;
-    spans
-        .iter()
-        .map(|&(start, end)| {
-            let end_char = if end > start {
-                char_index[end - 1] + 1
-            } else {
-                char_index[end]
-            };
-            (char_index[start], end_char)
-        })
-        .collect()
-}
-
 #[pyclass(module = "bbpe._core", frozen)]
 pub(super) struct CoreTokenizer {
     pub(super) encoder: Encoder,
@@ -186,17 +161,8 @@ impl CoreTokenizer {
         text: String,
         allowed_special: Option<Vec<u32>>,
     ) -> PyResult<(Vec<u32>, Vec<(usize, usize)>)> {
-        py.detach(|| {
-            let (mut ids, mut spans) = (Vec::new(), Vec::new());
-            self.encoder.encode_into(
-                &text,
-                specials_of(&allowed_special),
-                &mut ids,
-                Some(&mut spans),
-            )?;
-            Ok((ids, char_spans(&text, &spans)))
-        })
-        .map_err(to_py)
+        py.detach(|| (self.encoder).encode_with_char_spans(&text, specials_of(&allowed_special)))
+            .map_err(to_py)
     }
 
     #[pyo3(signature = (texts, allowed_special=None, threads=0))]
