@@ -45,6 +45,7 @@ fn corpus_files(
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tokenizer::CoreTokenizer>()?;
     m.add_class::<training::PyTrainSettings>()?;
+    m.add_class::<shards::PyShardSettings>()?;
     m.add_function(wrap_pyfunction!(training::train_files, m)?)?;
     m.add_function(wrap_pyfunction!(training::train_texts, m)?)?;
     m.add_function(wrap_pyfunction!(shards::encode_shards, m)?)?;

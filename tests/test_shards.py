@@ -368,3 +368,11 @@ def test_overwrite_deletes_nothing_until_the_inputs_are_found(corpus, tmp_path, 
     shards.write(corpus, tmp_path, roberta, overwrite=True, shard_size="300KB")
     names = {p.name for p in tmp_path.iterdir()}
     assert "notes.txt" in names and "data_00001.bin" in names
+
+
+def test_shard_settings_are_checked_when_made():
+    from bbpe import _core
+
+    with pytest.raises(ValueError, match='expected refuse, resume or overwrite, not "bogus"'):
+        _core.ShardSettings("data", 1 << 20, existing="bogus")
+    _core.ShardSettings("data", 1 << 20, existing="resume")

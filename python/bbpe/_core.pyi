@@ -62,6 +62,17 @@ class TrainSettings:
         threads: int = 0,
     ) -> None: ...
 
+class ShardSettings:
+    def __init__(
+        self,
+        prefix: str,
+        shard_bytes: int,
+        split_sentences: bool = False,
+        eos: int | None = None,
+        threads: int = 0,
+        existing: str = "refuse",
+    ) -> None: ...
+
 Progress = Callable[[str, int, int | None], object]
 
 def train_files(
@@ -83,7 +94,7 @@ def encode_shards(
     tokenizer: CoreTokenizer,
     inputs: list[str],
     out_dir: str,
-    settings: tuple[str, int, bool, int | None, int, str],
+    settings: ShardSettings,
     header_json: str,
     format: str = "auto",
     text_field: str = "text",

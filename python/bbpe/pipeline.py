@@ -98,7 +98,9 @@ def write(
         },
     }
     existing = "resume" if resume else "overwrite" if overwrite else "refuse"
-    settings = (prefix, shard_bytes, split_sentences, eos, core_threads(threads), existing)
+    settings = _core.ShardSettings(
+        prefix, shard_bytes, split_sentences, eos, core_threads(threads), existing
+    )
     return _core.encode_shards(
         tokenizer._core,
         _input_paths(inputs),

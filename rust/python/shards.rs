@@ -16,6 +16,36 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
 
+/// Shard settings, checked once when made (see `bbpe.shards.write`).
+#[pyclass(module = "bbpe._core", name = "ShardSettings", frozen)]
+pub(super) struct PyShardSettings {
+    settings: ShardSettings,
+}
+
+#[pymethods]
+impl PyShardSettings {
+    #[new]
+    #[pyo3(signature = (prefix, shard_bytes, split_sentences=false, eos=None, threads=0, existing="refuse"))]
+    fn new(
+        prefix: String,
+        shard_bytes: u64,
+        split_sentences: bool,
+        eos: Option<u32>,
+        threads: usize,
+        existing: &str,
+    ) -> PyResult<Self> {
+        let settings = ShardSettings {
+            prefix,
+            shard_bytes,
+            split_sentences,
+            eos,
+            threads,
+            existing: existing.parse().map_err(to_py)?,
+        };
+        Ok(PyShardSettings { settings })
+    }
+}
+
 /// Reads and encodes corpus files with the shard pipeline (GIL released),
 /// passing progress to Python, and returns its summary as a dict.
 #[allow(clippy::too_many_arguments)]
@@ -51,42 +81,17 @@ fn run_pipeline<'py>(
     });
     reporter.check()?;
     let summary = outcome.map_err(to_py)?;
+    let totals = summary.totals();
     let dict = PyDict::new(py);
-    let shards = &summary.shards;
-    let total = |field: fn(&crate::shards::writer::ShardRecord) -> u64| {
-        shards.iter().map(field).sum::<u64>()
-    };
-    dict.set_item(
-        "shards",
-        shards.iter().map(|s| s.prefix.clone()).collect::<Vec<_>>(),
-    )?;
-    // Shard totals include earlier (resumed) work and appended end tokens.
-    let written = !shards.is_empty();
-    dict.set_item(
-        "documents",
-        if written {
-            total(|s| s.documents)
-        } else {
-            summary.documents
-        },
-    )?;
-    dict.set_item("sequences", total(|s| s.sequences))?;
-    dict.set_item(
-        "tokens",
-        if written {
-            total(|s| s.tokens)
-        } else {
-            summary.tokens
-        },
-    )?;
+    let prefixes: Vec<&str> = summary.shards.iter().map(|s| s.prefix.as_str()).collect();
+    dict.set_item("shards", prefixes)?;
+    dict.set_item("documents", totals.documents)?;
+    dict.set_item("sequences", totals.sequences)?;
+    dict.set_item("tokens", totals.tokens)?;
+    dict.set_item("text_bytes", totals.text_bytes)?;
     dict.set_item("empty_documents", summary.empty_documents)?;
     dict.set_item("resumed_documents", summary.resumed_documents)?;
-    // The text of the resumed documents too, to go with the shards' tokens;
-    // speeds are of what this run encoded.
-    dict.set_item(
-        "text_bytes",
-        summary.text_bytes + summary.resumed_text_bytes,
-    )?;
+    // Speeds are of what this run encoded.
     dict.set_item("encoded_text_bytes", summary.text_bytes)?;
     dict.set_item("encoded_tokens", summary.tokens)?;
     dict.set_item("files", summary.read.files)?;
@@ -106,32 +111,14 @@ pub(super) fn encode_shards<'py>(
     tokenizer: &CoreTokenizer,
     inputs: Vec<String>,
     out_dir: PathBuf,
-    settings: (String, u64, bool, Option<u32>, usize, &str),
+    settings: &PyShardSettings,
     header_json: &str,
     format: &str,
     text_field: String,
     on_bad_input: &str,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let (prefix, shard_bytes, split_sentences, eos, threads, existing) = settings;
-    let existing = match existing {
-        "refuse" => ExistingShards::Refuse,
-        "resume" => ExistingShards::Resume,
-        "overwrite" => ExistingShards::Overwrite,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "existing shards: expected refuse, resume or overwrite, not {other:?}"
-            )))
-        }
-    };
-    let settings = ShardSettings {
-        prefix,
-        shard_bytes,
-        split_sentences,
-        eos,
-        threads,
-        existing,
-    };
+    let settings = &settings.settings;
     let header = match serde_json::from_str(header_json) {
         Ok(serde_json::Value::Object(map)) => map,
         _ => {
@@ -149,7 +136,7 @@ pub(super) fn encode_shards<'py>(
         on_bad_input,
         progress,
         |encoder, files, read, report| {
-            encode_to_shards(encoder, files, read, &out_dir, &settings, header, report)
+            encode_to_shards(encoder, files, read, &out_dir, settings, header, report)
         },
     )
 }

@@ -63,6 +63,39 @@ pub struct Summary {
     pub text_bytes: u64,
 }
 
+/// The whole dataset a run leaves: its shards' counts (earlier, resumed work
+/// and appended end tokens included) and the text they came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatasetTotals {
+    pub documents: u64,
+    pub sequences: u64,
+    pub tokens: u64,
+    pub text_bytes: u64,
+}
+
+impl Summary {
+    /// The dataset's totals; without shards (a count that writes none) what
+    /// this run read.
+    pub fn totals(&self) -> DatasetTotals {
+        let total = |field: fn(&ShardRecord) -> u64| self.shards.iter().map(field).sum::<u64>();
+        let written = !self.shards.is_empty();
+        DatasetTotals {
+            documents: if written {
+                total(|s| s.documents)
+            } else {
+                self.documents
+            },
+            sequences: total(|s| s.sequences),
+            tokens: if written {
+                total(|s| s.tokens)
+            } else {
+                self.tokens
+            },
+            text_bytes: self.text_bytes + self.resumed_text_bytes,
+        }
+    }
+}
+
 /// One encoded batch: ids of all sequences end to end (the buffer goes back
 /// to the encoder for reuse), where each sequence ends, and how many
 /// sequences each document has.
@@ -353,6 +386,52 @@ pub(crate) fn sentence_pieces<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn totals_are_the_datasets_resumed_work_included() {
+        let shard = |documents, tokens| ShardRecord {
+            prefix: String::new(),
+            documents,
+            sequences: documents + 1,
+            tokens,
+            bin_bytes: 2 * tokens,
+            bin_sha256: String::new(),
+            idx_sha256: String::new(),
+            input_documents: documents,
+        };
+        // A resumed run: the first shard came from the interrupted one.
+        let resumed = Summary {
+            shards: vec![shard(10, 400), shard(5, 100)],
+            read: Default::default(),
+            empty_documents: 0,
+            resumed_documents: 10,
+            resumed_text_bytes: 1_600,
+            documents: 5,
+            tokens: 100,
+            text_bytes: 400,
+        };
+        let expected = DatasetTotals {
+            documents: 15,
+            sequences: 17,
+            tokens: 500,
+            text_bytes: 2_000,
+        };
+        assert_eq!(resumed.totals(), expected);
+        // A count writes no shard: its totals are what it read.
+        let counted = Summary {
+            shards: Vec::new(),
+            resumed_documents: 0,
+            resumed_text_bytes: 0,
+            ..resumed
+        };
+        let expected = DatasetTotals {
+            documents: 5,
+            sequences: 0,
+            tokens: 100,
+            text_bytes: 400,
+        };
+        assert_eq!(counted.totals(), expected);
+    }
 
     #[test]
     fn sentence_pieces_cover_the_text_and_keep_its_ids() {

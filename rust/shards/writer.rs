@@ -227,6 +227,21 @@ pub enum ExistingShards {
     Overwrite,
 }
 
+impl std::str::FromStr for ExistingShards {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self, Error> {
+        match name {
+            "refuse" => Ok(Self::Refuse),
+            "resume" => Ok(Self::Resume),
+            "overwrite" => Ok(Self::Overwrite),
+            _ => Err(Error::Invalid(format!(
+                "existing shards: expected refuse, resume or overwrite, not {name:?}"
+            ))),
+        }
+    }
+}
+
 impl ShardSet {
     /// Starts a new set in `dir` (created if missing); an existing set is
     /// refused, resumed (provided `header`, the tokenizer and settings, is
