@@ -54,7 +54,7 @@ fn finish_training<'py>(
     reporter: &mut Reporter,
     count_seconds: f64,
 ) -> PyResult<(CoreTokenizer, Bound<'py, PyDict>)> {
-    let most_merges = (settings.vocab_size - 256 - settings.special_tokens.len()) as u64;
+    let most_merges = settings.most_merges() as u64;
     let learned = py.detach(|| {
         learn_vocab(counts, settings, &mut |merges| {
             reporter.report("merge", merges as u64, Some(most_merges), false)

@@ -57,6 +57,14 @@ impl Default for TrainSettings {
 }
 
 impl TrainSettings {
+    /// The most merges training can make: every token after the 256 bytes
+    /// and the special tokens (fewer if merges run out, or a merge spells a
+    /// token that exists already).
+    pub fn most_merges(&self) -> usize {
+        self.vocab_size
+            .saturating_sub(256 + self.special_tokens.len())
+    }
+
     pub fn check(&self) -> Result<(), Error> {
         let floor = 256 + self.special_tokens.len();
         if self.vocab_size < floor {
@@ -281,6 +289,8 @@ mod tests {
         let stripping: Vec<_> = vocab.specials().iter().map(|s| s.lstrip).collect();
         assert_eq!(stripping, [false, false, false, false, true]);
         assert!(vocab.merges().len() > 10);
+        assert!(vocab.merges().len() <= settings.most_merges());
+        assert_eq!(settings.most_merges(), 300 - 256 - 5);
         let encoder = Encoder::new(vocab, Pretokenizer::Gpt2, false);
         let ids = encoder.encode(text, Specials::All).unwrap();
         assert!(ids.len() < text.len() / 3);
