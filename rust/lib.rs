@@ -1,11 +1,10 @@
 //! bbpe: exact GPT-2 / RoBERTa byte-level BPE.
 //!
-//! Data flows one way: text -> pretokens ([`pretokenize`]) -> ids ([`merge`],
-//! [`encode`], [`batch`]) -> text again ([`encode::Encoder::decode`]).
+//! Data flows one way: text -> pretokens ([`pretokenize`]) -> ids ([`encode`],
+//! with its merging, caches and batches) -> text again
+//! ([`encode::Encoder::decode`]).
 //! [`vocab`] holds the tokens and merges, [`formats`] reads and writes them.
 
-pub mod batch;
-mod bucket_table;
 pub mod byte_alphabet;
 pub mod char_class;
 // Used by the bindings only, and tested without them.
@@ -18,16 +17,12 @@ pub mod formats;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod huge_pages;
-pub mod merge;
 pub mod pretokenize;
 mod publish;
-mod radix_heap;
 pub mod shards;
 pub mod threads;
 pub mod train;
 pub mod vocab;
-mod whole_tokens;
-mod word_cache;
 
 #[cfg(feature = "python")]
 mod python;

@@ -12,7 +12,7 @@
 
 mod common;
 
-use bbpe::merge::{HeapScratch, MergeTable};
+use bbpe::encode::merge::{HeapScratch, MergeTable};
 use bbpe::pretokenize::{pretokens, Pretokenizer};
 use bbpe::{Encoder, Specials, Vocab};
 use common::{LimitedAllocator, ReferenceMerges};

@@ -11,7 +11,7 @@
 mod common;
 
 use bbpe::formats::{gpt2, hf_json, tiktoken, Loaded};
-use bbpe::merge::{HeapScratch, MergeTable};
+use bbpe::encode::merge::{HeapScratch, MergeTable};
 use bbpe::pretokenize::{Pretokenizer, GPT2_PATTERN};
 use bbpe::{Encoder, Specials, Vocab};
 use common::{LimitedAllocator, ReferenceMerges};

@@ -2,8 +2,8 @@
 
 use super::to_py;
 use super::utf8::{char_count, Utf8, Utf8Converter};
-use crate::batch::{encode_batch, encode_flat_fed, FlatIds};
 use crate::byte_alphabet::token_string_to_bytes;
+use crate::encode::batch::{encode_batch, encode_flat_fed, FlatIds};
 use crate::encode::{Encoder, Specials};
 use crate::error::Error;
 use crate::formats::{self, Loaded};

@@ -7,8 +7,8 @@
 use super::format::TokenDtype;
 use super::sentences::sentence_spans;
 use super::writer::{ExistingShards, ShardRecord, ShardSet};
-use crate::batch::{encode_flat, FlatIds};
 use crate::corpus::{read_documents, ReadOptions, ReadStats, TextBatch};
+use crate::encode::batch::{encode_flat, FlatIds};
 use crate::encode::{Encoder, Specials};
 use crate::error::Error;
 use crate::pretokenize::Pretokenizer;

@@ -1,7 +1,8 @@
 """A small, readable, torch-free reference encoder: the oracle in property tests.
 
-Each module mirrors the Rust stage of the same name (rust/<name>.rs) and does
-the same job the plain way, so the fast core can be checked against it:
+Each module mirrors the Rust stage of the same name (rust/<name>.rs; merging is
+rust/encode/merge.rs, training rust/train/) and does the same job the plain
+way, so the fast core can be checked against it:
 
 >>> from bbpe.reference import ReferenceEncoder
 >>> enc = ReferenceEncoder.from_files("vocab.json", "merges.txt")  # doctest: +SKIP

@@ -1,7 +1,7 @@
 //! Many texts at once on all cores. Each text's ids depend only on the text,
 //! so results are the same for any number of threads.
 
-use crate::encode::{Encoder, Specials};
+use super::{Encoder, Specials};
 use crate::error::Error;
 use crate::huge_pages::prefer_for_vec;
 use crate::pretokenize::gpt2_cut_at_or_after;

@@ -1,8 +1,8 @@
 //! Stage 2a: the bytes of one pretoken -> ids, by applying merges
 //! lowest-rank-first (leftmost first among equal ranks), as GPT-2 does.
 
-use crate::bucket_table::BucketTable;
-use crate::radix_heap::RadixHeap;
+use super::bucket_table::BucketTable;
+use super::radix_heap::RadixHeap;
 use crate::vocab::Vocab;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -1,5 +1,5 @@
 //! The encoder's memo of pretoken -> ids, one per thread, for the words that
-//! are not one whole token ([`crate::whole_tokens`] has those). Words repeat
+//! are not one whole token ([`crate::encode::whole_tokens`] has those). Words repeat
 //! (Zipf), so most are found here instead of being merged again.
 //!
 //! A pretoken of up to 16 bytes is fully determined by its length and its

@@ -2,17 +2,24 @@
 //! into pretokens, and each pretoken is looked up among the vocabulary's whole
 //! tokens, then in a per-thread cache, and merged only if found in neither.
 
+pub mod batch;
+mod bucket_table;
+pub mod merge;
+mod radix_heap;
+mod whole_tokens;
+mod word_cache;
+
 use crate::error::Error;
-use crate::merge::{HeapScratch, MergeTable};
 #[cfg(doc)]
 use crate::pretokenize::gpt2_cut_at_or_after;
 use crate::pretokenize::{PretokenSink, Pretokenizer};
 use crate::threads;
 use crate::vocab::Vocab;
-use crate::whole_tokens::WholeTokens;
-use crate::word_cache::{Key, WordCache, MAX_KEY_LEN};
 use aho_corasick::{AhoCorasick, MatchKind};
+use merge::{HeapScratch, MergeTable};
 use std::sync::Mutex;
+use whole_tokens::WholeTokens;
+use word_cache::{Key, WordCache, MAX_KEY_LEN};
 
 /// A text whose encoding panics in tests, to show where a panic goes.
 #[cfg(test)]

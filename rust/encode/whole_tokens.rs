@@ -9,10 +9,10 @@
 //! byte; three keys and their ids fill one 64-byte bucket, so a lookup
 //! usually reads a single cache line.
 
-use crate::bucket_table::BucketTable;
-use crate::merge::{HeapScratch, MergeTable};
+use super::bucket_table::BucketTable;
+use super::merge::{HeapScratch, MergeTable};
+use super::word_cache::Key;
 use crate::vocab::Vocab;
-use crate::word_cache::Key;
 
 pub struct WholeTokens {
     /// Packed keys (never 0, the free slot) and ids, three to a bucket.
