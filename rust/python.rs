@@ -43,6 +43,17 @@ fn corpus_files(
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Defaults said once, here, for the Python package too.
+    m.add(
+        "ROBERTA_SPECIALS",
+        crate::formats::ROBERTA_SPECIALS.to_vec(),
+    )?;
+    m.add("GPT2_SPECIALS", crate::formats::GPT2_SPECIALS.to_vec())?;
+    m.add("DEFAULT_VOCAB_SIZE", crate::train::DEFAULT_VOCAB_SIZE)?;
+    m.add(
+        "DEFAULT_MAX_TOKEN_LENGTH",
+        crate::train::DEFAULT_MAX_TOKEN_LENGTH,
+    )?;
     m.add_class::<tokenizer::CoreTokenizer>()?;
     m.add_class::<training::PyTrainSettings>()?;
     m.add_class::<shards::PyShardSettings>()?;

@@ -50,6 +50,11 @@ class CoreTokenizer:
     def to_hf_json(self) -> str: ...
     def save_tiktoken(self, path: str) -> None: ...
 
+ROBERTA_SPECIALS: list[str]
+GPT2_SPECIALS: list[str]
+DEFAULT_VOCAB_SIZE: int
+DEFAULT_MAX_TOKEN_LENGTH: int
+
 class TrainSettings:
     def __init__(
         self,

@@ -18,6 +18,7 @@ from bbpe.progress import ProgressBar
 from bbpe.tokenizer import Tokenizer
 from bbpe.trainer import (
     DEFAULT_MAX_TOKEN_LENGTH,
+    DEFAULT_VOCAB_SIZE,
     GPT2_SPECIALS,
     ROBERTA_SPECIALS,
     train_with_report,
@@ -343,7 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("inputs", nargs="*", help="corpus files, globs or directories")
     train.add_argument("-o", "--output", required=True, help="directory to write")
     train.add_argument("--sample", action="store_true", help="also train on the bundled sample")
-    train.add_argument("--vocab-size", type=int, default=50_265)
+    train.add_argument(
+        "--vocab-size",
+        type=int,
+        default=DEFAULT_VOCAB_SIZE,
+        help=f"tokens in all, specials and the 256 bytes included (default {DEFAULT_VOCAB_SIZE:,})",
+    )
     train.add_argument("--min-frequency", type=int, default=2)
     train.add_argument("--special-tokens", nargs="+", default=None, help="default: RoBERTa's five")
     train.add_argument(

@@ -25,13 +25,16 @@ from typing import Literal
 from bbpe import _core
 from bbpe.tokenizer import Tokenizer, core_threads
 
-ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-GPT2_SPECIALS = ["<|endoftext|>"]
+# The defaults are the core's, said once there (rust/formats, rust/train).
+ROBERTA_SPECIALS: list[str] = list(_core.ROBERTA_SPECIALS)
+GPT2_SPECIALS: list[str] = list(_core.GPT2_SPECIALS)
+#: RoBERTa's vocabulary size.
+DEFAULT_VOCAB_SIZE: int = _core.DEFAULT_VOCAB_SIZE
 #: The longest token of GPT-2's and RoBERTa's vocabularies, in bytes: they were
 #: trained without a limit, on web text. Longer tokens come from long runs of
 #: one character (a million spaces make tokens of 2, 4, ... up to 512 KB), use
 #: vocabulary slots no other text needs, and bloat every vocabulary file.
-DEFAULT_MAX_TOKEN_LENGTH = 128
+DEFAULT_MAX_TOKEN_LENGTH: int = _core.DEFAULT_MAX_TOKEN_LENGTH
 #: Memory a distinct word takes at training's peak, with room to spare: 90
 #: bytes were measured with 20M distinct words, 131 with 4M (the merge loop's
 #: pair index included).
@@ -110,7 +113,7 @@ def train_with_report(
     files: Files | None = None,
     *,
     texts: Texts | None = None,
-    vocab_size: int = 50_265,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
     min_frequency: int = 2,
     special_tokens: Iterable[str] = ROBERTA_SPECIALS,
     max_token_length: int | None = DEFAULT_MAX_TOKEN_LENGTH,

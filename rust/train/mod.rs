@@ -25,6 +25,10 @@ use word_counts::{WordCounter, WordCounts};
 /// vocabulary slots (bbpe.train's default too).
 pub const DEFAULT_MAX_TOKEN_LENGTH: usize = 128;
 
+/// RoBERTa's vocabulary size: 50,000 merges, the 256 bytes, 4 special tokens
+/// (and `<mask>`, added by fairseq after them).
+pub const DEFAULT_VOCAB_SIZE: usize = 50_265;
+
 #[derive(Debug, Clone)]
 pub struct TrainSettings {
     /// Distinct tokens wanted, special tokens and the 256 bytes included.
@@ -45,7 +49,7 @@ pub struct TrainSettings {
 impl Default for TrainSettings {
     fn default() -> Self {
         TrainSettings {
-            vocab_size: 50_265,
+            vocab_size: DEFAULT_VOCAB_SIZE,
             min_frequency: 2,
             special_tokens: ROBERTA_SPECIALS.iter().map(|s| s.to_string()).collect(),
             max_token_length: Some(DEFAULT_MAX_TOKEN_LENGTH),
