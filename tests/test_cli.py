@@ -252,3 +252,16 @@ def test_train_says_when_the_memory_cap_dropped_words(tmp_path, capsys, monkeypa
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "--max-words 1,000 (auto: half of the memory) dropped 2,000 distinct words" in err
+
+
+def test_commands_that_read_a_corpus_describe_its_options_alike():
+    from bbpe.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    shared = ["--format", "--text-field", "--on-bad-input", "--threads", "--progress", "--json"]
+
+    def described(command):
+        actions = {a.option_strings[-1]: a for a in commands[command]._actions if a.option_strings}
+        return {o: (actions[o].help, actions[o].default, actions[o].choices) for o in shared}
+
+    assert described("encode") == described("train")

@@ -286,6 +286,29 @@ def _limit(value: str) -> int | None:
     return None if value.lower() == "none" else int(value)
 
 
+def add_corpus_options(parser: argparse.ArgumentParser, verb: str) -> None:
+    """The options of every command that reads a corpus, said once."""
+    parser.add_argument("--sample", action="store_true", help=f"also {verb} the bundled sample")
+    parser.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "jsonl", "lines", "paragraphs"],
+        help="auto: .jsonl is JSONL, anything else has documents separated by blank lines",
+    )
+    parser.add_argument("--text-field", default="text", help="JSONL field holding the text")
+    parser.add_argument(
+        "--on-bad-input",
+        default="stop",
+        choices=["stop", "skip"],
+        help="stop at a bad line (invalid UTF-8, bad JSON) or skip it and count",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    parser.add_argument(
+        "--progress", action="store_true", help="show progress even when not a terminal"
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bbpe", description="Byte-level BPE tokenizer tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -315,23 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument(
         "--overwrite", action="store_true", help="replace shards already in the directory"
     )
-    encode.add_argument("--on-bad-input", default="stop", choices=["stop", "skip"])
-    encode.add_argument("--sample", action="store_true", help="also encode the bundled sample")
     encode.add_argument(
         "--tokenizer", default="roberta-base", help="gpt2, roberta-base or a directory"
     )
-    encode.add_argument(
-        "--format",
-        default="auto",
-        choices=["auto", "jsonl", "lines", "paragraphs"],
-        help="auto: .jsonl is JSONL, anything else has documents separated by blank lines",
-    )
-    encode.add_argument("--text-field", default="text", help="JSONL field holding the text")
-    encode.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
-    encode.add_argument(
-        "--progress", action="store_true", help="show progress even when not a terminal"
-    )
-    encode.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_corpus_options(encode, "encode")
     encode.set_defaults(run=cmd_encode)
 
     train = sub.add_parser(
@@ -343,7 +353,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("inputs", nargs="*", help="corpus files, globs or directories")
     train.add_argument("-o", "--output", required=True, help="directory to write")
-    train.add_argument("--sample", action="store_true", help="also train on the bundled sample")
     train.add_argument(
         "--vocab-size",
         type=int,
@@ -369,14 +378,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="cap on distinct words kept while counting, the rarest dropped first: a number, "
         "none, or auto (default: as many as fit in half of this machine's memory)",
     )
-    train.add_argument("--format", default="auto", choices=["auto", "jsonl", "lines", "paragraphs"])
-    train.add_argument("--text-field", default="text", help="JSONL field holding the text")
-    train.add_argument(
-        "--on-bad-input",
-        default="stop",
-        choices=["stop", "skip"],
-        help="stop at a bad line (invalid UTF-8, bad JSON) or skip it and count",
-    )
     train.add_argument(
         "--holdout-every",
         type=int,
@@ -384,9 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="hold back every n-th document to measure compression on unseen text "
         "(default 0: none, so the vocabulary is bbpe.train's from the same files)",
     )
-    train.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
-    train.add_argument("--progress", action="store_true", help="show progress even when piped")
-    train.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_corpus_options(train, "train on")
     train.set_defaults(run=cmd_train)
 
     info = sub.add_parser(
