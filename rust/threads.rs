@@ -17,12 +17,14 @@ use crate::error::Error;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// How many threads this process may run at once (its CPU affinity, cgroup
-/// quota or core count): the size of the default pool.
+/// quota or core count): the size of the default pool. Asked once: on Linux
+/// the answer reads cgroup files, too slow for every batch.
 pub fn available() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static AVAILABLE: OnceLock<usize> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// The most threads a caller may ask for: four per available core, so a

@@ -1,12 +1,11 @@
 //! GPT-2 / RoBERTa `vocab.json` (token string -> id, in the byte alphabet)
 //! and `merges.txt` (one merge per line, in rank order).
 
-use super::{
-    build_vocab, display, read_text, write_atomically, Loaded, GPT2_SPECIALS, ROBERTA_SPECIALS,
-};
+use super::{build_vocab, display, read_text, Loaded, GPT2_SPECIALS, ROBERTA_SPECIALS};
 use crate::byte_alphabet::{bytes_to_token_string, token_string_to_bytes};
 use crate::error::Error;
 use crate::pretokenize::GPT2_PATTERN;
+use crate::publish::write_durably;
 use crate::vocab::{MergePair, SpecialToken, TokenEntry, Vocab};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use std::fmt;
@@ -216,6 +215,6 @@ pub fn merges_txt(vocab: &Vocab) -> String {
 }
 
 pub fn save(vocab: &Vocab, vocab_path: &Path, merges_path: &Path) -> Result<(), Error> {
-    write_atomically(vocab_path, vocab_json(vocab).as_bytes())?;
-    write_atomically(merges_path, merges_txt(vocab).as_bytes())
+    write_durably(vocab_path, vocab_json(vocab).as_bytes())?;
+    write_durably(merges_path, merges_txt(vocab).as_bytes())
 }

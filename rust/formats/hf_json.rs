@@ -1,10 +1,11 @@
 //! Hugging Face `tokenizer.json` with a byte-level BPE model.
 
 use super::gpt2::{check_complete, parse_vocab_object};
-use super::{build_vocab, display, read_text, write_atomically, Loaded};
+use super::{build_vocab, display, read_text, Loaded};
 use crate::byte_alphabet::{bytes_to_token_string, token_string_to_bytes};
 use crate::error::Error;
 use crate::pretokenize::GPT2_PATTERN;
+use crate::publish::write_durably;
 use crate::vocab::{MergePair, SpecialToken, Vocab};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -234,5 +235,5 @@ pub fn save(
     add_prefix_space: bool,
     path: &Path,
 ) -> Result<(), Error> {
-    write_atomically(path, to_json(vocab, pattern, add_prefix_space).as_bytes())
+    write_durably(path, to_json(vocab, pattern, add_prefix_space).as_bytes())
 }

@@ -39,8 +39,6 @@ pub(crate) fn read_text(path: &Path) -> Result<String, Error> {
     })
 }
 
-pub(crate) use crate::publish::write_durably as write_atomically;
-
 /// Builds the vocabulary, reporting a bad merge at its place in `merges_file`
 /// (`merge_place(i)` says where merge `i` was read; it is asked only on an
 /// error, so loading formats no place for the merges that are fine) and

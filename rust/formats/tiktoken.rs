@@ -3,8 +3,9 @@
 //! The file does not say how text is split into pieces first: the caller
 //! gives the pattern.
 
-use super::{build_vocab, display, read_text, write_atomically, Loaded};
+use super::{build_vocab, display, read_text, Loaded};
 use crate::error::Error;
+use crate::publish::write_durably;
 use crate::vocab::{largest_plausible_id, MergePair, SpecialToken, TokenEntry, Vocab};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -266,7 +267,7 @@ pub fn to_text(vocab: &Vocab) -> Result<String, Error> {
 }
 
 pub fn save(vocab: &Vocab, path: &Path) -> Result<(), Error> {
-    write_atomically(path, to_text(vocab)?.as_bytes())
+    write_durably(path, to_text(vocab)?.as_bytes())
 }
 
 #[cfg(test)]
