@@ -40,7 +40,8 @@ pub fn resolve(threads: usize) -> Result<usize, Error> {
         0 => Ok(available()),
         n if n <= limit() => Ok(n),
         n => Err(Error::Invalid(format!(
-            "threads={n} is more than {} (four per core of the {} this process may use)",
+            "threads={n} is more than {} (four per core of the {} this process may use); \
+             ask for fewer, or leave threads unset for one per core",
             limit(),
             available()
         ))),
