@@ -24,13 +24,14 @@ import time
 from pathlib import Path
 
 import bbpe
-from bbpe import pipeline, shards
-from bbpe.corpus import sample_texts
+from bbpe import shards
+from bbpe.sample import sample_texts
+from bbpe.shards import pipeline
 
 # The command-line helpers of the shard tests: a child `bbpe encode` (optionally
 # with a file-size limit, as a full disk) and a byte-for-byte directory comparison.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_shards import encode_in_a_child, same_files  # noqa: E402
+from test_shards_pipeline import encode_in_a_child, same_files  # noqa: E402
 
 
 def child_env() -> dict[str, str]:

@@ -6,7 +6,7 @@ import pytest
 
 import bbpe
 from bbpe.cli import main
-from bbpe.corpus import sample_path, sample_texts
+from bbpe.sample import sample_path, sample_texts
 
 
 def test_encode_sample_reports_counts(capsys):
@@ -193,7 +193,7 @@ def test_encode_refuses_to_overwrite_shards(tmp_path, capsys):
 
 
 def test_resumed_encode_reports_the_whole_datasets_bytes_per_token(tmp_path, capsys):
-    from bbpe import pipeline
+    from bbpe.shards import pipeline
 
     base = ["encode", "--sample", "--tokenizer", "roberta-base", "--shard-size", "100KB"]
     assert main([*base, "-o", str(tmp_path / "whole"), "--json"]) == 0

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 
 import bbpe
 from bbpe import packing, shards
-from bbpe.corpus import sample_texts
 from bbpe.data import (
     FixedBatches,
     MaskedLMDataset,
@@ -33,6 +32,7 @@ from bbpe.data import (
 )
 from bbpe.masking import IGNORE_INDEX, Masker, StaticMasker
 from bbpe.packing import PAIR_FORMATS
+from bbpe.sample import sample_texts
 
 PAD = 1
 seeds = st.integers(0, 2**32 - 1)

@@ -1,7 +1,7 @@
 """Faults and stress at CI scale (about a minute on two cores): the
 probes of reliability/faults.py with small inputs and few repetitions;
 reliability/stress.py runs the same probes at full size and prints a table.
-Resume after a full disk is tests/test_shards.py's, fork safety
+Resume after a full disk is tests/test_shards_pipeline.py's, fork safety
 tests/test_fork.py's; these add what they do not cover."""
 
 import json
@@ -19,7 +19,7 @@ from bbpe import shards
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
 import faults  # noqa: E402
 
-from test_shards import same_files  # noqa: E402
+from test_shards_pipeline import same_files  # noqa: E402
 
 pytestmark = pytest.mark.faults
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 import bbpe
-from bbpe import Tokenizer, corpus
+from bbpe import Tokenizer, sample
 
 TEXTS = [
     "It was a great day, wasn't it?",
@@ -20,7 +20,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def sample_texts():
-    return corpus.sample_texts()[:60] + TEXTS
+    return sample.sample_texts()[:60] + TEXTS
 
 
 @pytest.mark.parametrize("name", ["gpt2", "roberta-base"])
@@ -33,7 +33,7 @@ def test_gpt2_files_round_trip(tmp_path, name, sample_texts):
     assert (
         merges.read_text().splitlines()[1:]
         == (
-            (corpus.sample_path().parent.parent / "vocabularies" / name / "merges.txt")
+            (sample.sample_path().parent.parent / "vocabularies" / name / "merges.txt")
             .read_text()
             .splitlines()[1:]
         )
@@ -335,7 +335,7 @@ def test_one_vocabulary_gives_the_same_ids_however_it_is_loaded(tmp_path):
         "from_files": Tokenizer.from_files(directory / "vocab.json", directory / "merges.txt"),
         "from_file": Tokenizer.from_file(directory / "tokenizer.json"),
         "from_tiktoken": Tokenizer.from_tiktoken(directory / "vocab.tiktoken"),
-        "trained": bbpe.train(corpus.sample_path(), vocab_size=1000),
+        "trained": bbpe.train(sample.sample_path(), vocab_size=1000),
     }
     for text in SPECIALS_IN_WHITESPACE:
         ids = {how: tok.encode(text) for how, tok in loads.items()}

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 import bbpe
 from bbpe import masking
-from bbpe.corpus import sample_path, sample_texts
 from bbpe.masking import (
     HF_BERT,
     IGNORE_INDEX,
@@ -27,6 +26,7 @@ from bbpe.masking import (
     StaticMasker,
     _smallest,
 )
+from bbpe.sample import sample_path, sample_texts
 
 # A small vocabulary: 0 <s>, 1 <pad>, 2 </s>, 3 <unk>, 31 <mask>; multiples of
 # 4 start words (" the"), 5 ends one ("\n"), the rest continue words.

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 import bbpe
 from bbpe import shards
-from bbpe.corpus import sample_path
 from bbpe.packing import FORMATS, IS_NEXT, NOT_NEXT, Corpus, SpecialIds, pack
+from bbpe.sample import sample_path
 
 SPECIALS = SpecialIds(bos=0, eos=2, pad=1, mask=3)
 FIRST_ID = 4  # the first text id: the specials are below it

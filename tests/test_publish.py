@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bbpe import Tokenizer, shards
+from bbpe.shards import format as shard_format
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/fd").is_dir(), reason="names flushed files by /proc/self/fd"
@@ -66,7 +67,7 @@ def test_shard_index_and_merged_shards_are_flushed_with_their_directory(tmp_path
         directory,
     ]
     fsynced.clear()
-    shards.merge([first, second], tmp_path / "ab")
+    shards.concatenate([first, second], tmp_path / "ab")
     assert fsynced == [
         f"{directory}/ab.bin.partial",
         f"{directory}/ab.idx.partial",
@@ -94,9 +95,9 @@ def test_a_failed_save_leaves_the_earlier_file_and_no_partial(tmp_path, monkeypa
 
 def test_a_failed_index_write_or_merge_leaves_the_earlier_files(tmp_path, monkeypatch):
     first = _shard(tmp_path / "a", [3, 4])
-    merged = shards.merge([first], tmp_path / "m")
+    merged = shards.concatenate([first], tmp_path / "m")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    real_write_array = shards._write_array
+    real_write_array = shard_format.write_array
     calls = []
 
     def failing(f, array, dtype):
@@ -105,10 +106,10 @@ def test_a_failed_index_write_or_merge_leaves_the_earlier_files(tmp_path, monkey
             raise OSError(28, "No space left on device")
         return real_write_array(f, array, dtype)
 
-    monkeypatch.setattr(shards, "_write_array", failing)
+    monkeypatch.setattr(shard_format, "write_array", failing)
     with pytest.raises(OSError, match="No space left"):
         shards.write_index(first + ".idx", [1, 1, 1], [0, 3], np.uint16)
     calls.clear()
     with pytest.raises(OSError, match="No space left"):
-        shards.merge([first], merged)
+        shards.concatenate([first], merged)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

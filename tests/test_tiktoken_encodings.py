@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bbpe
-from bbpe import Tokenizer, corpus
+from bbpe import Tokenizer, sample
 from bbpe.tiktoken_encodings import CL100K_PATTERN, O200K_PATTERN, STANDARD_ENCODINGS
 
 tiktoken = pytest.importorskip("tiktoken")
@@ -33,7 +33,7 @@ def test_standard_encodings_are_tiktokens():
 
 @pytest.fixture(scope="module")
 def texts():
-    return corpus.sample_texts()[:200]
+    return sample.sample_texts()[:200]
 
 
 @pytest.fixture(scope="module", params=sorted(PATTERNS))

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bbpe import Tokenizer, corpus
+from bbpe import Tokenizer, sample
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def gpt2():
 
 @pytest.fixture(scope="module")
 def sample_texts():
-    return corpus.sample_texts()
+    return sample.sample_texts()
 
 
 def test_seed_examples(roberta):

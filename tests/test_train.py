@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bbpe
-from bbpe.corpus import sample_path, sample_texts
 from bbpe.reference import bytes_to_token_string, token_string_to_bytes
 from bbpe.reference import train as reference_train
+from bbpe.sample import sample_path, sample_texts
 from conftest import hf_trained, vocab_and_merges
 
 SAMPLE_DOCS = sample_texts()

@@ -12,9 +12,10 @@ import time
 # (started when NumPy loads) would compete with the encoder's for cores.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from bbpe import pipeline
-from bbpe.corpus import sample_path
+from bbpe import shards
 from bbpe.progress import ProgressBar
+from bbpe.sample import sample_path
+from bbpe.shards import pipeline
 from bbpe.tokenizer import Tokenizer
 from bbpe.trainer import (
     DEFAULT_MAX_TOKEN_LENGTH,
@@ -215,8 +216,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from bbpe import shards  # the reader needs NumPy, which `bbpe encode` does not load
-
     report = shards.info(args.path, checksums=not args.no_checksums)
     failed = 1 if report["problems"] or report["unfinished"] else 0
     if args.json:
@@ -253,9 +252,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from bbpe import shards  # the reader needs NumPy, which `bbpe encode` does not load
-
-    output = shards.merge(args.inputs, args.output)
+    output = shards.concatenate(args.inputs, args.output)
     with shards.IndexedDataset(output) as merged:
         print(
             f"merged {len(args.inputs)} shard(s) into {output}: {merged.documents:,} documents, "

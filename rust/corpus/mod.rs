@@ -1,7 +1,7 @@
-//! Reading documents from corpus files for vocabulary training: JSONL (text in
-//! a chosen field of each object) or plain text (one document per line, or
-//! documents separated by blank lines), plain or gzip / xz / zstd compressed.
-//! Mirrors `python/bbpe/corpus.py`; every error names the file and line.
+//! Reading documents from corpus files, for training and for encoding into
+//! shards alike: JSONL (text in a chosen field of each object) or plain text
+//! (one document per line, or documents separated by blank lines), plain or
+//! gzip / xz / zstd compressed. Every error names the file and line.
 //!
 //! - `inputs`: command-line inputs (files, directories, globs) → file list
 //! - `decompress`: a file → its decompressed bytes, counting bytes read from disk

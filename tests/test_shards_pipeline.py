@@ -9,7 +9,7 @@ import pytest
 
 import bbpe
 from bbpe import shards
-from bbpe.corpus import sample_texts
+from bbpe.sample import sample_texts
 
 DOCS = sample_texts()
 
@@ -320,7 +320,7 @@ def test_sizes_and_settings_are_checked(corpus, tmp_path, roberta):
 
 def test_rust_shards_equal_the_plain_writer(corpus, tmp_path, roberta):
     """The pipeline's index is byte-identical to bbpe.shards.write_index's, which
-    test_shards_format checks against Megatron's own builder."""
+    test_shard_files checks against Megatron's own builder."""
     shards.write(corpus, tmp_path, roberta, split_sentences=True, shard_size="10MB")
     prefix = tmp_path / "data_00000"
     ds = shards.IndexedDataset(prefix)

@@ -1,4 +1,5 @@
-"""The bundled sample corpus. Corpus files themselves are read by the Rust
+"""The bundled sample corpus (`bbpe train` and `bbpe encode` on it are the
+README's quickstart). Corpus files themselves are read by the Rust
 core (rust/corpus/), for training and encoding alike."""
 
 import json

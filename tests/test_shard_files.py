@@ -1,5 +1,6 @@
-"""The indexed token-shard format (`prefix.bin` + `prefix.idx`, Megatron's
-MMIDIDX): byte layout, reader, checker, info and merge; and interop with
+"""Shard files (`prefix.bin` + `prefix.idx`, Megatron's MMIDIDX) as
+`bbpe.shards` reads and joins them: byte layout, reader, check, info and
+concatenation; and interop with
 megatron-core itself, through fixtures its builder wrote (always) and live
 (when `megatron.core` can be imported)."""
 
@@ -20,11 +21,12 @@ from bbpe.shards import (
     ShardFormatError,
     check,
     code_of,
+    concatenate,
     dtype_for_vocab,
     info,
-    merge,
     write_index,
 )
+from bbpe.shards import format as shard_format
 
 DATA = Path(__file__).parent / "data" / "megatron"
 
@@ -406,7 +408,7 @@ def test_check_chunked_matches_whole(shard, monkeypatch):
     patch_file(shard + ".idx", docs + 8 * 4, struct.pack("<q", 1))
     whole = check(shard)
     assert len(whole) == 2
-    monkeypatch.setattr(shards, "_CHUNK", 2)
+    monkeypatch.setattr(shard_format, "CHUNK", 2)
     assert check(shard) == whole
 
 
@@ -480,11 +482,11 @@ MERGE_INPUTS = [DOCS_U16, [[[9, 9]], [[8]]], [], [[[], [1]]], DOCS_U16[::-1]]
 @pytest.mark.parametrize("chunk", [None, 1, 2])
 def test_merge_round_trip(tmp_path, monkeypatch, chunk):
     if chunk:
-        monkeypatch.setattr(shards, "_CHUNK", chunk)
+        monkeypatch.setattr(shard_format, "CHUNK", chunk)
     prefixes = [
         write_shard(tmp_path / f"in{i}", docs, np.uint16) for i, docs in enumerate(MERGE_INPUTS)
     ]
-    out = merge(prefixes, tmp_path / "merged")
+    out = concatenate(prefixes, tmp_path / "merged")
     assert out == str(tmp_path / "merged")
     all_docs = [doc for docs in MERGE_INPUTS for doc in docs]
     ds = IndexedDataset(out)
@@ -527,8 +529,8 @@ def test_merge_random_shards_in_small_chunks(tmp_path, monkeypatch):
         ]
         prefixes.append(write_shard(tmp_path / f"in{i}", docs, np.int32))
         all_docs += docs
-    monkeypatch.setattr(shards, "_CHUNK", 7)
-    out = merge(prefixes, tmp_path / "merged")
+    monkeypatch.setattr(shard_format, "CHUNK", 7)
+    out = concatenate(prefixes, tmp_path / "merged")
     assert check(out) == []
     assert_reads(IndexedDataset(out), all_docs)
     direct = write_shard(tmp_path / "direct", all_docs, np.int32)
@@ -540,20 +542,20 @@ def test_merge_rejects_mixed_dtypes(tmp_path):
     a = write_shard(tmp_path / "a", DOCS_U16, np.uint16)
     b = write_shard(tmp_path / "b", DOCS_I32, np.int32)
     with pytest.raises(ValueError, match="different dtypes.*uint16.*int32"):
-        merge([a, b], tmp_path / "out")
+        concatenate([a, b], tmp_path / "out")
     assert not list(tmp_path.glob("out*"))
 
 
 def test_merge_refuses_bad_inputs(tmp_path):
     a = write_shard(tmp_path / "a", DOCS_U16, np.uint16)
     with pytest.raises(ValueError, match="overwrite"):
-        merge([a], a)
+        concatenate([a], a)
     with pytest.raises(ValueError, match="at least one"):
-        merge([], tmp_path / "out")
+        concatenate([], tmp_path / "out")
     with open(a + ".bin", "ab") as f:
         f.write(b"\0\0")
     with pytest.raises(ShardFormatError, match=r"a\.bin: too long: 28 bytes"):
-        merge([a], tmp_path / "out")
+        concatenate([a], tmp_path / "out")
     assert not list(tmp_path.glob("out*"))
 
 
@@ -591,7 +593,7 @@ def test_merge_verifies_each_input_and_leaves_nothing_on_failure(tmp_path, corru
     write_manifest(tmp_path, [a, b])
     corrupt(b)
     with pytest.raises(ShardFormatError, match=message) as error:
-        merge([a, b], tmp_path / "out")
+        concatenate([a, b], tmp_path / "out")
     assert str(error.value).startswith(f"cannot merge {b}: ")
     assert not list(tmp_path.glob("out*"))
 
@@ -603,9 +605,9 @@ def test_merge_crash_leaves_no_finished_looking_output(tmp_path, monkeypatch):
     def crash(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(shards, "_write_header", crash)
+    monkeypatch.setattr(shard_format, "write_header", crash)
     with pytest.raises(OSError, match="disk full"):
-        merge([a], tmp_path / "out")
+        concatenate([a], tmp_path / "out")
     assert not list(tmp_path.glob("*.partial"))
     # The old pair is untouched: nothing was renamed.
     assert_reads(IndexedDataset(tmp_path / "out"), DOCS_I32)
@@ -625,7 +627,7 @@ def write_lengths_shard(prefix, lengths):
 @pytest.mark.parametrize("chunk", [None, 3])
 def test_info_of_a_prefix(tmp_path, monkeypatch, chunk):
     if chunk:
-        monkeypatch.setattr(shards, "_CHUNK", chunk)
+        monkeypatch.setattr(shard_format, "CHUNK", chunk)
     prefix = write_lengths_shard(tmp_path / "s", LENGTHS)
     result = info(prefix)
     assert result["problems"] == []
@@ -759,7 +761,7 @@ def test_merge_is_megatron_add_index(tmp_path):
     """megatron's builder.add_index(u16) + add_index(u16) is the merged fixture."""
     a = write_shard(tmp_path / "a", DOCS_U16, np.uint16)
     b = write_shard(tmp_path / "b", DOCS_U16[::-1], np.uint16)
-    out = merge([a, b], tmp_path / "merged")
+    out = concatenate([a, b], tmp_path / "merged")
     for suffix in (".bin", ".idx"):
         expected = (DATA / ("add_index_uint16" + suffix)).read_bytes()
         assert Path(out + suffix).read_bytes() == expected

@@ -1,7 +1,6 @@
 """Corpus files to shards: the Rust pipeline (rust/shards/pipeline.rs) that
 reads, encodes on all cores and writes Megatron shards, seen from Python.
-`bbpe.shards` re-exports `write` and `count`; this module needs no NumPy, so
-`bbpe encode` starts quickly."""
+It needs no NumPy, so `bbpe encode` starts quickly."""
 
 from __future__ import annotations
 
@@ -10,9 +9,6 @@ import os
 
 from bbpe import _core
 from bbpe.tokenizer import Tokenizer, core_threads
-
-#: What the Rust writer names the manifest beside the shards.
-MANIFEST_NAME = "manifest.json"
 
 
 def parse_size(size: int | str) -> int:
