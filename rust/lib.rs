@@ -1,12 +1,14 @@
 //! bbpe: exact GPT-2 / RoBERTa byte-level BPE.
 //!
-//! Data flows one way: text -> pretokens ([`pretokenize`]) -> ids ([`encode`],
-//! with its merging, caches and batches) -> text again
-//! ([`encode::Encoder::decode`]).
-//! [`vocab`] holds the tokens and merges, [`formats`] reads and writes them.
+//! Data flows one way, a module per stage: corpus files -> documents
+//! ([`corpus`]) -> pretokens ([`pretokenize`]) -> ids ([`encode`], with its
+//! merging, caches and batches) -> Megatron shards ([`shards`]); training
+//! counts pretokens and learns merges from the counts ([`train`]).
+//! [`vocab`] holds the tokens and merges, [`formats`] reads and writes them;
+//! [`system`] is what the stages ask of the operating system (threads, large
+//! pages, durable files).
 
 pub mod byte_alphabet;
-pub mod char_class;
 // Used by the bindings only, and tested without them.
 #[cfg(any(feature = "python", test))]
 mod code_points;
@@ -16,11 +18,9 @@ pub mod error;
 pub mod formats;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-mod huge_pages;
 pub mod pretokenize;
-mod publish;
 pub mod shards;
-pub mod threads;
+pub mod system;
 pub mod train;
 pub mod vocab;
 

@@ -1,5 +1,5 @@
 """Publishing finished files so that a crash or a power loss never leaves one
-that looks finished but is not (as ``rust/publish.rs`` does for the core's
+that looks finished but is not (as ``rust/system/publish.rs`` does for the core's
 files): contents go to ``<name>.partial``, are flushed to disk, renamed into
 place, and the directory is flushed too, since the rename lives in the
 directory and without that the new name may not survive a power loss."""

@@ -3,9 +3,9 @@
 
 use super::{Encoder, Specials};
 use crate::error::Error;
-use crate::huge_pages::prefer_for_vec;
 use crate::pretokenize::gpt2_cut_at_or_after;
-use crate::threads::{self, catch_panic, pool, run_with_threads};
+use crate::system::huge_pages::prefer_for_vec;
+use crate::system::threads::{self, catch_panic, pool, run_with_threads};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;

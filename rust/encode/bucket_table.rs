@@ -4,7 +4,7 @@
 //! per slot to mispredict. Merge ranks (`merge.rs`) and whole tokens
 //! (`whole_tokens.rs`) are kept in one.
 
-use crate::huge_pages::HugePageAllocator;
+use crate::system::huge_pages::HugePageAllocator;
 
 /// A key type; `EMPTY` marks a free slot and is never a real key.
 pub trait BucketKey: Copy + Eq {

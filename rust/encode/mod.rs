@@ -13,7 +13,7 @@ use crate::error::Error;
 #[cfg(doc)]
 use crate::pretokenize::gpt2_cut_at_or_after;
 use crate::pretokenize::{PretokenSink, Pretokenizer};
-use crate::threads;
+use crate::system::threads;
 use crate::vocab::Vocab;
 use aho_corasick::{AhoCorasick, MatchKind};
 use merge::{HeapScratch, MergeTable};

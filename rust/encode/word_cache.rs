@@ -8,7 +8,7 @@
 //! too. Longer keys and multi-id values live in arenas, so nothing is
 //! allocated per entry; the cache is cleared when full to bound memory.
 
-use crate::huge_pages::HugePageAllocator;
+use crate::system::huge_pages::HugePageAllocator;
 use hashbrown::HashTable;
 use rustc_hash::FxHasher;
 use std::hash::Hasher;

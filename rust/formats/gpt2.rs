@@ -5,7 +5,7 @@ use super::{build_vocab, display, read_text, Loaded, GPT2_SPECIALS, ROBERTA_SPEC
 use crate::byte_alphabet::{bytes_to_token_string, token_string_to_bytes};
 use crate::error::Error;
 use crate::pretokenize::GPT2_PATTERN;
-use crate::publish::write_durably;
+use crate::system::publish::write_durably;
 use crate::vocab::{MergePair, SpecialToken, TokenEntry, Vocab};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use std::fmt;

@@ -5,7 +5,7 @@ use super::{build_vocab, display, read_text, Loaded};
 use crate::byte_alphabet::{bytes_to_token_string, token_string_to_bytes};
 use crate::error::Error;
 use crate::pretokenize::GPT2_PATTERN;
-use crate::publish::write_durably;
+use crate::system::publish::write_durably;
 use crate::vocab::{MergePair, SpecialToken, Vocab};
 use serde_json::{json, Value};
 use std::path::Path;

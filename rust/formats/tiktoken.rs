@@ -5,7 +5,7 @@
 
 use super::{build_vocab, display, read_text, Loaded};
 use crate::error::Error;
-use crate::publish::write_durably;
+use crate::system::publish::write_durably;
 use crate::vocab::{largest_plausible_id, MergePair, SpecialToken, TokenEntry, Vocab};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

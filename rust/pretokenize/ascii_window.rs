@@ -61,7 +61,7 @@ fn masks(window: &[u8; WIDTH]) -> Masks {
 /// version's check).
 #[cfg(any(test, not(target_arch = "x86_64")))]
 fn masks_bytewise(window: &[u8; WIDTH]) -> Masks {
-    use crate::char_class::{CharClass, ASCII_CLASS};
+    use crate::pretokenize::char_class::{CharClass, ASCII_CLASS};
     let mut masks = Masks::default();
     for (i, &byte) in window.iter().enumerate() {
         let bit = 1u64 << i;
@@ -127,7 +127,7 @@ pub fn pretoken_ends(window: &[u8; WIDTH]) -> u64 {
 mod tests {
     use super::super::gpt2_pretoken_end;
     use super::*;
-    use crate::char_class::{CharClass, ASCII_CLASS};
+    use crate::pretokenize::char_class::{CharClass, ASCII_CLASS};
 
     /// At every pretoken start of each text, the window gives exactly the
     /// ends that scanning one pretoken at a time finds, in order, and all of

@@ -8,7 +8,7 @@ use crate::encode::{Encoder, Specials};
 use crate::error::Error;
 use crate::formats::{self, Loaded};
 use crate::pretokenize::{pretokens, Pretokenizer};
-use crate::threads::run_with_threads;
+use crate::system::threads::run_with_threads;
 use crate::vocab::SpecialToken;
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;

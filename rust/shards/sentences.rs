@@ -67,7 +67,7 @@
 //! are read a few times at most), so splitting is linear in the text's length and
 //! skips most letters by their first byte.
 
-use crate::char_class::{class_of, CharClass};
+use crate::pretokenize::char_class::{class_of, CharClass};
 use std::ops::Range;
 
 /// Byte ranges of the sentences of `text`, in order. Each range starts at a sentence's first non-whitespace character and ends right after its last character (its final punctuation and any closing quotes/brackets); whitespace between sentences belongs to no range. Ranges are non-empty, ordered, non-overlapping, on char boundaries; a text with only whitespace has none.

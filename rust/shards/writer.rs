@@ -7,7 +7,7 @@
 
 use super::format::{write_index, TokenDtype};
 use crate::error::Error;
-use crate::publish::{partial_path, rename_durably, write_durably, PARTIAL};
+use crate::system::publish::{partial_path, rename_durably, write_durably, PARTIAL};
 use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};

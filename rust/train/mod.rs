@@ -13,7 +13,7 @@ use crate::corpus::{read_documents, ReadOptions, ReadStats};
 use crate::error::Error;
 use crate::formats::ROBERTA_SPECIALS;
 use crate::pretokenize::Pretokenizer;
-use crate::threads::run_with_threads;
+use crate::system::threads::run_with_threads;
 use crate::vocab::{SpecialToken, Vocab};
 use merges::{Learned, MergeLimits};
 use std::path::PathBuf;

@@ -11,7 +11,7 @@
 use crate::corpus::TextBatch;
 use crate::error::Error;
 use crate::pretokenize::Pretokenizer;
-use crate::threads::run_with_threads;
+use crate::system::threads::run_with_threads;
 use crate::train::word_table::WordTable;
 use hashbrown::HashMap;
 use rayon::prelude::*;

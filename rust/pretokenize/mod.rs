@@ -6,9 +6,10 @@
 //! path); any other pattern runs on `fancy-regex`.
 
 mod ascii_window;
+pub mod char_class;
 
-use crate::char_class::{class_at, CharClass, ASCII_CLASS};
 use crate::error::Error;
+use crate::pretokenize::char_class::{class_at, CharClass, ASCII_CLASS};
 use ascii_window::{pretoken_ends, WIDTH};
 
 /// The furthest the scanner goes one pretoken at a time before trying a
