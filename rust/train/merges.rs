@@ -8,6 +8,7 @@
 //! the words it touches, however long they are.
 
 use rayon::prelude::*;
+use rayon::ThreadPool;
 use rustc_hash::FxHashMap;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -145,19 +146,31 @@ pub fn learn<'a>(
     word_counts: impl IntoIterator<Item = (&'a [u8], u64)>,
     specials: &[String],
     limits: &MergeLimits,
+    pool: &ThreadPool,
     progress: &mut dyn FnMut(usize) -> bool,
 ) -> Learned {
-    learn_words(Words::from_counts(word_counts), specials, limits, progress)
+    learn_words(
+        Words::from_counts(word_counts),
+        specials,
+        limits,
+        pool,
+        progress,
+    )
 }
 
 /// Learns merges from words. `specials` get the first ids, then the 256
 /// bytes in the code-point order of GPT-2's byte alphabet, then merged
 /// tokens in the order they are made. `progress` is called with the number
 /// of merges after each merge; returning `false` stops training there.
+///
+/// The loop runs on the calling thread and only the rewriting of many words
+/// goes to `pool`: `progress` is then called where the caller is, which for
+/// Python is the main thread, the only one that sees Ctrl-C.
 pub fn learn_words(
     mut words: Words,
     specials: &[String],
     limits: &MergeLimits,
+    pool: &ThreadPool,
     progress: &mut dyn FnMut(usize) -> bool,
 ) -> Learned {
     let mut tokens = Tokens {
@@ -207,7 +220,7 @@ pub fn learn_words(
         }
         merges.push((left, right, id));
 
-        state.merge_everywhere(&mut words, &top.words, (left, right), id);
+        state.merge_everywhere(&mut words, &top.words, (left, right), id, pool);
         for (pair, words_with_pair) in state.new_occurrences.drain() {
             let count = state.pair_counts.get(&pair).copied().unwrap_or(0);
             if count > 0 {
@@ -302,11 +315,12 @@ impl MergeState {
         chosen: &[u32],
         pair: (u32, u32),
         merged: u32,
+        pool: &ThreadPool,
     ) {
         let this = &*self;
         let rewrite = |task: &[u32]| this.rewrite(words, task, pair, merged);
         let tasks: Vec<Rewritten> = if chosen.len() > WORDS_PER_TASK {
-            chosen.par_chunks(WORDS_PER_TASK).map(rewrite).collect()
+            pool.install(|| chosen.par_chunks(WORDS_PER_TASK).map(rewrite).collect())
         } else {
             vec![rewrite(chosen)]
         };
@@ -429,6 +443,7 @@ mod tests {
             words.iter().map(|(w, c)| (w.as_bytes(), *c)),
             &specials,
             limits,
+            &crate::system::threads::pool(2).unwrap(),
             &mut |_| true,
         )
     }

@@ -13,7 +13,7 @@ use crate::corpus::{read_documents, ReadOptions, ReadStats};
 use crate::error::Error;
 use crate::formats::ROBERTA_SPECIALS;
 use crate::pretokenize::Pretokenizer;
-use crate::system::threads::run_with_threads;
+use crate::system::threads;
 use crate::vocab::{SpecialToken, Vocab};
 use merges::{Learned, MergeLimits};
 use std::path::PathBuf;
@@ -219,8 +219,9 @@ pub fn learn_vocab(
     // index grows (with the compact table, 3.95M distinct words peaked at
     // 517 MB, against 773 MB with a hash map kept to the end).
     drop(counts);
-    let learned = run_with_threads(settings.threads, || {
-        merges::learn_words(words, &settings.special_tokens, &limits, progress)
+    let pool = threads::pool(settings.threads)?;
+    let learned = threads::catch_panic(|| {
+        merges::learn_words(words, &settings.special_tokens, &limits, &pool, progress)
     })?;
     let vocab = to_vocab(&learned, &settings.special_tokens)?;
     report.merges = vocab.merges().len() as u64;
@@ -299,6 +300,33 @@ mod tests {
         let ids = encoder.encode(text, Specials::All).unwrap();
         assert!(ids.len() < text.len() / 3);
         assert_eq!(encoder.decode(&ids, false).unwrap(), text.as_bytes());
+    }
+
+    #[test]
+    fn progress_is_reported_on_the_calling_thread() {
+        // Python sees Ctrl-C only on its main thread, the one that calls in.
+        // The first merge, "a" + "b", rewrites 5,000 words: several pool tasks.
+        let words: Vec<String> = (0..5_000).map(|i| format!(" ab{i}")).collect();
+        let documents: Vec<&str> = words.iter().map(String::as_str).collect();
+        let settings = TrainSettings {
+            vocab_size: 320,
+            threads: 2,
+            ..Default::default()
+        };
+        let mut counter = WordCounter::start(settings.pretokenizer().unwrap(), None, 1);
+        for document in &documents {
+            counter.add(document).unwrap();
+        }
+        let counts = counter.finish().unwrap();
+        let caller = std::thread::current().id();
+        let mut reported_from = Vec::new();
+        learn_vocab(counts, &settings, &mut |_| {
+            reported_from.push(std::thread::current().id());
+            true
+        })
+        .unwrap();
+        assert!(reported_from.len() > 10);
+        assert!(reported_from.iter().all(|&thread| thread == caller));
     }
 
     #[test]
