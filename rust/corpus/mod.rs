@@ -39,6 +39,18 @@ pub enum DocumentFormat {
     Paragraphs,
 }
 
+impl DocumentFormat {
+    /// The name [`FromStr`] reads, as the shard manifest records it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Jsonl => "jsonl",
+            Self::Lines => "lines",
+            Self::Paragraphs => "paragraphs",
+        }
+    }
+}
+
 impl FromStr for DocumentFormat {
     type Err = Error;
 
@@ -64,6 +76,16 @@ pub enum OnBadInput {
     Skip,
 }
 
+impl OnBadInput {
+    /// The name [`FromStr`] reads, as the shard manifest records it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Skip => "skip",
+        }
+    }
+}
+
 impl FromStr for OnBadInput {
     type Err = Error;
 
@@ -78,12 +100,26 @@ impl FromStr for OnBadInput {
     }
 }
 
+/// How to read corpus files: one value for every command that reads them
+/// (training, shards, counts).
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
     pub format: DocumentFormat,
     /// The JSONL field holding the text.
     pub text_field: String,
     pub on_bad_input: OnBadInput,
+}
+
+impl ReadOptions {
+    /// Options from their names, as the command line and the Python API give
+    /// them; an unknown name is an error that lists the known ones.
+    pub fn parse(format: &str, text_field: &str, on_bad_input: &str) -> Result<Self, Error> {
+        Ok(Self {
+            format: format.parse()?,
+            text_field: text_field.to_string(),
+            on_bad_input: on_bad_input.parse()?,
+        })
+    }
 }
 
 impl Default for ReadOptions {
@@ -136,6 +172,12 @@ mod tests {
         );
         assert_eq!("stop".parse::<OnBadInput>().unwrap(), OnBadInput::Stop);
         assert_eq!("skip".parse::<OnBadInput>().unwrap(), OnBadInput::Skip);
+        for format in ["auto", "jsonl", "lines", "paragraphs"] {
+            assert_eq!(format.parse::<DocumentFormat>().unwrap().name(), format);
+        }
+        for policy in ["stop", "skip"] {
+            assert_eq!(policy.parse::<OnBadInput>().unwrap().name(), policy);
+        }
 
         let error = "json".parse::<DocumentFormat>().unwrap_err().to_string();
         assert_eq!(
@@ -155,5 +197,17 @@ mod tests {
         assert_eq!(options.format, DocumentFormat::Auto);
         assert_eq!(options.text_field, "text");
         assert_eq!(options.on_bad_input, OnBadInput::Stop);
+    }
+
+    #[test]
+    fn options_parse_from_names_and_name_what_is_wrong() {
+        let options = ReadOptions::parse("lines", "body", "skip").unwrap();
+        assert_eq!(options.format, DocumentFormat::Lines);
+        assert_eq!(options.text_field, "body");
+        assert_eq!(options.on_bad_input, OnBadInput::Skip);
+        let error = ReadOptions::parse("csv", "text", "stop").unwrap_err();
+        assert!(error.to_string().contains("\"csv\""), "{error}");
+        let error = ReadOptions::parse("auto", "text", "ignore").unwrap_err();
+        assert!(error.to_string().contains("\"ignore\""), "{error}");
     }
 }
