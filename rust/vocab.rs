@@ -169,6 +169,9 @@ fn check_ids_plausible(
     }
 }
 
+/// The end-of-document tokens bbpe knows, in the order they are looked for.
+pub const END_OF_DOCUMENT_TOKENS: [&str; 2] = ["</s>", "<|endoftext|>"];
+
 #[derive(Debug, Clone)]
 pub struct Vocab {
     /// Bytes of each id; `None` where the id space has a hole.
@@ -334,6 +337,15 @@ impl Vocab {
             .map(|s| s.id)
     }
 
+    /// The token that ends a document: RoBERTa's `</s>`, else GPT-2's
+    /// `<|endoftext|>` (special or not); `None` where there is neither.
+    pub fn end_of_document_id(&self) -> Option<u32> {
+        END_OF_DOCUMENT_TOKENS.iter().find_map(|token| {
+            self.special_id(token)
+                .or_else(|| self.id_of(token.as_bytes()))
+        })
+    }
+
     /// Regular entries `(bytes, id)` in id order (special tokens excluded
     /// unless they are also regular entries).
     pub fn entries(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
@@ -379,6 +391,26 @@ mod tests {
         assert_eq!(vocab.token_bytes(257), Some(b"<s>".as_slice()));
         assert_eq!(vocab.merges(), &[(97, 98, 256)]);
         assert!(vocab.unreachable_tokens().is_empty());
+    }
+
+    #[test]
+    fn the_end_of_document_token_is_robertas_else_gpt2s() {
+        let with = |specials: &[(&str, u32)]| {
+            let specials = specials.iter().map(|&(c, id)| SpecialToken::new(c, id));
+            Vocab::new(byte_entries(), vec![], specials.collect()).unwrap()
+        };
+        let both = with(&[("<|endoftext|>", 256), ("</s>", 257)]);
+        assert_eq!(both.end_of_document_id(), Some(257));
+        assert_eq!(
+            with(&[("<|endoftext|>", 256)]).end_of_document_id(),
+            Some(256)
+        );
+        assert_eq!(with(&[("<s>", 256)]).end_of_document_id(), None);
+        // An ordinary token spelled so counts too, as the shard writer always took it.
+        let mut entries = byte_entries();
+        entries.push((b"</s>".to_vec(), 256));
+        let plain = Vocab::new(entries, vec![], vec![]).unwrap();
+        assert_eq!(plain.end_of_document_id(), Some(256));
     }
 
     #[test]
