@@ -26,19 +26,26 @@ fn to_py(error: Error) -> PyErr {
     }
 }
 
-/// How to read the corpus, and its files (globs and directories expanded).
-fn corpus_files(
-    inputs: &[String],
-    format: &str,
-    text_field: String,
-    on_bad_input: &str,
-) -> PyResult<(ReadOptions, Vec<PathBuf>)> {
-    let options = ReadOptions {
-        format: format.parse().map_err(to_py)?,
-        text_field,
-        on_bad_input: on_bad_input.parse().map_err(to_py)?,
-    };
-    Ok((options, expand_inputs(inputs).map_err(to_py)?))
+/// How to read corpus files, checked once when made (see `bbpe.train` and
+/// `bbpe.shards.write`).
+#[pyclass(module = "bbpe._core", name = "ReadOptions", frozen)]
+struct PyReadOptions {
+    options: ReadOptions,
+}
+
+#[pymethods]
+impl PyReadOptions {
+    #[new]
+    #[pyo3(signature = (format="auto", text_field="text", on_bad_input="stop"))]
+    fn new(format: &str, text_field: &str, on_bad_input: &str) -> PyResult<Self> {
+        let options = ReadOptions::parse(format, text_field, on_bad_input).map_err(to_py)?;
+        Ok(PyReadOptions { options })
+    }
+}
+
+/// Corpus files as the core reads them: globs and directories expanded.
+fn corpus_files(inputs: &[String]) -> PyResult<Vec<PathBuf>> {
+    expand_inputs(inputs).map_err(to_py)
 }
 
 #[pymodule]
@@ -55,6 +62,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         crate::train::DEFAULT_MAX_TOKEN_LENGTH,
     )?;
     m.add_class::<tokenizer::CoreTokenizer>()?;
+    m.add_class::<PyReadOptions>()?;
     m.add_class::<training::PyTrainSettings>()?;
     m.add_class::<shards::PyShardSettings>()?;
     m.add_function(wrap_pyfunction!(training::train_files, m)?)?;

@@ -213,6 +213,10 @@ def test_bad_lines_name_file_and_line_or_are_skipped_and_counted(tmp_path):
     assert tok.vocab_size > 256
     with pytest.raises(ValueError, match=r"bad\.jsonl, line 1: no \"txt\" field"):
         bbpe.train(path, vocab_size=300, text_field="txt")
+    with pytest.raises(ValueError, match='unknown document format "csv": expected auto, jsonl'):
+        bbpe.train(path, vocab_size=300, format="csv")
+    with pytest.raises(ValueError, match='unknown bad-input policy "drop": expected stop or skip'):
+        bbpe.train(path, vocab_size=300, on_bad_input="drop")
 
 
 def test_missing_inputs_and_bad_settings_are_clear_errors(tmp_path):

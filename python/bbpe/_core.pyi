@@ -67,6 +67,11 @@ class TrainSettings:
         threads: int = 0,
     ) -> None: ...
 
+class ReadOptions:
+    def __init__(
+        self, format: str = "auto", text_field: str = "text", on_bad_input: str = "stop"
+    ) -> None: ...
+
 class ShardSettings:
     def __init__(
         self,
@@ -83,9 +88,7 @@ Progress = Callable[[str, int, int | None], object]
 def train_files(
     inputs: list[str],
     settings: TrainSettings,
-    format: str = "auto",
-    text_field: str = "text",
-    on_bad_input: str = "stop",
+    read: ReadOptions,
     holdout: tuple[int, int] = (0, 0),
     progress: Progress | None = None,
 ) -> tuple[CoreTokenizer, dict[str, Any], list[str]]: ...
@@ -101,17 +104,13 @@ def encode_shards(
     out_dir: str,
     settings: ShardSettings,
     header_json: str,
-    format: str = "auto",
-    text_field: str = "text",
-    on_bad_input: str = "stop",
+    read: ReadOptions,
     progress: Callable[[str, tuple[int, int, int, int], int | None], object] | None = None,
 ) -> dict[str, Any]: ...
 def count_tokens(
     tokenizer: CoreTokenizer,
     inputs: list[str],
+    read: ReadOptions,
     threads: int = 0,
-    format: str = "auto",
-    text_field: str = "text",
-    on_bad_input: str = "stop",
     progress: Callable[[str, tuple[int, int, int, int], int | None], object] | None = None,
 ) -> dict[str, Any]: ...

@@ -152,14 +152,9 @@ def train_with_report(
     )
     holdout = (holdout_every, holdout_bytes)
     if files is not None:
+        read = _core.ReadOptions(format=format, text_field=text_field, on_bad_input=on_bad_input)
         core, summary, held = _core.train_files(
-            _file_inputs(files),
-            settings,
-            format=format,
-            text_field=text_field,
-            on_bad_input=on_bad_input,
-            holdout=holdout,
-            progress=progress,
+            _file_inputs(files), settings, read, holdout=holdout, progress=progress
         )
     else:
         core, summary, held = _core.train_texts(texts, settings, holdout, progress)

@@ -2,7 +2,7 @@
 
 use super::progress::Reporter;
 use super::tokenizer::CoreTokenizer;
-use super::{corpus_files, to_py};
+use super::{corpus_files, to_py, PyReadOptions};
 use crate::corpus::ReadOptions;
 use crate::encode::Encoder;
 use crate::error::Error;
@@ -48,14 +48,11 @@ impl PyShardSettings {
 
 /// Reads and encodes corpus files with the shard pipeline (GIL released),
 /// passing progress to Python, and returns its summary as a dict.
-#[allow(clippy::too_many_arguments)]
 fn run_pipeline<'py>(
     py: Python<'py>,
     tokenizer: &CoreTokenizer,
     inputs: Vec<String>,
-    format: &str,
-    text_field: String,
-    on_bad_input: &str,
+    read: &PyReadOptions,
     progress: Option<Py<PyAny>>,
     job: impl FnOnce(
             &Encoder,
@@ -65,11 +62,12 @@ fn run_pipeline<'py>(
         ) -> Result<ShardSummary, Error>
         + Send,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let (read, files) = corpus_files(&inputs, format, text_field, on_bad_input)?;
+    let files = corpus_files(&inputs)?;
+    let read = &read.options;
     let mut reporter = Reporter::new(progress);
     let encoder = &tokenizer.encoder;
     let outcome = py.detach(|| {
-        job(encoder, &files, &read, &mut |state: &ShardProgress| {
+        job(encoder, &files, read, &mut |state: &ShardProgress| {
             let done = (
                 state.input_bytes,
                 state.text_bytes,
@@ -104,7 +102,7 @@ fn run_pipeline<'py>(
 /// Encodes corpus files into Megatron shards in `out_dir` (see
 /// `bbpe.shards.write`).
 #[pyfunction]
-#[pyo3(signature = (tokenizer, inputs, out_dir, settings, header_json, format="auto", text_field=String::from("text"), on_bad_input="stop", progress=None))]
+#[pyo3(signature = (tokenizer, inputs, out_dir, settings, header_json, read, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn encode_shards<'py>(
     py: Python<'py>,
@@ -113,9 +111,7 @@ pub(super) fn encode_shards<'py>(
     out_dir: PathBuf,
     settings: &PyShardSettings,
     header_json: &str,
-    format: &str,
-    text_field: String,
-    on_bad_input: &str,
+    read: &PyReadOptions,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let settings = &settings.settings;
@@ -131,9 +127,7 @@ pub(super) fn encode_shards<'py>(
         py,
         tokenizer,
         inputs,
-        format,
-        text_field,
-        on_bad_input,
+        read,
         progress,
         |encoder, files, read, report| {
             encode_to_shards(encoder, files, read, &out_dir, settings, header, report)
@@ -143,16 +137,13 @@ pub(super) fn encode_shards<'py>(
 
 /// Reads and encodes corpus files, writing nothing: counts and speed.
 #[pyfunction]
-#[pyo3(signature = (tokenizer, inputs, threads=0, format="auto", text_field=String::from("text"), on_bad_input="stop", progress=None))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (tokenizer, inputs, read, threads=0, progress=None))]
 pub(super) fn count_tokens<'py>(
     py: Python<'py>,
     tokenizer: &CoreTokenizer,
     inputs: Vec<String>,
+    read: &PyReadOptions,
     threads: usize,
-    format: &str,
-    text_field: String,
-    on_bad_input: &str,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let settings = ShardSettings {
@@ -167,9 +158,7 @@ pub(super) fn count_tokens<'py>(
         py,
         tokenizer,
         inputs,
-        format,
-        text_field,
-        on_bad_input,
+        read,
         progress,
         |encoder, files, read, report| {
             pipeline_count_tokens(encoder, files, read, &settings, report)

@@ -2,7 +2,7 @@
 
 use super::progress::Reporter;
 use super::tokenizer::CoreTokenizer;
-use super::{corpus_files, to_py};
+use super::{corpus_files, to_py, PyReadOptions};
 use crate::corpus::total_size;
 use crate::encode::Encoder;
 use crate::train::word_counts::{WordCounter, WordCounts};
@@ -94,26 +94,24 @@ type Trained<'py> = (CoreTokenizer, Bound<'py, PyDict>, Vec<String>);
 
 /// Trains on corpus files read by Rust (globs and directories expanded).
 #[pyfunction]
-#[pyo3(signature = (inputs, settings, format="auto", text_field=String::from("text"), on_bad_input="stop", holdout=(0, 0), progress=None))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (inputs, settings, read, holdout=(0, 0), progress=None))]
 pub(super) fn train_files<'py>(
     py: Python<'py>,
     inputs: Vec<String>,
     settings: &PyTrainSettings,
-    format: &str,
-    text_field: String,
-    on_bad_input: &str,
+    read: &PyReadOptions,
     holdout: (u64, usize),
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Trained<'py>> {
     let settings = &settings.settings;
-    let (options, files) = corpus_files(&inputs, format, text_field, on_bad_input)?;
+    let options = &read.options;
+    let files = corpus_files(&inputs)?;
     let total = total_size(&files);
     let mut reporter = Reporter::new(progress);
     let mut held = Holdout::new(holdout.0, holdout.1);
     let started = Instant::now();
     let counted = py.detach(|| {
-        count_files(&files, &options, settings, &mut held, &mut |done| {
+        count_files(&files, options, settings, &mut held, &mut |done| {
             reporter.report("read", done, Some(total), false)
         })
     });

@@ -103,9 +103,7 @@ def write(
         os.fspath(output_dir),
         settings,
         json.dumps(header),
-        format=format,
-        text_field=text_field,
-        on_bad_input=on_bad_input,
+        _core.ReadOptions(format=format, text_field=text_field, on_bad_input=on_bad_input),
         progress=progress,
     )
 
@@ -123,14 +121,9 @@ def count(
     """Reads and encodes ``inputs`` as :func:`write` does, writing nothing:
     documents, tokens and text bytes, for sizing a corpus or measuring speed."""
     _, tokenizer = _resolve(tokenizer)
+    read = _core.ReadOptions(format=format, text_field=text_field, on_bad_input=on_bad_input)
     return _core.count_tokens(
-        tokenizer._core,
-        _input_paths(inputs),
-        core_threads(threads),
-        format=format,
-        text_field=text_field,
-        on_bad_input=on_bad_input,
-        progress=progress,
+        tokenizer._core, _input_paths(inputs), read, core_threads(threads), progress=progress
     )
 
 
