@@ -312,10 +312,32 @@ def test_sizes_and_settings_are_checked(corpus, tmp_path, roberta):
     assert shards.parse_size("64KiB") == 65536
     with pytest.raises(ValueError, match="not a size"):
         shards.parse_size("lots")
-    gpt2 = bbpe.Tokenizer.from_pretrained("gpt2")
-    assert shards.end_of_document_id(gpt2) == 50256
     with pytest.raises(ValueError, match="no such file"):
         shards.write(tmp_path / "missing.jsonl", tmp_path / "out", roberta)
+    with pytest.raises(ValueError, match='unknown document format "json": expected auto, jsonl'):
+        shards.write(corpus, tmp_path / "out", roberta, format="json")
+    with pytest.raises(ValueError, match='bad-input policy "ignore": expected stop or skip'):
+        shards.count(corpus, roberta, on_bad_input="ignore")
+    assert not (tmp_path / "out").exists()
+
+
+def test_documents_end_with_the_tokenizers_end_of_document_token(tmp_path):
+    corpus = tmp_path / "docs.txt"
+    corpus.write_text("one document\nand another\n", encoding="utf-8")
+    gpt2 = bbpe.Tokenizer.from_pretrained("gpt2")
+    assert gpt2.eos_token_id == 50256
+    shards.write(corpus, tmp_path / "gpt2", gpt2, format="lines", append_eos=True)
+    assert [doc[-1][-1] for doc in read_all(tmp_path / "gpt2")] == [50256, 50256]
+    manifest = json.loads((tmp_path / "gpt2" / "manifest.json").read_text())
+    assert manifest["settings"]["eos_id"] == 50256
+    # Without </s> or <|endoftext|> there is nothing to append: an error, and
+    # nothing written.
+    plain = bbpe.train(texts=["one document", "and another"], vocab_size=260, special_tokens=[])
+    assert plain.eos_token_id is None
+    with pytest.raises(ValueError, match=r"no end-of-document token \(</s> or <\|endoftext\|>\)"):
+        shards.write(corpus, tmp_path / "plain", plain, append_eos=True)
+    assert not (tmp_path / "plain").exists()
+    shards.write(corpus, tmp_path / "plain", plain, format="lines")
 
 
 def test_rust_shards_equal_the_plain_writer(corpus, tmp_path, roberta):

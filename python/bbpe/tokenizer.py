@@ -236,7 +236,9 @@ class Tokenizer:
 
     @property
     def eos_token_id(self) -> int | None:
-        return self._special_tokens.get("</s>", self._special_tokens.get("<|endoftext|>"))
+        """The token that ends a document: ``</s>``, else ``<|endoftext|>``
+        (the one ``bbpe.shards.write(append_eos=True)`` appends)."""
+        return self._core.end_of_document_id
 
     @property
     def pad_token_id(self) -> int | None:

@@ -11,7 +11,6 @@ use crate::shards::pipeline::{
     ShardSettings, Summary as ShardSummary,
 };
 use crate::shards::writer::ExistingShards;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
@@ -25,12 +24,12 @@ pub(super) struct PyShardSettings {
 #[pymethods]
 impl PyShardSettings {
     #[new]
-    #[pyo3(signature = (prefix, shard_bytes, split_sentences=false, eos=None, threads=0, existing="refuse"))]
+    #[pyo3(signature = (prefix, shard_bytes, split_sentences=false, append_eos=false, threads=0, existing="refuse"))]
     fn new(
         prefix: String,
         shard_bytes: u64,
         split_sentences: bool,
-        eos: Option<u32>,
+        append_eos: bool,
         threads: usize,
         existing: &str,
     ) -> PyResult<Self> {
@@ -38,7 +37,7 @@ impl PyShardSettings {
             prefix,
             shard_bytes,
             split_sentences,
-            eos,
+            append_eos,
             threads,
             existing: existing.parse().map_err(to_py)?,
         };
@@ -100,29 +99,21 @@ fn run_pipeline<'py>(
 }
 
 /// Encodes corpus files into Megatron shards in `out_dir` (see
-/// `bbpe.shards.write`).
+/// `bbpe.shards.write`); `tokenizer_name` is what the manifest calls it.
 #[pyfunction]
-#[pyo3(signature = (tokenizer, inputs, out_dir, settings, header_json, read, progress=None))]
+#[pyo3(signature = (tokenizer, tokenizer_name, inputs, out_dir, settings, read, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn encode_shards<'py>(
     py: Python<'py>,
     tokenizer: &CoreTokenizer,
+    tokenizer_name: &str,
     inputs: Vec<String>,
     out_dir: PathBuf,
     settings: &PyShardSettings,
-    header_json: &str,
     read: &PyReadOptions,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let settings = &settings.settings;
-    let header = match serde_json::from_str(header_json) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => {
-            return Err(PyValueError::new_err(
-                "the manifest header must be a JSON object",
-            ))
-        }
-    };
     run_pipeline(
         py,
         tokenizer,
@@ -130,7 +121,15 @@ pub(super) fn encode_shards<'py>(
         read,
         progress,
         |encoder, files, read, report| {
-            encode_to_shards(encoder, files, read, &out_dir, settings, header, report)
+            encode_to_shards(
+                encoder,
+                tokenizer_name,
+                files,
+                read,
+                &out_dir,
+                settings,
+                report,
+            )
         },
     )
 }
@@ -150,7 +149,7 @@ pub(super) fn count_tokens<'py>(
         prefix: String::new(),
         shard_bytes: u64::MAX,
         split_sentences: false,
-        eos: None,
+        append_eos: false,
         threads,
         existing: ExistingShards::Refuse,
     };

@@ -111,6 +111,12 @@ impl CoreTokenizer {
         Some(PyBytes::new(py, bytes))
     }
 
+    /// The token that ends a document (`</s>`, else `<|endoftext|>`), if any.
+    #[getter]
+    fn end_of_document_id(&self) -> Option<u32> {
+        self.encoder.vocab().end_of_document_id()
+    }
+
     /// The id of a token spelled in the byte alphabet, or of a special token.
     fn token_to_id(&self, token: &str) -> Option<u32> {
         let vocab = self.encoder.vocab();

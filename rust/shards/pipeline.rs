@@ -12,7 +12,8 @@ use crate::encode::batch::{encode_flat, FlatIds};
 use crate::encode::{Encoder, Specials};
 use crate::error::Error;
 use crate::pretokenize::Pretokenizer;
-use serde_json::{Map, Value};
+use crate::vocab::{Vocab, END_OF_DOCUMENT_TOKENS};
+use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,8 +31,9 @@ pub struct ShardSettings {
     pub shard_bytes: u64,
     /// One sequence per sentence instead of per document.
     pub split_sentences: bool,
-    /// Appended to each document's last sequence.
-    pub eos: Option<u32>,
+    /// End each document's last sequence with the vocabulary's
+    /// end-of-document token ([`Vocab::end_of_document_id`]).
+    pub append_eos: bool,
     /// 0 = every core.
     pub threads: usize,
     /// What to do with a shard set already in the output directory.
@@ -105,30 +107,21 @@ struct Encoded {
     sequences_per_document: Vec<u32>,
 }
 
-/// Encodes `files` into shards in `dir`. `header` goes into the manifest
-/// (the tokenizer, settings) with the input files and their sizes, and must
-/// match when resuming. `progress` returns `false` to stop (the finished
-/// shards stay, ready to resume).
+/// Encodes `files` into shards in `dir`, with a manifest that records the
+/// run (see [`manifest_header`]; `tokenizer` is the name it was loaded by)
+/// and must match when resuming. `progress` returns `false` to stop (the
+/// finished shards stay, ready to resume).
 pub fn encode_to_shards(
     encoder: &Encoder,
+    tokenizer: &str,
     files: &[PathBuf],
     read: &ReadOptions,
     dir: &Path,
     settings: &ShardSettings,
-    mut header: Map<String, Value>,
     progress: &mut dyn FnMut(&Progress) -> bool,
 ) -> Result<Summary, Error> {
-    let inputs = files
-        .iter()
-        .map(|file| {
-            let bytes = std::fs::metadata(file).map(|m| m.len()).ok();
-            serde_json::json!({"path": file.display().to_string(), "bytes": bytes})
-        })
-        .collect();
-    header.insert("inputs".into(), Value::Array(inputs));
-    if let Some(Value::Object(tokenizer)) = header.get_mut("tokenizer") {
-        tokenizer.insert("vocab_sha256".into(), vocabulary_sha256(encoder).into());
-    }
+    let eos = end_of_document(encoder.vocab(), settings)?;
+    let header = manifest_header(encoder, tokenizer, files, read, settings, eos);
     let dtype = TokenDtype::for_vocab_size(encoder.vocab().size());
     let (shards, skip) = ShardSet::open(
         dir,
@@ -138,7 +131,65 @@ pub fn encode_to_shards(
         header,
         settings.existing,
     )?;
-    run(encoder, files, read, settings, Some(shards), skip, progress)
+    let shards = Some((shards, eos));
+    run(encoder, files, read, settings, shards, skip, progress)
+}
+
+/// The id that ends each document, if the settings ask for one.
+fn end_of_document(vocab: &Vocab, settings: &ShardSettings) -> Result<Option<u32>, Error> {
+    if !settings.append_eos {
+        return Ok(None);
+    }
+    let id = vocab.end_of_document_id().ok_or_else(|| {
+        Error::Invalid(format!(
+            "the vocabulary has no end-of-document token ({})",
+            END_OF_DOCUMENT_TOKENS.join(" or ")
+        ))
+    })?;
+    Ok(Some(id))
+}
+
+/// What the manifest says about a run besides its shards, in the order it is
+/// written: the tokenizer (name, size, fingerprint of the ids), the settings
+/// (those of the shards, then of reading) and the input files with their
+/// sizes. A run resumes only where these are the same.
+fn manifest_header(
+    encoder: &Encoder,
+    tokenizer: &str,
+    files: &[PathBuf],
+    read: &ReadOptions,
+    settings: &ShardSettings,
+    eos: Option<u32>,
+) -> Map<String, Value> {
+    let inputs: Vec<Value> = files
+        .iter()
+        .map(|file| {
+            let bytes = std::fs::metadata(file).map(|m| m.len()).ok();
+            json!({"path": file.display().to_string(), "bytes": bytes})
+        })
+        .collect();
+    let header = json!({
+        "tokenizer": {
+            "name": tokenizer,
+            "vocab_size": encoder.vocab().size(),
+            "vocab_sha256": vocabulary_sha256(encoder),
+        },
+        "settings": {
+            "prefix": settings.prefix,
+            "shard_bytes": settings.shard_bytes,
+            "split_sentences": settings.split_sentences,
+            "append_eos": settings.append_eos,
+            "eos_id": eos,
+            "format": read.format.name(),
+            "text_field": read.text_field,
+            "on_bad_input": read.on_bad_input.name(),
+        },
+        "inputs": inputs,
+    });
+    match header {
+        Value::Object(header) => header,
+        _ => unreachable!("a JSON object literal"),
+    }
 }
 
 /// Reads and encodes `files` as [`encode_to_shards`] does, writing nothing:
@@ -153,13 +204,14 @@ pub fn count_tokens(
     run(encoder, files, read, settings, None, 0, progress)
 }
 
-/// The pipeline; without `shards` the writer only hands buffers back.
+/// The pipeline; without `shards` (and the id that ends each document) the
+/// writer only hands buffers back.
 fn run(
     encoder: &Encoder,
     files: &[PathBuf],
     read: &ReadOptions,
     settings: &ShardSettings,
-    shards: Option<ShardSet>,
+    shards: Option<(ShardSet, Option<u32>)>,
     skip: u64,
     progress: &mut dyn FnMut(&Progress) -> bool,
 ) -> Result<Summary, Error> {
@@ -214,7 +266,8 @@ fn run(
             stats.map(|stats| (stats, skipped_bytes))
         });
         let writer = scope.spawn(move || -> Result<Option<ShardSet>, Error> {
-            let mut shards = shards;
+            let (mut shards, eos) = shards.unzip();
+            let eos = eos.flatten();
             for batch in encoded {
                 let Some(shards) = shards.as_mut() else {
                     let _ = buffer_sender.try_send(batch.ids);
@@ -230,7 +283,7 @@ fn run(
                 for &count in &batch.sequences_per_document {
                     document.clear();
                     document.extend(sequences.by_ref().take(count as usize));
-                    shards.add_document(&document, settings.eos)?;
+                    shards.add_document(&document, eos)?;
                 }
                 // The encoder may have stopped; then the buffer is just dropped.
                 let _ = buffer_sender.try_send(batch.ids);
@@ -431,6 +484,65 @@ mod tests {
             text_bytes: 400,
         };
         assert_eq!(counted.totals(), expected);
+    }
+
+    #[test]
+    fn the_manifest_header_records_the_run_in_a_fixed_order() {
+        use crate::vocab::SpecialToken;
+        let bytes: Vec<(Vec<u8>, u32)> = (0..=255u8).map(|b| (vec![b], b as u32)).collect();
+        let specials = |names: &[&str]| {
+            let tokens = names
+                .iter()
+                .zip(256..)
+                .map(|(n, id)| SpecialToken::new(*n, id));
+            let vocab = Vocab::new(bytes.clone(), vec![], tokens.collect()).unwrap();
+            Encoder::new(vocab, Pretokenizer::Gpt2, false)
+        };
+        let settings = ShardSettings {
+            prefix: "data".into(),
+            shard_bytes: 1000,
+            split_sentences: true,
+            append_eos: true,
+            threads: 1,
+            existing: ExistingShards::Refuse,
+        };
+        let read = ReadOptions::parse("lines", "body", "skip").unwrap();
+        let encoder = specials(&["<s>", "</s>"]);
+        let eos = end_of_document(encoder.vocab(), &settings).unwrap();
+        assert_eq!(eos, Some(257));
+        let header = manifest_header(&encoder, "mine", &[], &read, &settings, eos);
+        let keys = |map: &Map<String, Value>| map.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&header), ["tokenizer", "settings", "inputs"]);
+        let Value::Object(recorded) = &header["settings"] else {
+            panic!("settings: {header:?}")
+        };
+        let expected = [
+            "prefix",
+            "shard_bytes",
+            "split_sentences",
+            "append_eos",
+            "eos_id",
+            "format",
+            "text_field",
+            "on_bad_input",
+        ];
+        assert_eq!(keys(recorded), expected);
+        assert_eq!(header["settings"]["format"], "lines");
+        assert_eq!(header["settings"]["on_bad_input"], "skip");
+        assert_eq!(header["tokenizer"]["name"], "mine");
+        assert_eq!(header["tokenizer"]["vocab_size"], 258);
+
+        let without = specials(&["<s>"]);
+        let error = end_of_document(without.vocab(), &settings).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the vocabulary has no end-of-document token (</s> or <|endoftext|>)"
+        );
+        let no_eos = ShardSettings {
+            append_eos: false,
+            ..settings
+        };
+        assert_eq!(end_of_document(without.vocab(), &no_eos).unwrap(), None);
     }
 
     #[test]

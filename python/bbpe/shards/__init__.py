@@ -39,7 +39,6 @@ _EXPORTS = {
     "info": "stats",
     "concatenate": "concat",
     "count": "pipeline",
-    "end_of_document_id": "pipeline",
     "parse_size": "pipeline",
     "write": "pipeline",
 }

@@ -4,7 +4,6 @@ It needs no NumPy, so `bbpe encode` starts quickly."""
 
 from __future__ import annotations
 
-import json
 import os
 
 from bbpe import _core
@@ -27,15 +26,6 @@ def parse_size(size: int | str) -> int:
     if value <= 0:
         raise ValueError(f"size must be positive, not {size!r}")
     return int(value * factor)
-
-
-def end_of_document_id(tokenizer) -> int:
-    """``</s>`` for RoBERTa vocabularies, ``<|endoftext|>`` for GPT-2's."""
-    for token in ("</s>", "<|endoftext|>"):
-        id = tokenizer.token_to_id(token)
-        if id is not None:
-            return id
-    raise ValueError("the vocabulary has no end-of-document token (</s> or <|endoftext|>)")
 
 
 def write(
@@ -74,36 +64,19 @@ def write(
     name, tokenizer = _resolve(tokenizer)
     if resume and overwrite:
         raise ValueError("resume and overwrite exclude each other")
-    shard_bytes = parse_size(shard_size)
-    eos = end_of_document_id(tokenizer) if append_eos else None
-    header = {
-        # The core adds "vocab_sha256", a fingerprint of the ids' bytes and merges.
-        "tokenizer": {
-            "name": name if name is not None else repr(tokenizer),
-            "vocab_size": tokenizer.vocab_size,
-        },
-        "settings": {
-            "prefix": prefix,
-            "shard_bytes": shard_bytes,
-            "split_sentences": split_sentences,
-            "append_eos": append_eos,
-            "eos_id": eos,
-            "format": format,
-            "text_field": text_field,
-            "on_bad_input": on_bad_input,
-        },
-    }
     existing = "resume" if resume else "overwrite" if overwrite else "refuse"
     settings = _core.ShardSettings(
-        prefix, shard_bytes, split_sentences, eos, core_threads(threads), existing
+        prefix, parse_size(shard_size), split_sentences, append_eos, core_threads(threads), existing
     )
+    read = _core.ReadOptions(format=format, text_field=text_field, on_bad_input=on_bad_input)
+    # The core writes the manifest; it knows the tokenizer only by this name.
     return _core.encode_shards(
         tokenizer._core,
+        name if name is not None else repr(tokenizer),
         _input_paths(inputs),
         os.fspath(output_dir),
         settings,
-        json.dumps(header),
-        _core.ReadOptions(format=format, text_field=text_field, on_bad_input=on_bad_input),
+        read,
         progress=progress,
     )
 
