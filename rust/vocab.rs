@@ -330,6 +330,23 @@ impl Vocab {
         self.specials.iter().any(|s| s.id == id)
     }
 
+    /// For every id, whether its token starts a word and whether it ends one,
+    /// from its bytes: a leading space starts a word, a newline anywhere starts
+    /// and ends one (the masked-LM masker's whole words and spans). Special
+    /// tokens and holes in the id space have neither flag: they are not text
+    /// (the masker makes each special token a word of its own).
+    pub fn word_boundaries(&self) -> (Vec<bool>, Vec<bool>) {
+        (0..self.size() as u32)
+            .map(|id| match self.token_bytes(id) {
+                Some(bytes) if !self.is_special(id) => {
+                    let newline = bytes.contains(&b'\n');
+                    (bytes.first() == Some(&b' ') || newline, newline)
+                }
+                _ => (false, false),
+            })
+            .unzip()
+    }
+
     pub fn special_id(&self, content: &str) -> Option<u32> {
         self.specials
             .iter()
@@ -437,6 +454,30 @@ mod tests {
             Vocab::new(missing, vec![], vec![]).unwrap_err(),
             VocabError::MissingByte(0)
         );
+    }
+
+    #[test]
+    fn word_boundaries_follow_spaces_and_newlines() {
+        let mut entries = byte_entries();
+        let words: [&[u8]; 4] = [b" a", b"a ", b"a\nb", b"\n "];
+        for (k, word) in words.iter().enumerate() {
+            entries.push((word.to_vec(), 256 + k as u32));
+        }
+        // A special token is not text, even one spelled with a space or newline.
+        let specials = vec![SpecialToken::new(" <s>\n", 261)];
+        let vocab = Vocab::new(entries, vec![], specials).unwrap();
+        let (starts, ends) = vocab.word_boundaries();
+        assert_eq!(starts.len(), 262);
+        let flags = |id: usize| (starts[id], ends[id]);
+        assert_eq!(flags(b' ' as usize), (true, false));
+        assert_eq!(flags(b'\n' as usize), (true, true));
+        assert_eq!(flags(b'a' as usize), (false, false));
+        assert_eq!(flags(256), (true, false)); // " a"
+        assert_eq!(flags(257), (false, false)); // "a ": the space is not leading
+        assert_eq!(flags(258), (true, true)); // "a\nb"
+        assert_eq!(flags(259), (true, true)); // "\n "
+        assert_eq!(flags(260), (false, false)); // a hole in the id space
+        assert_eq!(flags(261), (false, false)); // the special token
     }
 
     /// Would allocate 64 GiB (one slot per id) if the id were trusted.

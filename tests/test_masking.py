@@ -613,6 +613,37 @@ def test_from_tokenizer_roberta(roberta):
     assert masker._word_ends[ids].tolist() == [False, False, False, True, False, False]
 
 
+def byte_alphabet_boundaries(tokenizer) -> tuple[np.ndarray, np.ndarray]:
+    """Word starts and ends as the masker found them by walking the vocabulary's
+    spellings: a leading "Ġ" (space) starts a word, a "Ċ" (newline) starts and
+    ends one; special tokens are spelled as written."""
+    starts = np.zeros(tokenizer.vocab_size, dtype=bool)
+    ends = np.zeros(tokenizer.vocab_size, dtype=bool)
+    for token, i in tokenizer.get_vocab().items():
+        starts[i] = token.startswith("Ġ") or "Ċ" in token
+        ends[i] = "Ċ" in token
+    return starts, ends
+
+
+@pytest.mark.parametrize("name", ["roberta-base", "gpt2", "trained"])
+def test_the_cores_word_boundaries_are_the_byte_alphabet_walks(name):
+    if name == "trained":
+        texts = [*sample_texts()[:40], "line one\nline two\n\n  indented", "<mask> \n<s>"]
+        tokenizer = bbpe.train(texts=texts, vocab_size=600)
+    else:
+        tokenizer = bbpe.Tokenizer.from_pretrained(name)
+    starts, ends = (np.frombuffer(flags, bool) for flags in tokenizer._core.word_boundaries())
+    expected_starts, expected_ends = byte_alphabet_boundaries(tokenizer)
+    assert expected_starts.any() and expected_ends.any()
+    assert np.array_equal(starts, expected_starts)
+    assert np.array_equal(ends, expected_ends)
+    if "<mask>" in tokenizer.special_tokens:
+        masker = Masker.from_tokenizer(tokenizer, config=MaskingConfig(unit="word"))
+        special = np.isin(np.arange(tokenizer.vocab_size), masker.special_ids)
+        assert np.array_equal(masker._word_starts, expected_starts | special)
+        assert np.array_equal(masker._word_ends, expected_ends | special)
+
+
 def test_from_tokenizer_needs_a_mask_token():
     gpt2 = bbpe.Tokenizer.from_pretrained("gpt2")
     with pytest.raises(ValueError, match="the vocabulary has no <mask> token"):

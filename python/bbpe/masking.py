@@ -72,9 +72,9 @@ anchor more often; here every word start is equally likely.
 
 Word starts: ``word_starts[id]`` says whether token ``id`` begins a word; a word
 also begins at the first token of a block, after a special token and after a
-token with ``word_ends[id]`` set (``from_tokenizer`` sets both from the byte-level
-spelling: a leading ``Ġ`` (space) starts a word, a ``Ċ`` (newline) starts and
-ends one). Special tokens are words of their own.
+token with ``word_ends[id]`` set (``from_tokenizer`` takes both from the core, which
+reads them off each token's bytes: a leading space starts a word, a newline
+starts and ends one). Special tokens are words of their own.
 """
 
 from __future__ import annotations
@@ -220,23 +220,19 @@ class Masker:
     @classmethod
     def from_tokenizer(cls, tokenizer, *, config: MaskingConfig = ROBERTA, seed: int = 0) -> Masker:
         """A masker for a `bbpe.Tokenizer`: ``<mask>``, ``<pad>`` and the special
-        tokens from its vocabulary; word starts from the byte-level spelling."""
+        tokens from its vocabulary; word starts and ends from the core, which
+        reads them off the tokens' bytes."""
         specials = tokenizer.special_tokens
         if "<mask>" not in specials:
             raise ValueError("the vocabulary has no <mask> token")
-        starts = np.zeros(tokenizer.vocab_size, dtype=bool)
-        ends = np.zeros(tokenizer.vocab_size, dtype=bool)
-        for token, i in tokenizer.get_vocab().items():
-            newline = "Ċ" in token  # GPT-2's byte alphabet spells "\n" as "Ċ"
-            starts[i] = token.startswith("Ġ") or newline
-            ends[i] = newline
+        starts, ends = tokenizer._core.word_boundaries()
         return cls(
             tokenizer.vocab_size,
             specials["<mask>"],
             sorted(specials.values()),
             pad_id=specials.get("<pad>"),
-            word_starts=starts,
-            word_ends=ends,
+            word_starts=np.frombuffer(starts, dtype=bool),
+            word_ends=np.frombuffer(ends, dtype=bool),
             config=config,
             seed=seed,
         )

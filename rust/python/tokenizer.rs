@@ -106,11 +106,6 @@ impl CoreTokenizer {
         specials.iter().map(|s| (s.content.clone(), s.id)).collect()
     }
 
-    fn token_bytes<'py>(&self, py: Python<'py>, id: u32) -> Option<Bound<'py, PyBytes>> {
-        let bytes = self.encoder.vocab().token_bytes(id)?;
-        Some(PyBytes::new(py, bytes))
-    }
-
     /// The token that ends a document (`</s>`, else `<|endoftext|>`), if any.
     #[getter]
     fn end_of_document_id(&self) -> Option<u32> {
@@ -138,8 +133,15 @@ impl CoreTokenizer {
             .collect()
     }
 
-    fn is_special(&self, id: u32) -> bool {
-        self.encoder.vocab().is_special(id)
+    /// For every id, one byte each (0 or 1): whether its token starts a word,
+    /// and whether it ends one (`Vocab::word_boundaries`).
+    fn word_boundaries<'py>(&self, py: Python<'py>) -> (Bound<'py, PyBytes>, Bound<'py, PyBytes>) {
+        let (starts, ends) = self.encoder.vocab().word_boundaries();
+        let as_bytes = |flags: Vec<bool>| flags.into_iter().map(u8::from).collect::<Vec<u8>>();
+        (
+            PyBytes::new(py, &as_bytes(starts)),
+            PyBytes::new(py, &as_bytes(ends)),
+        )
     }
 
     fn pretokenize(&self, text: &str) -> PyResult<Vec<String>> {
