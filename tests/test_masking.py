@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bbpe
-from bbpe import masking
+from bbpe import streams
 from bbpe.masking import (
     HF_BERT,
     IGNORE_INDEX,
@@ -392,7 +392,7 @@ def reference_mask(masker: Masker, ids: np.ndarray, epoch: int, index: int):
     eligible = [bool(masker._eligible[t]) for t in ids]
     bound = math.floor(config.probability * n) + 1 if config.count == "exact" else n
     anchors = min(2 * bound, n) if config.unit == "span" else 0
-    key = np.array([masker.seed, masking._STREAM_TAG], dtype=np.uint64)
+    key = np.array([masker.seed, streams._MASKING], dtype=np.uint64)
     counter = np.array([0, index, epoch, 0], dtype=np.uint64)
     raw = [
         int(d)

@@ -404,8 +404,10 @@ def test_bad_arguments(many_documents, tmp_path):
         pack(corpus, "segment-pair", SPECIALS, max_len=5)
     with pytest.raises(ValueError, match="short_seq_prob"):
         pack(corpus, "segment-pair", SPECIALS, short_seq_prob=1.5)
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match="seed must be in \\[0, 2\\*\\*64\\), not -1"):
         pack(corpus, "full-sentences", SPECIALS, seed=-1)
+    with pytest.raises(ValueError, match="epoch must be in .*, not 18446744073709551616"):
+        pack(corpus, "full-sentences", SPECIALS, epoch=2**64)
     # One document has nothing to draw NotNext pairs from (an empty one does not count).
     lonely = write_corpus(tmp_path, [[3, 4], [0], []])
     with pytest.raises(ValueError, match="at least two documents"):

@@ -40,10 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from bbpe import masking, packing
-
-# The samplers' own random stream ("BTCH"): packing and masking also seed from (seed, epoch).
-_SAMPLER_STREAM = 0x42544348
+from bbpe import masking, packing, streams
 
 
 class MaskedLMDataset:
@@ -186,10 +183,6 @@ def _check_rank(rank: int, world_size: int) -> None:
         raise ValueError(f"need 0 <= rank < world_size, not rank={rank}, world_size={world_size}")
 
 
-def _sampler_rng(seed: int, epoch: int) -> np.random.Generator:
-    return np.random.default_rng([seed, epoch, _SAMPLER_STREAM])
-
-
 class FixedBatches:
     """Batches of `batch_size` indices of `range(num_examples)` for one rank, in an
     order shuffled by (seed, epoch) (or in order with `shuffle=False`).
@@ -246,7 +239,10 @@ class FixedBatches:
 
     def __iter__(self) -> Iterator[list[int]]:
         n = self.num_examples
-        order = _sampler_rng(self.seed, self.epoch).permutation(n) if self.shuffle else np.arange(n)
+        if self.shuffle:
+            order = streams.sampler_generator(self.seed, self.epoch).permutation(n)
+        else:
+            order = np.arange(n)
         share = order[: n - n % self.world_size][self.rank :: self.world_size]
         for k in range(len(self)):
             yield share[k * self.batch_size : (k + 1) * self.batch_size].tolist()
@@ -307,7 +303,7 @@ class TokenBudgetBatches:
                     " (make max_tokens at least the longest block, i.e. max_len)"
                 )
             self.lengths = lengths
-        rng = _sampler_rng(self.seed, epoch)
+        rng = streams.sampler_generator(self.seed, epoch)
         order = rng.permutation(len(self.lengths))
         batches = []
         for start in range(0, len(order), self.bucket_size):

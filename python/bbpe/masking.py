@@ -3,12 +3,13 @@
 `Masker.mask(ids, epoch, index)` chooses tokens of one block and returns the
 masked ids and the labels (the original id where chosen, -100 elsewhere). The
 choice is a pure function of ``(seed, epoch, index)`` and the ids: it is drawn
-from a counter-based generator (Philox) whose counter holds the epoch and the
-block index, so data-loader workers, resumed runs and ``mask_batch`` all agree,
-and every epoch draws a fresh mask (RoBERTa's *dynamic* masking). `StaticMasker`
-is the paper's baseline: ``copies`` fixed masks per block, epoch ``e`` reusing
-copy ``e % copies``; the index must name the same text in every epoch, so
-`bbpe.data.MaskedLMDataset` packs its blocks once for it.
+from a counter-based generator (Philox, see `bbpe.streams`) whose counter holds
+the epoch and the block index, so data-loader workers, resumed runs and
+``mask_batch`` all agree, and every epoch draws a fresh mask (RoBERTa's
+*dynamic* masking). `StaticMasker` is the paper's baseline: ``copies`` fixed
+masks per block, epoch ``e`` reusing copy ``e % copies``; the index must name
+the same text in every epoch, so `bbpe.data.MaskedLMDataset` packs its blocks
+once for it.
 
 A chosen unit becomes ``<mask>`` with probability ``mask_fraction``, a random
 non-special token with probability ``random_fraction``, and stays as it was
@@ -86,13 +87,11 @@ from typing import Literal
 
 import numpy as np
 
+from bbpe import streams
+
 IGNORE_INDEX = -100  # the label PyTorch's cross entropy skips
 
-# Philox key word next to the seed: keeps these streams apart from other
-# Philox users of the same seed ("bbpe-mlm" in ASCII).
-_STREAM_TAG = int.from_bytes(b"bbpe-mlm", "little")
 _KEY_MAX = np.uint32(0xFFFFFFFF)  # selection key of positions that may not be chosen
-_U64 = 2**64
 
 
 @dataclass(frozen=True)
@@ -179,8 +178,7 @@ class Masker:
         for name, value in [*named.items(), *(("special id", i) for i in special_ids)]:
             if value is not None and not 0 <= value < vocab_size:
                 raise ValueError(f"{name} {value!r} is not below vocab_size {vocab_size}")
-        if not 0 <= seed < _U64:
-            raise ValueError(f"seed must be in [0, 2**64), not {seed!r}")
+        seed = streams.check_seed(seed)
         self.vocab_size = vocab_size
         self.mask_id = mask_id
         self.pad_id = pad_id
@@ -331,7 +329,7 @@ class Masker:
         anchors = np.minimum(2 * bound, lengths) if config.unit == "span" else 0
         key_draws = (lengths + 1) // 2
         sizes = 1 + key_draws + bound + anchors
-        raw = self._draw(epoch, indices, sizes)
+        raw = streams.mask_draws(self.seed, epoch, indices, sizes)
         starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
         token_at = starts + 1 + key_draws
         anchor_at = token_at + bound
@@ -390,34 +388,6 @@ class Masker:
         span_first = np.flatnonzero(span_start)
         tokens = np.flatnonzero(chosen)
         return chosen, span_first[np.searchsorted(span_first, tokens, side="right") - 1]
-
-    def _draw(self, epoch: int, indices: Sequence[int], sizes: np.ndarray) -> np.ndarray:
-        """``sizes[r]`` raw 64-bit draws for block ``indices[r]`` of ``epoch``,
-        concatenated. Block (epoch, index) is the Philox stream with key
-        (seed, tag) and counter (0, index, epoch, 0): every block has its own
-        stream (2**64 blocks of 4 draws each), whatever else is drawn."""
-        if not 0 <= epoch < _U64:
-            raise ValueError(f"epoch must be in [0, 2**64), not {epoch!r}")
-        bit_generator = np.random.Philox(key=np.array([self.seed, _STREAM_TAG], dtype=np.uint64))
-        # Setting the state per row costs a fraction of building a generator,
-        # and less again with plain lists than with the getter's arrays.
-        counter = [0, 0, epoch, 0]
-        state = {
-            "bit_generator": "Philox",
-            "state": {"counter": counter, "key": [self.seed, _STREAM_TAG]},
-            "buffer": [0, 0, 0, 0],
-            "buffer_pos": 4,  # the buffer is empty: start at the counter
-            "has_uint32": 0,
-            "uinteger": 0,
-        }
-        parts = []
-        for index, size in zip(indices, sizes.tolist(), strict=True):
-            if not 0 <= index < _U64:
-                raise ValueError(f"index must be in [0, 2**64), not {index!r}")
-            counter[1] = index
-            bit_generator.state = state
-            parts.append(bit_generator.random_raw(size))
-        return np.concatenate(parts)
 
     def _choose_words(
         self,
@@ -553,6 +523,10 @@ class StaticMasker:
             raise ValueError(f"copies must be at least 1, not {copies!r}")
         self.masker = masker
         self.copies = copies
+
+    @property
+    def seed(self) -> int:
+        return self.masker.seed
 
     def mask(self, input_ids: np.ndarray, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
         return self.masker.mask(input_ids, epoch % self.copies, index)

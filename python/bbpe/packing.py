@@ -9,7 +9,7 @@ RoBERTa's ablation (Liu et al. 2019, section 4.2)::
 
 `pack` plans one epoch eagerly and cheaply (a few arrays); a block's ids are read
 from the shards only when it is indexed. Every random choice comes from a NumPy
-Generator keyed by (seed, epoch), so a plan is the same in any process.
+Generator keyed by (seed, epoch) (`bbpe.streams`), so a plan is the same in any process.
 
 The plan lives in token coordinates: the shards' sentences laid end to end. A
 document's sentences are consecutive there, so any run of one document's text (a
@@ -29,14 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bbpe import streams
 from bbpe.shards import IndexedDataset, read_manifest
 
 FORMATS = ("full-sentences", "doc-sentences", "segment-pair", "sentence-pair")
 PAIR_FORMATS = FORMATS[2:]
 # NSP labels as BERT and Hugging Face use them: 0 means B continues A.
 IS_NEXT, NOT_NEXT = 0, 1
-# Keeps packing's random stream apart from other users of (seed, epoch).
-_STREAM = 0x5041434B
 
 
 @dataclass(frozen=True)
@@ -297,10 +296,8 @@ def pack(
     room = max_len - added
     if not 0.0 <= short_seq_prob <= 1.0:
         raise ValueError(f"short_seq_prob must be in [0, 1], not {short_seq_prob}")
-    if seed < 0 or epoch < 0:
-        raise ValueError(f"seed and epoch must be non-negative, not {seed} and {epoch}")
+    rng = streams.packing_generator(seed, epoch)
     starts, doc_starts = _layout(corpus)
-    rng = np.random.default_rng([seed, epoch, _STREAM])
     order = rng.permutation(len(doc_starts) - 1)
     nsp_labels = None
     if not pairs:
