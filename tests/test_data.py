@@ -486,6 +486,77 @@ def test_smallest_max_len_per_format(shard_dir, roberta):
         assert dataset.lengths().max() <= smallest
 
 
+def test_dataset_has_one_seed(shard_dir, roberta):
+    # A masker built with another seed would be a second seed: refused, naming both.
+    for masker in (
+        Masker.from_tokenizer(roberta, seed=2),
+        StaticMasker(Masker.from_tokenizer(roberta, seed=2), copies=3),
+    ):
+        with pytest.raises(ValueError, match="the masker's seed is 2 but the dataset's is 1"):
+            MaskedLMDataset(shard_dir, roberta, max_len=64, seed=1, masker=masker)
+        dataset = MaskedLMDataset(shard_dir, roberta, max_len=64, seed=2, masker=masker)
+        assert dataset.seed == masker.seed == 2
+    assert MaskedLMDataset(shard_dir, roberta, max_len=64, seed=4).masker.seed == 4
+    for seed in (-1, 2**64):
+        with pytest.raises(ValueError, match="seed must be in"):
+            MaskedLMDataset(shard_dir, roberta, max_len=64, seed=seed, masker=False)
+    dataset = MaskedLMDataset(shard_dir, roberta, max_len=64, masker=False)
+    with pytest.raises(ValueError, match="epoch must be in"):
+        dataset.set_epoch(-1)
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_samplers_for_a_dataset_follow_its_seed_and_epoch(shard_dir, roberta, static):
+    masker = Masker.from_tokenizer(roberta, seed=5)
+    if static:
+        masker = StaticMasker(masker, copies=2)
+    dataset = MaskedLMDataset(
+        shard_dir, roberta, format="doc-sentences", max_len=64, seed=5, masker=masker
+    )
+    samplers = [
+        FixedBatches.for_dataset(dataset, 4, rank=1, world_size=2),
+        TokenBudgetBatches.for_dataset(dataset, 128, rank=1, world_size=2, bucket_size=16),
+    ]
+
+    def standalone():
+        """The samplers as made from the dataset's seed, epoch and lengths now."""
+        settings_ = dict(seed=dataset.seed, epoch=dataset.epoch, rank=1, world_size=2)
+        return [
+            FixedBatches(len(dataset), 4, **settings_),
+            TokenBudgetBatches(dataset.lengths(), 128, bucket_size=16, **settings_),
+        ]
+
+    first = [list(sampler) for sampler in samplers]
+    assert first == [list(sampler) for sampler in standalone()]
+    for epoch in (1, 2, 0):
+        dataset.set_epoch(epoch)
+        for sampler, expected in zip(samplers, standalone(), strict=True):
+            assert (sampler.seed, sampler.epoch) == (5, epoch)
+            assert sampler.num_examples == len(dataset)
+            assert len(sampler) == len(expected) and list(sampler) == list(expected)
+            assert sampler._batches() is sampler._batches()  # made once per epoch
+    assert [list(sampler) for sampler in samplers] == first
+    assert [list(sampler) for sampler in pickle.loads(pickle.dumps(samplers))] == first
+    for sampler in samplers:
+        with pytest.raises(ValueError, match="follows its dataset's epoch"):
+            sampler.set_epoch(1)
+
+
+def test_samplers_for_a_dataset_serve_as_torch_batch_samplers(shard_dir, roberta):
+    pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    dataset = MaskedLMDataset(shard_dir, roberta, format="doc-sentences", max_len=64, seed=3)
+    sampler = TokenBudgetBatches.for_dataset(dataset, 128)
+    collate_fn = functools.partial(collate, pad_id=dataset.specials.pad)
+    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn)
+    for epoch in (0, 1):
+        dataset.set_epoch(epoch)
+        expected = [collate([dataset[i] for i in b], PAD) for b in sampler]
+        loaded = [{k: v.numpy() for k, v in batch.items()} for batch in loader]
+        assert len(loader) == len(sampler) and same_batches(loaded, expected)
+
+
 # ---------------------------------------------------------------------------
 # MaskedLMIterable
 
@@ -497,7 +568,7 @@ def doc_sentences(shard_dir, roberta):
 
 def test_iterable_yields_the_ranks_batches_once_across_workers(doc_sentences):
     dataset = doc_sentences
-    sampler = TokenBudgetBatches(dataset.lengths(), 256, seed=2)
+    sampler = TokenBudgetBatches.for_dataset(dataset, 256)
     stream = MaskedLMIterable(dataset, sampler, pad_to_multiple_of=8)
     whole = list(stream)
     assert len(whole) == len(stream) == len(sampler) > 1
@@ -520,9 +591,9 @@ def test_iterable_yields_the_ranks_batches_once_across_workers(doc_sentences):
     assert len(resumed) == len(whole) - 2 and same_batches(list(resumed), whole[2:])
 
 
-def test_iterable_set_epoch_moves_dataset_and_sampler(doc_sentences):
+def test_iterable_set_epoch_moves_the_dataset_and_the_sampler_follows(doc_sentences):
     dataset = doc_sentences
-    sampler = TokenBudgetBatches(dataset.lengths(), 128, seed=2)
+    sampler = TokenBudgetBatches.for_dataset(dataset, 128)
     stream = MaskedLMIterable(dataset, sampler, start=3)
     first = list(MaskedLMIterable(dataset, sampler))
     lengths = dataset.lengths().copy()
@@ -545,7 +616,7 @@ def test_iterable_ranks_cover_the_blocks_disjointly(doc_sentences):
     dataset = doc_sentences
     per_rank = []
     for rank in range(3):
-        sampler = FixedBatches(len(dataset), 4, seed=2, rank=rank, world_size=3)
+        sampler = FixedBatches.for_dataset(dataset, 4, rank=rank, world_size=3)
         per_rank.append([i for b in MaskedLMIterable(dataset, sampler) for i in b["index"]])
     taken = [i for indices in per_rank for i in indices]
     assert len(taken) == len(set(taken)) == len(dataset) - len(dataset) % 3
@@ -553,17 +624,21 @@ def test_iterable_ranks_cover_the_blocks_disjointly(doc_sentences):
 
 def test_iterable_survives_pickling(doc_sentences):
     # DataLoader workers started by "spawn" get a pickled copy of the stream.
-    stream = MaskedLMIterable(doc_sentences, FixedBatches(len(doc_sentences), 4, seed=2))
+    stream = MaskedLMIterable(doc_sentences, FixedBatches.for_dataset(doc_sentences, 4))
     assert same_batches(list(pickle.loads(pickle.dumps(stream))), list(stream))
 
 
-def test_iterable_refuses_a_sampler_for_other_blocks(doc_sentences):
-    with pytest.raises(ValueError, match="sampler was made for"):
-        MaskedLMIterable(doc_sentences, FixedBatches(len(doc_sentences) + 1, 4))
-    with pytest.raises(ValueError, match="epoch"):
-        MaskedLMIterable(doc_sentences, FixedBatches(len(doc_sentences), 4, epoch=1))
+def test_iterable_needs_a_sampler_made_for_its_dataset(doc_sentences, shard_dir, roberta):
+    # A sampler with a seed, epoch or lengths of its own could disagree with the dataset.
+    with pytest.raises(ValueError, match="FixedBatches.for_dataset"):
+        MaskedLMIterable(doc_sentences, FixedBatches(len(doc_sentences), 4, seed=1))
+    with pytest.raises(ValueError, match="TokenBudgetBatches.for_dataset"):
+        MaskedLMIterable(doc_sentences, TokenBudgetBatches(doc_sentences.lengths(), 64, seed=1))
+    other = MaskedLMDataset(shard_dir, roberta, format="doc-sentences", max_len=64, seed=1)
+    with pytest.raises(ValueError, match="for_dataset"):
+        MaskedLMIterable(doc_sentences, FixedBatches.for_dataset(other, 4))
     with pytest.raises(ValueError, match="together"):
-        MaskedLMIterable(doc_sentences, FixedBatches(len(doc_sentences), 4), worker_id=0)
+        MaskedLMIterable(doc_sentences, FixedBatches.for_dataset(doc_sentences, 4), worker_id=0)
 
 
 def fake_torch(monkeypatch, worker_info):
@@ -580,7 +655,7 @@ def fake_torch(monkeypatch, worker_info):
 
 def test_iterable_asks_torch_for_its_worker_only_when_torch_is_loaded(monkeypatch, doc_sentences):
     monkeypatch.delitem(sys.modules, "torch", raising=False)
-    sampler = FixedBatches(len(doc_sentences), 2, seed=2)
+    sampler = FixedBatches.for_dataset(doc_sentences, 2)
     whole = list(MaskedLMIterable(doc_sentences, sampler))
     torch = fake_torch(monkeypatch, types.SimpleNamespace(id=1, num_workers=3))
     stream = MaskedLMIterable(doc_sentences, sampler)
@@ -600,7 +675,7 @@ def test_torch_dataloader_with_workers_yields_the_same_batches(doc_sentences):
     pytest.importorskip("torch")
     from torch.utils.data import DataLoader
 
-    sampler = FixedBatches(len(doc_sentences), 4, seed=2)
+    sampler = FixedBatches.for_dataset(doc_sentences, 4)
     stream = MaskedLMIterable(doc_sentences, sampler)
     whole = list(stream)
     loaded = list(DataLoader(stream, batch_size=None, num_workers=2))

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from bbpe import streams
+from bbpe.data import FixedBatches, TokenBudgetBatches
 from bbpe.masking import Masker
 
 
@@ -38,6 +39,12 @@ def test_seeds_and_epochs_outside_the_range_are_refused_by_every_consumer(value)
     for check, name in ((streams.check_seed, "seed"), (streams.check_epoch, "epoch")):
         with pytest.raises(ValueError, match=f"{name} must be"):
             check(value)
+    with pytest.raises(ValueError, match="seed must be"):
+        FixedBatches(10, 2, seed=value)
+    with pytest.raises(ValueError, match="epoch must be"):
+        FixedBatches(10, 2, epoch=value)
+    with pytest.raises(ValueError, match="seed must be"):
+        TokenBudgetBatches([3, 4], 8, seed=value)
     with pytest.raises(ValueError, match="seed must be"):
         Masker(8, 7, [0], seed=value)
     assert streams.check_seed(np.uint64(2**64 - 1)) == 2**64 - 1

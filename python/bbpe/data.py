@@ -11,12 +11,18 @@ the block's index, never by what was drawn before, so any batch of any epoch can
 be rebuilt on its own: resuming mid-epoch (`start=`) gives the batches an
 uninterrupted run would have given.
 
-NumPy only; bbpe never imports torch. With torch, either::
+The dataset holds the one seed (every random stream derives from it, see
+`bbpe.streams`) and the epoch; samplers made `for_dataset` read both from it, so
+`dataset.set_epoch(e)` is all a new epoch takes. NumPy only; bbpe never imports
+torch. With torch, either::
 
+    dataset = MaskedLMDataset(shards, "roberta-base", seed=seed)
+    sampler = FixedBatches.for_dataset(dataset, 32, rank=rank, world_size=world_size)
     loader = DataLoader(dataset, batch_sampler=sampler,
                         collate_fn=functools.partial(collate, pad_id=dataset.specials.pad))
-
-(each epoch: `dataset.set_epoch(e)`, then `sampler.set_epoch(e, dataset.lengths())`)
+    for epoch in range(epochs):
+        dataset.set_epoch(epoch)  # the sampler follows
+        for batch in loader: ...
 
 or, with the batches split across workers by `MaskedLMIterable` itself::
 
@@ -26,7 +32,7 @@ or, with the batches split across workers by `MaskedLMIterable` itself::
         for batch in DataLoader(stream, batch_size=None, num_workers=4): ...
 
 Batches are dicts of int64 NumPy arrays (DataLoader turns them into tensors).
-Every rank must use the same seeds; only `rank` differs.
+Every rank must use the same seed; only `rank` differs.
 """
 
 from __future__ import annotations
@@ -55,13 +61,15 @@ class MaskedLMDataset:
     `corpus` is a `packing.Corpus` or anything `Corpus()` accepts (shard prefix,
     directory with a manifest, `IndexedDataset`, a list of these). `tokenizer` (a
     `bbpe.Tokenizer` or a name such as "roberta-base") supplies `specials` and the
-    masker when they are not given. `masker=None` builds the RoBERTa masker with
-    `seed`; `masker=False` turns masking off. `set_epoch` re-packs (a new document
-    order) and re-masks (block i is masked by `masker.mask(block, epoch, i)`).
-    With a `masking.StaticMasker` the data is static, as in RoBERTa's baseline:
-    the blocks are packed once (the plan of epoch 0) and every epoch re-masks
-    them, so block i is the same text in every epoch and sees copy
-    `epoch % copies` of its masks.
+    masker when they are not given. `seed` is the data's one seed: `masker=None`
+    builds the RoBERTa masker with it, a masker given must have been built with
+    it (a ValueError otherwise, rather than a second seed), and samplers made
+    `for_dataset` take it; `masker=False` turns masking off. `set_epoch` re-packs
+    (a new document order) and re-masks (block i is masked by
+    `masker.mask(block, epoch, i)`). With a `masking.StaticMasker` the data is
+    static, as in RoBERTa's baseline: the blocks are packed once (the plan of
+    epoch 0) and every epoch re-masks them, so block i is the same text in every
+    epoch and sees copy `epoch % copies` of its masks.
 
     `packing` checks the rest and raises ValueError: an unknown format, a
     `max_len` without room for text between the format's specials, a corpus
@@ -89,6 +97,13 @@ class MaskedLMDataset:
             tokenizer = Tokenizer.from_pretrained(tokenizer)
         if tokenizer is None and (specials is None or masker is None):
             raise ValueError("without a tokenizer, give both specials and a masker (or False)")
+        seed = streams.check_seed(seed)
+        if masker is not None and masker is not False and masker.seed != seed:
+            raise ValueError(
+                f"the masker's seed is {masker.seed} but the dataset's is {seed}: the data has "
+                f"one seed, so build the masker with seed={seed} or give the dataset "
+                f"seed={masker.seed}"
+            )
         if specials is None:
             specials = packing.SpecialIds.from_tokenizer(tokenizer)
         if masker is None:
@@ -105,7 +120,9 @@ class MaskedLMDataset:
 
     def set_epoch(self, epoch: int) -> None:
         """Packs the blocks of `epoch` (of epoch 0 for a `StaticMasker`, whose masks
-        repeat only if the blocks do); their masks follow from (epoch, index)."""
+        repeat only if the blocks do); their masks follow from (epoch, index).
+        Samplers made for this dataset follow it."""
+        epoch = streams.check_epoch(epoch)
         plan = 0 if isinstance(self.masker, masking.StaticMasker) else epoch
         if self.blocks is None or self.blocks.epoch != plan:
             self.blocks = packing.pack(
@@ -183,7 +200,58 @@ def _check_rank(rank: int, world_size: int) -> None:
         raise ValueError(f"need 0 <= rank < world_size, not rank={rank}, world_size={world_size}")
 
 
-class FixedBatches:
+class _Sampler:
+    """Where a sampler's seed, epoch and examples come from. A sampler made
+    `for_dataset` reads them from its dataset whenever it is used (the dataset is
+    the one place that knows them, so the two cannot disagree) and re-batches
+    when they changed; one made over plain lengths keeps its own, which
+    `set_epoch` changes. Subclasses say what their examples are (`_take`: a
+    count or lengths) and how they are batched (`_make`)."""
+
+    dataset: MaskedLMDataset | None = None
+
+    @property
+    def seed(self) -> int:
+        return self._seed if self.dataset is None else self.dataset.seed
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch if self.dataset is None else self.dataset.epoch
+
+    def set_epoch(self, epoch: int, lengths: Sequence[int] | np.ndarray | None = None) -> None:
+        """Batches for `epoch`; `lengths` replace the examples' lengths when they
+        changed with the epoch (only their number counts for `FixedBatches`). A
+        sampler made for a dataset follows the dataset's `set_epoch` instead."""
+        if self.dataset is not None:
+            raise ValueError(
+                "this sampler follows its dataset's epoch: call dataset.set_epoch(epoch)"
+            )
+        self._epoch = streams.check_epoch(epoch)
+        if lengths is not None:
+            self._examples = self._take(lengths)
+        self._cache = None  # the caller's lengths may be the same array, changed
+        self._batches()  # refuses an epoch that leaves this rank without a batch
+
+    def _batches(self) -> Any:
+        """The current epoch's batches for this rank, made again only when the
+        seed, epoch or examples changed (a cache, not a second record of them)."""
+        if self.dataset is None:
+            key = (self._seed, self._epoch, self._examples)
+        else:
+            key = (self.dataset.seed, self.dataset.epoch, self._take(self.dataset.lengths()))
+        cached = self._cache
+        if cached is None or cached[0][:2] != key[:2] or not _same(cached[0][2], key[2]):
+            self._cache = (key, self._make(*key))
+        return self._cache[1]
+
+
+def _same(a: int | np.ndarray, b: int | np.ndarray) -> bool:
+    """Counts of examples are the same by value; lengths only as the same array
+    (a dataset keeps its lengths until it re-packs)."""
+    return a is b if isinstance(a, np.ndarray) else a == b
+
+
+class FixedBatches(_Sampler):
     """Batches of `batch_size` indices of `range(num_examples)` for one rank, in an
     order shuffled by (seed, epoch) (or in order with `shuffle=False`).
 
@@ -194,6 +262,9 @@ class FixedBatches:
     together the k-th slice of `world_size * batch_size` indices of that order.
     `drop_last` drops each rank's final short batch. Yields lists of ints, so it
     also serves as a torch `batch_sampler`.
+
+    `FixedBatches.for_dataset(dataset, batch_size, ...)` batches a
+    `MaskedLMDataset` with its seed, epoch and number of blocks.
     """
 
     def __init__(
@@ -213,42 +284,74 @@ class FixedBatches:
         _check_rank(rank, world_size)
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self.seed = seed
         self.drop_last = drop_last
         self.rank = rank
         self.world_size = world_size
-        self.num_examples = num_examples
+        self._seed = streams.check_seed(seed)
+        self._examples = num_examples
         self.set_epoch(epoch)
 
-    def set_epoch(self, epoch: int, lengths: Sequence[int] | np.ndarray | None = None) -> None:
-        """Shuffles for `epoch`. `lengths` are the examples' lengths when their number
-        changed with the epoch (a re-packed `MaskedLMDataset`); only their number counts."""
-        if lengths is not None:
-            self.num_examples = len(lengths)
-        if len(self) == 0:
+    @classmethod
+    def for_dataset(
+        cls,
+        dataset: MaskedLMDataset,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> FixedBatches:
+        """Batches of `dataset`'s blocks, in the order of its seed and current epoch."""
+        sampler = cls(
+            len(dataset),
+            batch_size,
+            shuffle=shuffle,
+            seed=dataset.seed,
+            epoch=dataset.epoch,
+            drop_last=drop_last,
+            rank=rank,
+            world_size=world_size,
+        )
+        sampler.dataset = dataset
+        return sampler
+
+    @property
+    def num_examples(self) -> int:
+        return self._examples if self.dataset is None else len(self.dataset)
+
+    @staticmethod
+    def _take(lengths: Sequence[int] | np.ndarray) -> int:
+        return len(lengths)
+
+    def _count(self, n: int) -> int:
+        share = n // self.world_size
+        return share // self.batch_size if self.drop_last else -(-share // self.batch_size)
+
+    def __len__(self) -> int:
+        return self._count(self.num_examples)
+
+    def _make(self, seed: int, epoch: int, n: int) -> np.ndarray:
+        """This rank's indices in the order of (seed, epoch)."""
+        if self._count(n) == 0:
             raise ValueError(
-                f"{self.num_examples} examples in batches of {self.batch_size} give rank "
+                f"{n} examples in batches of {self.batch_size} give rank "
                 f"{self.rank} of {self.world_size} no batch"
                 + (" (drop_last)" if self.drop_last else "")
             )
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        share = self.num_examples // self.world_size
-        return share // self.batch_size if self.drop_last else -(-share // self.batch_size)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        n = self.num_examples
         if self.shuffle:
-            order = streams.sampler_generator(self.seed, self.epoch).permutation(n)
+            order = streams.sampler_generator(seed, epoch).permutation(n)
         else:
             order = np.arange(n)
-        share = order[: n - n % self.world_size][self.rank :: self.world_size]
+        return order[: n - n % self.world_size][self.rank :: self.world_size]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        share = self._batches()
         for k in range(len(self)):
             yield share[k * self.batch_size : (k + 1) * self.batch_size].tolist()
 
 
-class TokenBudgetBatches:
+class TokenBudgetBatches(_Sampler):
     """Batches whose padded size (examples × longest) stays within `max_tokens`
     (fairseq's `--max-tokens`), for variable-length blocks (DOC-SENTENCES, the
     paper's "dynamically increase the batch size").
@@ -261,6 +364,9 @@ class TokenBudgetBatches:
     rank r takes batches r, r + world_size, ...: ranks share no index and have
     the same number of batches. An example longer than `max_tokens` is an error
     (rather than a batch over budget that could run out of memory).
+
+    `TokenBudgetBatches.for_dataset(dataset, max_tokens, ...)` batches a
+    `MaskedLMDataset` with its seed, epoch and block lengths.
     """
 
     def __init__(
@@ -280,51 +386,80 @@ class TokenBudgetBatches:
             raise ValueError(f"bucket_size must be positive, not {bucket_size}")
         _check_rank(rank, world_size)
         self.max_tokens = max_tokens
-        self.seed = seed
         self.rank = rank
         self.world_size = world_size
         self.bucket_size = bucket_size
+        self._seed = streams.check_seed(seed)
         self.set_epoch(epoch, lengths)
+
+    @classmethod
+    def for_dataset(
+        cls,
+        dataset: MaskedLMDataset,
+        max_tokens: int,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        bucket_size: int = 8192,
+    ) -> TokenBudgetBatches:
+        """Batches of `dataset`'s blocks, by their lengths, in the order of its
+        seed and current epoch."""
+        sampler = cls(
+            dataset.lengths(),
+            max_tokens,
+            seed=dataset.seed,
+            epoch=dataset.epoch,
+            rank=rank,
+            world_size=world_size,
+            bucket_size=bucket_size,
+        )
+        sampler.dataset = dataset
+        return sampler
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self._examples if self.dataset is None else self.dataset.lengths()
 
     @property
     def num_examples(self) -> int:
         return len(self.lengths)
 
-    def set_epoch(self, epoch: int, lengths: Sequence[int] | np.ndarray | None = None) -> None:
-        """Makes the batches of `epoch`; `lengths` replace the examples' lengths when
-        they changed with the epoch (a re-packed `MaskedLMDataset`)."""
-        if lengths is not None:
-            lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
-            too_long = np.flatnonzero(lengths > self.max_tokens)
-            if len(too_long):
-                i = int(too_long[0])
-                raise ValueError(
-                    f"example {i} has {lengths[i]} tokens, more than max_tokens={self.max_tokens}"
-                    " (make max_tokens at least the longest block, i.e. max_len)"
-                )
-            self.lengths = lengths
-        rng = streams.sampler_generator(self.seed, epoch)
-        order = rng.permutation(len(self.lengths))
+    @staticmethod
+    def _take(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
+        # A dataset's lengths come back as they are (int64): the same array
+        # until it re-packs, which is what the batches' cache compares.
+        lengths = np.asarray(lengths, dtype=np.int64)
+        return lengths if lengths.ndim == 1 else lengths.reshape(-1)
+
+    def _make(self, seed: int, epoch: int, lengths: np.ndarray) -> list[np.ndarray]:
+        too_long = np.flatnonzero(lengths > self.max_tokens)
+        if len(too_long):
+            i = int(too_long[0])
+            raise ValueError(
+                f"example {i} has {lengths[i]} tokens, more than max_tokens={self.max_tokens}"
+                " (make max_tokens at least the longest block, i.e. max_len)"
+            )
+        rng = streams.sampler_generator(seed, epoch)
+        order = rng.permutation(len(lengths))
         batches = []
         for start in range(0, len(order), self.bucket_size):
             bucket = order[start : start + self.bucket_size]
-            bucket = bucket[np.argsort(self.lengths[bucket], kind="stable")]
-            batches += _fill_sorted(bucket, self.lengths[bucket], self.max_tokens)
+            bucket = bucket[np.argsort(lengths[bucket], kind="stable")]
+            batches += _fill_sorted(bucket, lengths[bucket], self.max_tokens)
         shared = len(batches) - len(batches) % self.world_size
         chosen = rng.permutation(len(batches))[:shared][self.rank :: self.world_size]
         if len(chosen) == 0:
             raise ValueError(
-                f"{len(self.lengths)} examples make {len(batches)} batches of at most "
+                f"{len(lengths)} examples make {len(batches)} batches of at most "
                 f"{self.max_tokens} tokens: too few for {self.world_size} ranks"
             )
-        self._batches = [batches[k] for k in chosen]
-        self.epoch = epoch
+        return [batches[k] for k in chosen]
 
     def __len__(self) -> int:
-        return len(self._batches)
+        return len(self._batches())
 
     def __iter__(self) -> Iterator[list[int]]:
-        for batch in self._batches:
+        for batch in self._batches():
             yield batch.tolist()
 
 
@@ -393,8 +528,8 @@ def _torch_worker() -> tuple[int, int]:
 
 class MaskedLMIterable:
     """An iterable over one epoch's collated batches of a `MaskedLMDataset` for the
-    rank of `sampler` (`FixedBatches` or `TokenBudgetBatches` made for this
-    dataset and epoch), split across data-loader workers: inside a torch
+    rank of `sampler` (`FixedBatches.for_dataset` or `TokenBudgetBatches.for_dataset`
+    of this dataset), split across data-loader workers: inside a torch
     DataLoader worker each takes its share (`batches`), together exactly the
     rank's batches; `worker_id` / `num_workers` set the split without torch.
     `start` skips the first batches of the epoch (resuming mid-epoch).
@@ -414,11 +549,10 @@ class MaskedLMIterable:
         worker_id: int | None = None,
         num_workers: int | None = None,
     ):
-        if sampler.num_examples != len(dataset) or sampler.epoch != dataset.epoch:
+        if sampler.dataset is not dataset:
             raise ValueError(
-                f"the sampler was made for {sampler.num_examples} examples in epoch "
-                f"{sampler.epoch}, but the dataset has {len(dataset)} blocks in epoch "
-                f"{dataset.epoch}; make it from dataset.lengths() or len(dataset)"
+                "the sampler must follow this dataset: make it with "
+                f"{type(sampler).__name__}.for_dataset(dataset, ...)"
             )
         if (worker_id is None) != (num_workers is None):
             raise ValueError("give worker_id and num_workers together")
@@ -435,9 +569,8 @@ class MaskedLMIterable:
         return self.dataset.epoch
 
     def set_epoch(self, epoch: int, *, start: int = 0) -> None:
-        """Re-packs the dataset for `epoch`, re-batches its blocks, and starts at batch `start`."""
+        """Re-packs the dataset for `epoch` (the sampler follows it) and starts at batch `start`."""
         self.dataset.set_epoch(epoch)
-        self.sampler.set_epoch(epoch, self.dataset.lengths())
         self.start = start
 
     def __len__(self) -> int:
