@@ -503,6 +503,11 @@ def test_dataset_has_one_seed(shard_dir, roberta):
     dataset = MaskedLMDataset(shard_dir, roberta, max_len=64, masker=False)
     with pytest.raises(ValueError, match="epoch must be in"):
         dataset.set_epoch(-1)
+    # Seed and epoch change only through set_epoch, which re-packs.
+    with pytest.raises(AttributeError):
+        dataset.epoch = 1
+    with pytest.raises(AttributeError):
+        dataset.seed = 1
 
 
 @pytest.mark.parametrize("static", [False, True])

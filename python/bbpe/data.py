@@ -113,7 +113,7 @@ class MaskedLMDataset:
         self.corpus = corpus if isinstance(corpus, packing.Corpus) else packing.Corpus(corpus)
         self.format = format
         self.max_len = max_len
-        self.seed = seed
+        self._seed = seed
         self.short_seq_prob = short_seq_prob
         self.blocks: packing.Blocks | None = None
         self.set_epoch(epoch)
@@ -134,7 +134,17 @@ class MaskedLMDataset:
                 epoch=plan,
                 short_seq_prob=self.short_seq_prob,
             )
-        self.epoch = epoch
+        self._epoch = epoch
+
+    @property
+    def seed(self) -> int:
+        """The one seed of the data (packing, masks, samplers made for the dataset)."""
+        return self._seed
+
+    @property
+    def epoch(self) -> int:
+        """The epoch, changed only by `set_epoch` (which re-packs)."""
+        return self._epoch
 
     def lengths(self) -> np.ndarray:
         """The blocks' lengths in tokens, specials included (for `TokenBudgetBatches`)."""
