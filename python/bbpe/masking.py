@@ -217,20 +217,18 @@ class Masker:
 
     @classmethod
     def from_tokenizer(cls, tokenizer, *, config: MaskingConfig = ROBERTA, seed: int = 0) -> Masker:
-        """A masker for a `bbpe.Tokenizer`: ``<mask>``, ``<pad>`` and the special
-        tokens from its vocabulary; word starts and ends from the core, which
-        reads them off the tokens' bytes."""
-        specials = tokenizer.special_tokens
-        if "<mask>" not in specials:
+        """A masker for a `bbpe.Tokenizer`: its ``<mask>``, ``<pad>`` and special
+        tokens, and its word starts and ends (`Tokenizer.word_boundaries`)."""
+        if tokenizer.mask_token_id is None:
             raise ValueError("the vocabulary has no <mask> token")
-        starts, ends = tokenizer._core.word_boundaries()
+        starts, ends = tokenizer.word_boundaries()
         return cls(
             tokenizer.vocab_size,
-            specials["<mask>"],
-            sorted(specials.values()),
-            pad_id=specials.get("<pad>"),
-            word_starts=np.frombuffer(starts, dtype=bool),
-            word_ends=np.frombuffer(ends, dtype=bool),
+            tokenizer.mask_token_id,
+            sorted(tokenizer.special_tokens.values()),
+            pad_id=tokenizer.pad_token_id,
+            word_starts=starts,
+            word_ends=ends,
             config=config,
             seed=seed,
         )

@@ -49,9 +49,10 @@ class SpecialIds:
 
     @classmethod
     def from_tokenizer(cls, tokenizer) -> SpecialIds:
-        """The ids of `<s>`, `</s>`, `<pad>` and `<mask>` in a `bbpe.Tokenizer`."""
+        """The ids of `<s>`, `</s>`, `<pad>` and `<mask>` in a `bbpe.Tokenizer`,
+        as its `bos_token_id`, `eos_token_id`, ... say."""
         tokens = {"bos": "<s>", "eos": "</s>", "pad": "<pad>", "mask": "<mask>"}
-        ids = {field: tokenizer.token_to_id(token) for field, token in tokens.items()}
+        ids = {field: getattr(tokenizer, f"{field}_token_id") for field in tokens}
         missing = [tokens[field] for field, id in ids.items() if id is None]
         if missing:
             *rest, last = missing

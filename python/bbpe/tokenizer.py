@@ -248,6 +248,15 @@ class Tokenizer:
     def mask_token_id(self) -> int | None:
         return self._special_tokens.get("<mask>")
 
+    def word_boundaries(self) -> tuple[np.ndarray, np.ndarray]:
+        """Two bool arrays over the ids: whether a token starts a word (its bytes
+        begin with a space or hold a newline) and whether it ends one (holds a
+        newline); special tokens are neither. Whole-word masking reads them."""
+        import numpy as np
+
+        starts, ends = self._core.word_boundaries()
+        return np.frombuffer(starts, dtype=bool), np.frombuffer(ends, dtype=bool)
+
     @property
     def has_roberta_template(self) -> bool:
         """Whether ``add_special_tokens`` wraps inputs as ``<s> A </s></s> B </s>``."""
