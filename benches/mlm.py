@@ -212,7 +212,7 @@ def measure_formats(corpus: Path, max_len: int, batch_size: int, markdown: bool)
             f"formats: {written['documents']:,} documents, {written['sequences']:,} sentences, "
             f"{written['tokens']:,} tokens, encoded in {time.perf_counter() - start:.1f} s"
         )
-        sentences = packing.Corpus(tmp)
+        sentences = packing.ShardDocuments(tmp)
         budget = batch_size * max_len
         rows = []
         for name in packing.FORMATS:

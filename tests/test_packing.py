@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import bbpe
 from bbpe import shards
-from bbpe.packing import FORMATS, IS_NEXT, NOT_NEXT, Corpus, SpecialIds, pack
+from bbpe.packing import FORMATS, IS_NEXT, NOT_NEXT, ShardDocuments, SpecialIds, pack
 from bbpe.sample import sample_path
 
 SPECIALS = SpecialIds(bos=0, eos=2, pad=1, mask=3)
@@ -26,7 +26,7 @@ FIRST_ID = 4  # the first text id: the specials are below it
 PAIR_FORMATS = ("segment-pair", "sentence-pair")
 
 
-def write_corpus(directory, documents: list[list[int]], shard_count: int = 1) -> Corpus:
+def write_documents(directory, documents: list[list[int]], shard_count: int = 1) -> ShardDocuments:
     """Shards `part_00`, `part_01`, ... of `documents` (lists of sentence lengths);
     the ids are FIRST_ID, FIRST_ID + 1, ... in corpus order."""
     next_id = FIRST_ID
@@ -38,7 +38,7 @@ def write_corpus(directory, documents: list[list[int]], shard_count: int = 1) ->
         doc_index = np.cumsum([0] + [len(doc) for doc in docs])
         shards.write_index(prefix + ".idx", lengths, doc_index, np.int32)
         next_id += sum(lengths)
-    return Corpus(directory)
+    return ShardDocuments(directory)
 
 
 class Origin:
@@ -142,7 +142,7 @@ def test_full_sentences(documents, max_len, shard_count, seed):
     origin = Origin(documents)
     room = max_len - 2
     with tempfile.TemporaryDirectory() as directory:
-        corpus = write_corpus(directory, documents, shard_count)
+        corpus = write_documents(directory, documents, shard_count)
         blocks = pack(corpus, "full-sentences", SPECIALS, max_len=max_len, seed=seed)
         assert blocks.lengths().tolist() == [len(b.input_ids) for b in blocks]
         stream: list[list[int]] = []  # runs of one document's text, block after block
@@ -184,7 +184,7 @@ def test_doc_sentences(documents, max_len, shard_count, seed):
     origin = Origin(documents)
     room = max_len - 2
     with tempfile.TemporaryDirectory() as directory:
-        corpus = write_corpus(directory, documents, shard_count)
+        corpus = write_documents(directory, documents, shard_count)
         blocks = pack(corpus, "doc-sentences", SPECIALS, max_len=max_len, seed=seed)
         assert blocks.lengths().tolist() == [len(b.input_ids) for b in blocks]
         seen = []
@@ -259,7 +259,7 @@ def check_pairs(blocks, format, max_len, origin, short_seq_prob=0.0):
 def test_pairs(documents, format, max_len, shard_count, seed, short_seq_prob):
     origin = Origin(documents)
     with tempfile.TemporaryDirectory() as directory:
-        corpus = write_corpus(directory, documents, shard_count)
+        corpus = write_documents(directory, documents, shard_count)
         if max(sum(n > 0 for n in doc) for doc in documents) < 2:
             # No A could have an IsNext B.
             with pytest.raises(ValueError, match="at least two sentences"):
@@ -289,7 +289,7 @@ def many_documents(tmp_path_factory):
     rng = np.random.default_rng(7)
     docs = [rng.integers(1, 21, rng.integers(1, 13)).tolist() for _ in range(600)]
     directory = tmp_path_factory.mktemp("many")
-    return write_corpus(directory, docs), Origin(docs), directory
+    return write_documents(directory, docs), Origin(docs), directory
 
 
 @pytest.mark.parametrize(
@@ -353,8 +353,8 @@ def test_the_same_blocks_in_another_process_without_torch(many_documents):
     corpus, _, directory = many_documents
     script = f"""
 import hashlib, json, sys
-from bbpe.packing import Corpus, SpecialIds, pack, FORMATS
-corpus = Corpus({str(directory)!r})
+from bbpe.packing import ShardDocuments, SpecialIds, pack, FORMATS
+corpus = ShardDocuments({str(directory)!r})
 out = {{}}
 for format in FORMATS:
     h = hashlib.sha256()
@@ -409,7 +409,7 @@ def test_bad_arguments(many_documents, tmp_path):
     with pytest.raises(ValueError, match="epoch must be in .*, not 18446744073709551616"):
         pack(corpus, "full-sentences", SPECIALS, epoch=2**64)
     # One document has nothing to draw NotNext pairs from (an empty one does not count).
-    lonely = write_corpus(tmp_path, [[3, 4], [0], []])
+    lonely = write_documents(tmp_path, [[3, 4], [0], []])
     with pytest.raises(ValueError, match="at least two documents"):
         pack(lonely, "sentence-pair", SPECIALS)
     assert len(pack(lonely, "full-sentences", SPECIALS)) == 1
@@ -437,12 +437,12 @@ def sample_shards(tmp_path_factory):
     return directory, roberta
 
 
-def test_corpus_of_written_shards(sample_shards, tmp_path):
+def test_shard_documents_of_written_shards(sample_shards, tmp_path):
     directory, roberta = sample_shards
     manifest = json.loads((directory / "manifest.json").read_text())
     prefixes = [str(directory / entry["prefix"]) for entry in manifest["shards"]]
     assert len(prefixes) > 1
-    corpus = Corpus(directory)
+    corpus = ShardDocuments(directory)
     assert (corpus.num_documents, corpus.num_sentences, corpus.num_tokens) == (
         manifest["documents"],
         manifest["sequences"],
@@ -457,12 +457,13 @@ def test_corpus_of_written_shards(sample_shards, tmp_path):
     assert corpus.sentence(-1).tolist() == expected[-1]
     last = datasets[-1].document(-1)
     assert [corpus.sentence(i).tolist() for i in corpus.document(-1)] == [s.tolist() for s in last]
-    for same in (Corpus(prefixes), Corpus(datasets), Corpus([prefixes[0], datasets[1:]])):
+    for source in (prefixes, datasets, [prefixes[0], datasets[1:]]):
+        same = ShardDocuments(source)
         assert np.array_equal(same.document_starts, corpus.document_starts)
     # Without a manifest: every *.idx, sorted.
     for path in directory.glob("data_*"):
         shutil.copy(path, tmp_path)
-    assert np.array_equal(Corpus(tmp_path).sentence_lengths, corpus.sentence_lengths)
+    assert np.array_equal(ShardDocuments(tmp_path).sentence_lengths, corpus.sentence_lengths)
     with pytest.raises(IndexError):
         corpus.document(corpus.num_documents)
 
@@ -475,25 +476,25 @@ def test_corpus_of_written_shards(sample_shards, tmp_path):
     assert text.strip()
 
 
-def test_corpus_errors(tmp_path):
+def test_shard_documents_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no tokens"):
-        write_corpus(tmp_path / "empty", [[0, 0], []])
+        write_documents(tmp_path / "empty", [[0, 0], []])
     (tmp_path / "none").mkdir()
     with pytest.raises(ValueError, match="no shards"):
-        Corpus(tmp_path / "none")
+        ShardDocuments(tmp_path / "none")
     with pytest.raises(ValueError, match="holds no tokens"):
-        Corpus([])
+        ShardDocuments([])
     with pytest.raises(TypeError, match="shard prefix"):
-        Corpus(42)
+        ShardDocuments(42)
 
 
 @pytest.mark.parametrize("entries", [[1, 2, 3], [0, 3, 2], [0, 1, 2]])
 def test_a_document_index_that_does_not_match_is_named(tmp_path, entries):
     """Not starting at 0, decreasing, not ending at the number of sequences."""
-    write_corpus(tmp_path, [[1, 1], [1]])
+    write_documents(tmp_path, [[1, 1], [1]])
     idx = tmp_path / "part_00.idx"
     # The document index is the file's last three int64s (3 sequences, 2 documents).
     idx.write_bytes(idx.read_bytes()[:-24] + np.array(entries, dtype="<i8").tobytes())
     with pytest.raises(ValueError, match="part_00.idx: the document index must start at 0"):
-        Corpus(tmp_path / "part_00")
+        ShardDocuments(tmp_path / "part_00")

@@ -1,7 +1,7 @@
 """From shards to masked batches: the last stage of the masked-LM data pipeline.
 
-    shards ──► Corpus ──► pack (blocks of one epoch) ──► Masker ──► collate ──► batches
-               packing     packing                       masking    data        data
+    shards ──► ShardDocuments ──► pack (blocks of one epoch) ──► Masker ──► collate ──► batches
+               packing            packing                       masking    data        data
 
 `MaskedLMDataset` is map-style over one epoch's blocks; `FixedBatches` and
 `TokenBudgetBatches` cut its indices into batches for one data-parallel rank;
@@ -50,7 +50,7 @@ from bbpe import masking, packing, streams
 
 
 class MaskedLMDataset:
-    """One epoch's blocks of `corpus` in `format`, masked: `ds[i]` is a dict with
+    """One epoch's blocks of `shards` in `format`, masked: `ds[i]` is a dict with
 
     - "input_ids": int64, the block with its specials, masked;
     - "labels": int64, the original id where a position was chosen for the loss,
@@ -58,7 +58,7 @@ class MaskedLMDataset:
     - "nsp_label": 0 IsNext / 1 NotNext (pair formats only);
     - "index": i.
 
-    `corpus` is a `packing.Corpus` or anything `Corpus()` accepts (shard prefix,
+    `shards` is a `packing.ShardDocuments` or anything it accepts (shard prefix,
     directory with a manifest, `IndexedDataset`, a list of these). `tokenizer` (a
     `bbpe.Tokenizer` or a name such as "roberta-base") supplies `specials` and the
     masker when they are not given. `seed` is the data's one seed: `masker=None`
@@ -72,13 +72,13 @@ class MaskedLMDataset:
     epoch and sees copy `epoch % copies` of its masks.
 
     `packing` checks the rest and raises ValueError: an unknown format, a
-    `max_len` without room for text between the format's specials, a corpus
+    `max_len` without room for text between the format's specials, shards
     without tokens, a pair format over fewer than two documents.
     """
 
     def __init__(
         self,
-        corpus: Any,
+        shards: Any,
         tokenizer: Any = None,
         *,
         format: str = "full-sentences",
@@ -110,7 +110,9 @@ class MaskedLMDataset:
             masker = masking.Masker.from_tokenizer(tokenizer, seed=seed)
         self.specials = specials
         self.masker = masker
-        self.corpus = corpus if isinstance(corpus, packing.Corpus) else packing.Corpus(corpus)
+        self.documents = (
+            shards if isinstance(shards, packing.ShardDocuments) else packing.ShardDocuments(shards)
+        )
         self.format = format
         self.max_len = max_len
         self._seed = seed
@@ -126,7 +128,7 @@ class MaskedLMDataset:
         plan = 0 if isinstance(self.masker, masking.StaticMasker) else epoch
         if self.blocks is None or self.blocks.epoch != plan:
             self.blocks = packing.pack(
-                self.corpus,
+                self.documents,
                 self.format,
                 self.specials,
                 max_len=self.max_len,

@@ -65,10 +65,10 @@ class SpecialIds:
 
 
 # ---------------------------------------------------------------------------
-# the corpus
+# the documents
 
 
-class Corpus:
+class ShardDocuments:
     """Shards read as one sequence of documents, each a run of sentences (sequences).
 
     `shards` is an `IndexedDataset`, a shard prefix, a directory (the shards its
@@ -187,7 +187,7 @@ class Blocks(Sequence[Block]):
 
     def __init__(
         self,
-        corpus: Corpus,
+        documents: ShardDocuments,
         specials: SpecialIds,
         format: str,
         max_len: int,
@@ -196,7 +196,7 @@ class Blocks(Sequence[Block]):
         pieces: tuple[np.ndarray, np.ndarray, np.ndarray],
         nsp_labels: np.ndarray | None,
     ) -> None:
-        self.corpus, self.specials = corpus, specials
+        self.documents, self.specials = documents, specials
         self.format, self.max_len, self.seed, self.epoch = format, max_len, seed, epoch
         self._piece_starts, self._piece_stops, self._block_pieces = pieces
         self._nsp_labels = nsp_labels
@@ -222,7 +222,7 @@ class Blocks(Sequence[Block]):
         for k in range(first, last):
             if k > first:
                 parts.append(self._separator)
-            parts += self.corpus._read(int(self._piece_starts[k]), int(self._piece_stops[k]))
+            parts += self.documents._read(int(self._piece_starts[k]), int(self._piece_stops[k]))
         parts.append([self.specials.eos])
         ids = np.concatenate(parts, dtype=np.int64)
         if self._nsp_labels is None:
@@ -238,7 +238,7 @@ class Blocks(Sequence[Block]):
 
 
 def pack(
-    corpus: Corpus,
+    documents: ShardDocuments,
     format: str,
     specials: SpecialIds,
     *,
@@ -247,7 +247,7 @@ def pack(
     epoch: int = 0,
     short_seq_prob: float = 0.0,
 ) -> Blocks:
-    """Plan one epoch of `corpus` as blocks of at most `max_len` ids in `format`.
+    """Plan one epoch of `documents` as blocks of at most `max_len` ids in `format`.
 
     Documents are visited in an order shuffled by (seed, epoch). Sentences and
     documents without tokens are skipped. The text of a block (max_len minus 2
@@ -298,7 +298,7 @@ def pack(
     if not 0.0 <= short_seq_prob <= 1.0:
         raise ValueError(f"short_seq_prob must be in [0, 1], not {short_seq_prob}")
     rng = streams.packing_generator(seed, epoch)
-    starts, doc_starts = _layout(corpus)
+    starts, doc_starts = _layout(documents)
     order = rng.permutation(len(doc_starts) - 1)
     nsp_labels = None
     if not pairs:
@@ -318,17 +318,17 @@ def pack(
         chance = short_seq_prob if format == "segment-pair" else 0.0
         fold = format == "segment-pair"
         pieces, nsp_labels = _plan_pairs(starts, doc_starts, order, room, target, chance, fold, rng)
-    return Blocks(corpus, specials, format, max_len, seed, epoch, pieces, nsp_labels)
+    return Blocks(documents, specials, format, max_len, seed, epoch, pieces, nsp_labels)
 
 
-def _layout(corpus: Corpus) -> tuple[np.ndarray, np.ndarray]:
-    """The corpus without empty sentences and documents, in token coordinates:
+def _layout(documents: ShardDocuments) -> tuple[np.ndarray, np.ndarray]:
+    """The documents without empty sentences and documents, in token coordinates:
     (`starts`, where each sentence starts, then the end of the text; `doc_starts`,
     the sentence where each document starts, then the number of sentences)."""
-    kept = np.flatnonzero(corpus.sentence_lengths > 0)
-    starts = np.append(corpus._token_starts[kept], corpus.num_tokens)
+    kept = np.flatnonzero(documents.sentence_lengths > 0)
+    starts = np.append(documents._token_starts[kept], documents.num_tokens)
     # Empty documents start where the next one does: unique drops them.
-    doc_starts = np.unique(np.searchsorted(kept, corpus.document_starts))
+    doc_starts = np.unique(np.searchsorted(kept, documents.document_starts))
     return starts, doc_starts
 
 
