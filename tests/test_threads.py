@@ -1,7 +1,9 @@
 """Worker threads: a thread count is bounded, and asking for many different
 counts does not leave a pool of threads behind for each."""
 
+import json
 import os
+import subprocess
 import sys
 import time
 
@@ -37,3 +39,23 @@ def test_pools_of_many_sizes_do_not_pile_up_threads(gpt2):
     while len(os.listdir("/proc/self/task")) > bound and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(os.listdir("/proc/self/task")) <= bound
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/task")
+def test_resuming_shards_starts_no_thread_outside_bbpes_pools(tmp_path):
+    # Rayon's global pool cannot be rebuilt in a forked child, and ignores
+    # `threads`: every thread besides the interpreter's must be a bbpe-N.
+    script = f"""
+import json, os
+from bbpe import shards
+from bbpe.sample import sample_path
+for resume in (False, True):
+    shards.write(sample_path(), {str(tmp_path)!r}, "roberta-base", shard_size="100KB",
+                 threads=1, resume=resume)
+names = [open(f"/proc/self/task/{{t}}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+print(json.dumps(sorted(name for name in names if not name.startswith("bbpe-"))))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert len(json.loads(result.stdout)) == 1, result.stdout  # the interpreter's main thread

@@ -12,6 +12,7 @@ use crate::encode::batch::{encode_flat, FlatIds};
 use crate::encode::{Encoder, Specials};
 use crate::error::Error;
 use crate::pretokenize::Pretokenizer;
+use crate::system::threads;
 use crate::vocab::{Vocab, END_OF_DOCUMENT_TOKENS};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -123,14 +124,17 @@ pub fn encode_to_shards(
     let eos = end_of_document(encoder.vocab(), settings)?;
     let header = manifest_header(encoder, tokenizer, files, read, settings, eos);
     let dtype = TokenDtype::for_vocab_size(encoder.vocab().size());
-    let (shards, skip) = ShardSet::open(
-        dir,
-        &settings.prefix,
-        dtype,
-        settings.shard_bytes,
-        header,
-        settings.existing,
-    )?;
+    // Resuming verifies the finished shards' checksums on the pool.
+    let (shards, skip) = threads::run_with_threads(settings.threads, || {
+        ShardSet::open(
+            dir,
+            &settings.prefix,
+            dtype,
+            settings.shard_bytes,
+            header,
+            settings.existing,
+        )
+    })??;
     let shards = Some((shards, eos));
     run(encoder, files, read, settings, shards, skip, progress)
 }
@@ -316,9 +320,12 @@ fn run(
             }
         }
         drop(encoded_sender);
-        let crashed = |what: &str| Error::Invalid(format!("the {what} thread crashed (a bug)"));
-        let read_stats = reader.join().map_err(|_| crashed("reader"))?;
-        let shards = writer.join().map_err(|_| crashed("writer"))?;
+        let read_stats = reader
+            .join()
+            .map_err(|panic| threads::panicked("the reader", panic))?;
+        let shards = writer
+            .join()
+            .map_err(|panic| threads::panicked("the writer", panic))?;
         // A writer failure (a full disk) explains everything after it; a
         // reader failure (a bad line) explains the end of the input; a stop
         // or an encoding error is reported as itself.

@@ -96,12 +96,16 @@ pub fn run_with_threads<T: Send>(
 
 /// `job`'s result, or the panic it raised as [`Error::Internal`].
 pub fn catch_panic<T>(job: impl FnOnce() -> T) -> Result<T, Error> {
-    catch_unwind(AssertUnwindSafe(job)).map_err(|payload| {
-        Error::Internal(format!(
-            "a worker thread failed: {} (a bug in bbpe: please report it)",
-            panic_message(payload.as_ref())
-        ))
-    })
+    catch_unwind(AssertUnwindSafe(job)).map_err(|payload| panicked("a worker", payload))
+}
+
+/// The panic that ended `thread` (the payload `join` returns) as
+/// [`Error::Internal`], its message kept.
+pub fn panicked(thread: &str, payload: Box<dyn Any + Send>) -> Error {
+    Error::Internal(format!(
+        "{thread} thread failed: {} (a bug in bbpe: please report it)",
+        panic_message(payload.as_ref())
+    ))
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {
@@ -117,6 +121,19 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panicked_thread_is_an_internal_error_with_its_message() {
+        let payload = std::thread::spawn(|| panic!("index 7 out of range"))
+            .join()
+            .unwrap_err();
+        let error = panicked("the writer", payload);
+        assert!(matches!(error, Error::Internal(_)));
+        assert_eq!(
+            error.to_string(),
+            "the writer thread failed: index 7 out of range (a bug in bbpe: please report it)"
+        );
+    }
 
     #[test]
     fn pools_are_kept_per_size_and_bounded_in_number() {

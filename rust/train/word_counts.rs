@@ -11,7 +11,7 @@
 use crate::corpus::TextBatch;
 use crate::error::Error;
 use crate::pretokenize::Pretokenizer;
-use crate::system::threads::run_with_threads;
+use crate::system::threads::{self, run_with_threads};
 use crate::train::word_table::WordTable;
 use hashbrown::HashMap;
 use rayon::prelude::*;
@@ -212,7 +212,7 @@ impl WordCounter {
         match self.worker.take() {
             Some(worker) => worker
                 .join()
-                .map_err(|_| Error::Invalid("word counting panicked".to_string()))?,
+                .map_err(|panic| threads::panicked("the word-counting", panic))?,
             None => Err(Error::Invalid("word counting already finished".to_string())),
         }
     }
