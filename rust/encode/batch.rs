@@ -289,6 +289,20 @@ impl<'env> Feeder<'_, 'env> {
     }
 }
 
+/// An output vector for texts of `chars` characters in all (counted before
+/// their UTF-8 exists). A text has at most an id per UTF-8 byte, and outside
+/// emoji and other astral characters at most three bytes per character: with
+/// room for that the output never moves (which would lose its huge pages),
+/// and pages never written cost nothing. Where that much address space is
+/// refused, an id per character, and the vector grows if it must.
+pub fn flat_output_for_chars(chars: usize) -> Vec<u32> {
+    let mut ids = Vec::new();
+    if ids.try_reserve_exact(3 * chars).is_err() {
+        ids.reserve(chars);
+    }
+    ids
+}
+
 /// Encodes the texts that `feed` pushes into a [`Feeder`], in runs, on
 /// `threads` threads (0 = all cores): the caller, which feeds and then
 /// encodes, and a pool of the others, which encode while `feed` goes on.

@@ -34,6 +34,18 @@ pub enum Specials<'a> {
     Only(&'a [u32]),
 }
 
+impl<'a> Specials<'a> {
+    /// Every special token when `ids` is `None`, else only those listed
+    /// (none for an empty list): the form callers give it in.
+    pub fn allowed(ids: Option<&'a [u32]>) -> Self {
+        match ids {
+            None => Specials::All,
+            Some([]) => Specials::None,
+            Some(ids) => Specials::Only(ids),
+        }
+    }
+}
+
 /// Per-thread state: the word cache and merge buffers, kept between
 /// pretokens so that encoding allocates nothing per word.
 #[derive(Default)]

@@ -3,7 +3,7 @@
 use super::to_py;
 use super::utf8::{char_count, Utf8, Utf8Converter};
 use crate::byte_alphabet::token_string_to_bytes;
-use crate::encode::batch::{encode_batch, encode_flat_fed, FlatIds};
+use crate::encode::batch::{encode_batch, encode_flat_fed, flat_output_for_chars, FlatIds};
 use crate::encode::{Encoder, Specials};
 use crate::error::Error;
 use crate::formats::{self, Loaded};
@@ -16,15 +16,6 @@ use pyo3::types::{PyBytes, PyString};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::path::PathBuf;
-
-/// `None` recognises every special token in text; a list only those ids.
-fn specials_of(allowed: &Option<Vec<u32>>) -> Specials<'_> {
-    match allowed {
-        None => Specials::All,
-        Some(ids) if ids.is_empty() => Specials::None,
-        Some(ids) => Specials::Only(ids),
-    }
-}
 
 #[pyclass(module = "bbpe._core", frozen)]
 pub(super) struct CoreTokenizer {
@@ -156,8 +147,11 @@ impl CoreTokenizer {
         text: String,
         allowed_special: Option<Vec<u32>>,
     ) -> PyResult<Vec<u32>> {
-        py.detach(|| self.encoder.encode(&text, specials_of(&allowed_special)))
-            .map_err(to_py)
+        py.detach(|| {
+            self.encoder
+                .encode(&text, Specials::allowed(allowed_special.as_deref()))
+        })
+        .map_err(to_py)
     }
 
     /// Ids and the character span of each in `text`.
@@ -169,8 +163,11 @@ impl CoreTokenizer {
         text: String,
         allowed_special: Option<Vec<u32>>,
     ) -> PyResult<(Vec<u32>, Vec<(usize, usize)>)> {
-        py.detach(|| (self.encoder).encode_with_char_spans(&text, specials_of(&allowed_special)))
-            .map_err(to_py)
+        py.detach(|| {
+            (self.encoder)
+                .encode_with_char_spans(&text, Specials::allowed(allowed_special.as_deref()))
+        })
+        .map_err(to_py)
     }
 
     #[pyo3(signature = (texts, allowed_special=None, threads=0))]
@@ -196,7 +193,7 @@ impl CoreTokenizer {
             encode_batch(
                 &self.encoder,
                 &texts,
-                specials_of(&allowed_special),
+                Specials::allowed(allowed_special.as_deref()),
                 threads,
             )
         })
@@ -218,16 +215,9 @@ impl CoreTokenizer {
         allowed_special: Option<Vec<u32>>,
         threads: usize,
     ) -> PyResult<(Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<i64>>)> {
-        // A text has at most an id per UTF-8 byte, and outside emoji and
-        // other astral characters at most three bytes per character. With
-        // room for that, the output is never moved (which would lose its
-        // huge pages); pages never written cost nothing.
         let chars = (texts.iter().map(char_count)).sum::<PyResult<usize>>()?;
-        let mut ids = Vec::new();
-        if ids.try_reserve_exact(3 * chars).is_err() {
-            ids.reserve(chars);
-        }
-        let specials = specials_of(&allowed_special);
+        let ids = flat_output_for_chars(chars);
+        let specials = Specials::allowed(allowed_special.as_deref());
         let mut converter = Utf8Converter::default();
         let (converted, FlatIds { ids, offsets }) = encode_flat_fed(
             &self.encoder,

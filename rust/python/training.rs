@@ -5,8 +5,8 @@ use super::tokenizer::CoreTokenizer;
 use super::{corpus_files, to_py, PyReadOptions};
 use crate::corpus::total_size;
 use crate::encode::Encoder;
-use crate::train::word_counts::{WordCounter, WordCounts};
-use crate::train::{count_files, learn_vocab, Holdout, TrainReport, TrainSettings};
+use crate::train::word_counts::WordCounts;
+use crate::train::{count_files, learn_vocab, Holdout, TextCounter, TrainReport, TrainSettings};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
@@ -128,12 +128,8 @@ pub(super) fn train_files<'py>(
     Ok((tokenizer, summary, held.documents))
 }
 
-/// Hands one Python string to the counter (or the holdout); its UTF-8 size.
-fn add_text(
-    text: &Bound<'_, PyAny>,
-    counter: &mut WordCounter,
-    holdout: &mut Holdout,
-) -> PyResult<u64> {
+/// Hands one Python string to the counter as UTF-8.
+fn add_text(text: &Bound<'_, PyAny>, counter: &mut TextCounter) -> PyResult<()> {
     let text = text.cast::<PyString>().map_err(|_| {
         pyo3::exceptions::PyTypeError::new_err(format!(
             "training texts must be str (or lists of str), not {}",
@@ -159,10 +155,8 @@ fn add_text(
             &lossy
         }
     };
-    if !holdout.take(text) {
-        counter.push(text);
-    }
-    Ok(text.len() as u64)
+    counter.push(text);
+    Ok(())
 }
 
 /// Trains on Python strings: an iterable of `str`, or of lists of `str`.
@@ -176,31 +170,27 @@ pub(super) fn train_texts<'py>(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Trained<'py>> {
     let settings = &settings.settings;
-    let mut counter = WordCounter::start(
-        settings.pretokenizer().map_err(to_py)?,
-        settings.max_words,
-        settings.threads,
-    );
+    let holdout = Holdout::new(holdout.0, holdout.1);
+    let mut counter = TextCounter::start(settings, holdout).map_err(to_py)?;
     let mut reporter = Reporter::new(progress);
-    let mut held = Holdout::new(holdout.0, holdout.1);
-    let mut text_bytes = 0u64;
     let started = Instant::now();
     for item in texts.try_iter()? {
         let item = item?;
         if item.is_instance_of::<PyList>() || item.is_instance_of::<PyTuple>() {
             for text in item.try_iter()? {
-                text_bytes += add_text(&text?, &mut counter, &mut held)?;
+                add_text(&text?, &mut counter)?;
             }
         } else {
-            text_bytes += add_text(&item, &mut counter, &mut held)?;
+            add_text(&item, &mut counter)?;
         }
         if counter.is_full() {
             py.detach(|| counter.flush_if_full()).map_err(to_py)?;
-            reporter.report("read", text_bytes, None, false);
+            reporter.report("read", counter.text_bytes(), None, false);
             reporter.check()?;
         }
     }
-    let counts = py.detach(|| counter.finish()).map_err(to_py)?;
+    let text_bytes = counter.text_bytes();
+    let (counts, held) = py.detach(|| counter.finish()).map_err(to_py)?;
     reporter.report("read", text_bytes, Some(text_bytes), true);
     reporter.check()?;
     let count_seconds = started.elapsed().as_secs_f64();

@@ -177,6 +177,58 @@ pub fn count_files(
     Ok((counter.finish()?, stats))
 }
 
+/// Counts the words of texts handed over one at a time (a caller's strings,
+/// such as a Python iterable's), holding back the holdout's share: what
+/// [`count_files`] does for corpus files.
+pub struct TextCounter {
+    counter: WordCounter,
+    holdout: Holdout,
+    text_bytes: u64,
+}
+
+impl TextCounter {
+    pub fn start(settings: &TrainSettings, holdout: Holdout) -> Result<Self, Error> {
+        settings.check()?;
+        let counter = WordCounter::start(
+            settings.pretokenizer()?,
+            settings.max_words,
+            settings.threads,
+        );
+        Ok(TextCounter {
+            counter,
+            holdout,
+            text_bytes: 0,
+        })
+    }
+
+    /// Takes a text without waiting for the counting thread; follow with
+    /// [`TextCounter::flush_if_full`] (which may wait) when convenient.
+    pub fn push(&mut self, text: &str) {
+        self.text_bytes += text.len() as u64;
+        if !self.holdout.take(text) {
+            self.counter.push(text);
+        }
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.counter.is_full()
+    }
+
+    pub fn flush_if_full(&mut self) -> Result<(), Error> {
+        self.counter.flush_if_full()
+    }
+
+    /// The UTF-8 bytes of every text taken so far, held back ones included.
+    pub fn text_bytes(&self) -> u64 {
+        self.text_bytes
+    }
+
+    /// The counts, and the texts held back.
+    pub fn finish(self) -> Result<(WordCounts, Holdout), Error> {
+        Ok((self.counter.finish()?, self.holdout))
+    }
+}
+
 /// What a training run did, for summaries.
 #[derive(Debug, Clone, Default)]
 pub struct TrainReport {
@@ -327,6 +379,25 @@ mod tests {
         .unwrap();
         assert!(reported_from.len() > 10);
         assert!(reported_from.iter().all(|&thread| thread == caller));
+    }
+
+    #[test]
+    fn texts_are_counted_or_held_back() {
+        let settings = TrainSettings::default();
+        let mut counter = TextCounter::start(&settings, Holdout::new(2, 100)).unwrap();
+        for text in ["one two", "held back", "two three", "also held"] {
+            counter.push(text);
+        }
+        assert_eq!(counter.text_bytes(), 7 + 9 + 9 + 9);
+        let (counts, holdout) = counter.finish().unwrap();
+        assert_eq!(holdout.documents, ["held back", "also held"]);
+        let mut words: Vec<(String, u64)> = counts
+            .iter()
+            .map(|(word, count)| (String::from_utf8(word.to_vec()).unwrap(), count))
+            .collect();
+        words.sort();
+        let expected = [(" three", 1), (" two", 1), ("one", 1), ("two", 1)];
+        assert_eq!(words, expected.map(|(w, c)| (w.to_string(), c)));
     }
 
     #[test]
