@@ -61,6 +61,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "DEFAULT_MAX_TOKEN_LENGTH",
         crate::train::DEFAULT_MAX_TOKEN_LENGTH,
     )?;
+    // tiktoken's spelling of GPT-2's pattern, which the core's scanner runs.
+    m.add("GPT2_PATTERN_R50K", crate::pretokenize::GPT2_PATTERN_R50K)?;
     m.add_class::<tokenizer::CoreTokenizer>()?;
     m.add_class::<PyReadOptions>()?;
     m.add_class::<training::PyTrainSettings>()?;

@@ -54,6 +54,7 @@ class CoreTokenizer:
 ROBERTA_SPECIALS: list[str]
 GPT2_SPECIALS: list[str]
 DEFAULT_VOCAB_SIZE: int
+GPT2_PATTERN_R50K: str
 DEFAULT_MAX_TOKEN_LENGTH: int
 
 class TrainSettings:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+from bbpe._core import GPT2_PATTERN_R50K
 from bbpe._publish import write_durably
 
 ENDOFTEXT = "<|endoftext|>"
@@ -17,8 +18,9 @@ FIM_PREFIX = "<|fim_prefix|>"
 FIM_MIDDLE = "<|fim_middle|>"
 FIM_SUFFIX = "<|fim_suffix|>"
 
-# GPT-2's pattern as tiktoken spells it (possessive quantifiers, same pieces).
-R50K_PATTERN = r"'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"
+# GPT-2's pattern as tiktoken spells it (possessive quantifiers, same pieces):
+# the core's, which knows it for GPT-2's and runs its own scanner.
+R50K_PATTERN = GPT2_PATTERN_R50K
 CL100K_PATTERN = (
     r"'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+"
     r"| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"
