@@ -74,6 +74,8 @@ def load_blocks(path: Path, count: int) -> np.ndarray:
                 texts = []
                 if have >= needed:
                     break
+        if texts:  # a corpus of fewer than 1000 documents, or its tail
+            parts.append(tokenizer.encode_batch_flat(texts)[0])
     ids = np.concatenate(parts)
     if ids.size < needed:
         raise SystemExit(f"{path} has {ids.size} tokens, fewer than the {needed} needed")
