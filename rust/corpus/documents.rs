@@ -95,8 +95,9 @@ fn read_file(
     Ok(opened.consumed.get())
 }
 
-/// The format of `path`'s documents: as given, or by its name as in
-/// `corpus.py`'s `_format_of` (Auto never comes out).
+/// The format of `path`'s documents: as given, or by its name once any
+/// compression suffix is set aside: `.jsonl` / `.json` are JSON lines,
+/// anything else paragraphs of text (Auto never comes out).
 fn format_of(path: &Path, format: DocumentFormat) -> DocumentFormat {
     if format != DocumentFormat::Auto {
         return format;
