@@ -162,10 +162,8 @@ pub fn learn<'a>(
 /// bytes in the code-point order of GPT-2's byte alphabet, then merged
 /// tokens in the order they are made. `progress` is called with the number
 /// of merges after each merge; returning `false` stops training there.
-///
-/// The loop runs on the calling thread and only the rewriting of many words
-/// goes to `pool`: `progress` is then called where the caller is, which for
-/// Python is the main thread, the only one that sees Ctrl-C.
+/// A merge that rewrites many words shares them out on `pool` (run the loop
+/// on one of its threads: handing the work over from outside costs more).
 pub fn learn_words(
     mut words: Words,
     specials: &[String],

@@ -16,8 +16,11 @@ use crate::pretokenize::Pretokenizer;
 use crate::system::threads;
 use crate::vocab::{SpecialToken, Vocab};
 use merges::{Learned, MergeLimits};
+use rayon::ThreadPool;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 use word_counts::{WordCounter, WordCounts};
 
 /// The longest token of GPT-2's and RoBERTa's vocabularies, trained without a
@@ -272,14 +275,63 @@ pub fn learn_vocab(
     // 517 MB, against 773 MB with a hash map kept to the end).
     drop(counts);
     let pool = threads::pool(settings.threads)?;
-    let learned = threads::catch_panic(|| {
-        merges::learn_words(words, &settings.special_tokens, &limits, &pool, progress)
-    })?;
+    let learned = learn_on_pool(&pool, words, &settings.special_tokens, &limits, progress)?;
     let vocab = to_vocab(&learned, &settings.special_tokens)?;
     report.merges = vocab.merges().len() as u64;
     report.vocab_size = learned.tokens.len() as u64;
     report.merge_seconds = started.elapsed().as_secs_f64();
     Ok((vocab, report))
+}
+
+/// How often the caller hears how many merges were made while it waits.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Learns merges in a task on `pool` while the calling thread reports
+/// progress. The merge loop runs on a pool thread, so a merge that rewrites
+/// many words shares them out without handing work across threads (from the
+/// calling thread, 50,000 merges on 114 MB of English took 3-6% longer);
+/// progress, and with it Python's Ctrl-C, stays on the caller, the only
+/// thread where Python sees signals. `progress` returning `false` stops the
+/// loop after the merge in hand.
+fn learn_on_pool(
+    pool: &ThreadPool,
+    words: merges::Words,
+    specials: &[String],
+    limits: &MergeLimits,
+    progress: &mut dyn FnMut(usize) -> bool,
+) -> Result<Learned, Error> {
+    let made = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (sender, learned) = mpsc::channel();
+    pool.in_place_scope(|scope| {
+        scope.spawn(|_| {
+            let result = threads::catch_panic(|| {
+                merges::learn_words(words, specials, limits, pool, &mut |merges| {
+                    made.store(merges, Ordering::Relaxed);
+                    !stop.load(Ordering::Relaxed)
+                })
+            });
+            let _ = sender.send(result);
+        });
+        loop {
+            match learned.recv_timeout(PROGRESS_INTERVAL) {
+                Ok(result) => {
+                    progress(made.load(Ordering::Relaxed));
+                    return result;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if !progress(made.load(Ordering::Relaxed)) {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Internal(
+                        "merge learning ended without a result (a bug in bbpe)".to_string(),
+                    ))
+                }
+            }
+        }
+    })
 }
 
 /// The vocabulary of a training run. A pair merged twice (possible when a
@@ -377,7 +429,7 @@ mod tests {
             true
         })
         .unwrap();
-        assert!(reported_from.len() > 10);
+        assert!(!reported_from.is_empty());
         assert!(reported_from.iter().all(|&thread| thread == caller));
     }
 
@@ -398,6 +450,35 @@ mod tests {
         words.sort();
         let expected = [(" three", 1), (" two", 1), ("one", 1), ("two", 1)];
         assert_eq!(words, expected.map(|(w, c)| (w.to_string(), c)));
+    }
+
+    #[test]
+    fn progress_can_stop_learning() {
+        // 40,000 distinct pseudo-random words: thousands of merges to make,
+        // far more than the loop makes before the first report (50 ms).
+        let mut state = 7u64;
+        let mut letter = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (b'a' + (state >> 59) as u8 % 26) as char
+        };
+        let words: Vec<String> = (0..40_000)
+            .map(|_| (0..8).map(|_| letter()).collect())
+            .collect();
+        let settings = TrainSettings {
+            vocab_size: 20_000,
+            threads: 2,
+            ..Default::default()
+        };
+        let mut counter = TextCounter::start(&settings, Holdout::default()).unwrap();
+        for word in &words {
+            counter.push(word);
+        }
+        let (counts, _) = counter.finish().unwrap();
+        let (vocab, report) = learn_vocab(counts, &settings, &mut |_| false).unwrap();
+        assert!(report.merges < 5_000, "{} merges", report.merges);
+        assert_eq!(vocab.merges().len() as u64, report.merges);
     }
 
     #[test]
