@@ -102,3 +102,18 @@ def vocab_and_merges(tokenizer_json: str):
     model = json.loads(tokenizer_json)["model"]
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
     return model["vocab"], merges
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In the environment that has the real trainers (BBPE_REQUIRE_TRAINERS=1),
+    a `trainers` test that skips failed to find them: report it as failed."""
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        report.skipped
+        and os.environ.get("BBPE_REQUIRE_TRAINERS") == "1"
+        and item.get_closest_marker("trainers") is not None
+    ):
+        report.outcome = "failed"
+        report.longrepr = f"skipped where the trainers must be installed: {report.longrepr}"

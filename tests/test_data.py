@@ -547,6 +547,7 @@ def test_samplers_for_a_dataset_follow_its_seed_and_epoch(shard_dir, roberta, st
             sampler.set_epoch(1)
 
 
+@pytest.mark.trainers
 def test_samplers_for_a_dataset_serve_as_torch_batch_samplers(shard_dir, roberta):
     pytest.importorskip("torch")
     from torch.utils.data import DataLoader
@@ -558,7 +559,7 @@ def test_samplers_for_a_dataset_serve_as_torch_batch_samplers(shard_dir, roberta
     for epoch in (0, 1):
         dataset.set_epoch(epoch)
         expected = [collate([dataset[i] for i in b], PAD) for b in sampler]
-        loaded = [{k: v.numpy() for k, v in batch.items()} for batch in loader]
+        loaded = [{k: np.asarray(v) for k, v in batch.items()} for batch in loader]
         assert len(loader) == len(sampler) and same_batches(loaded, expected)
 
 
@@ -670,12 +671,14 @@ def test_iterable_asks_torch_for_its_worker_only_when_torch_is_loaded(monkeypatc
     assert same_batches(list(stream), whole)
 
 
+@pytest.mark.trainers
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
 def test_bbpe_data_does_not_import_torch():
     code = "import sys, bbpe.data; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.trainers
 def test_torch_dataloader_with_workers_yields_the_same_batches(doc_sentences):
     pytest.importorskip("torch")
     from torch.utils.data import DataLoader

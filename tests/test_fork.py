@@ -70,6 +70,7 @@ def test_encoding_in_a_forked_child(name):
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+@pytest.mark.trainers
 def test_datasets_map_with_two_processes(tmp_path):
     datasets = pytest.importorskip("datasets")
     import bbpe

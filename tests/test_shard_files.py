@@ -791,6 +791,7 @@ def build_with_megatron(module, prefix, docs, dtype, modes=None):
     return prefix
 
 
+@pytest.mark.trainers
 @pytest.mark.parametrize(("docs", "dtype"), [(DOCS_U16, np.uint16), (DOCS_I32, np.int32)])
 def test_megatron_reads_bbpe_shards(tmp_path, docs, dtype):
     module = megatron_indexed_dataset()
@@ -809,6 +810,7 @@ def test_megatron_reads_bbpe_shards(tmp_path, docs, dtype):
     assert theirs.sequence_lengths.tolist() == [len(s) for s in seqs]
 
 
+@pytest.mark.trainers
 @pytest.mark.parametrize(("docs", "dtype"), [(DOCS_U16, np.uint16), (DOCS_I32, np.int32)])
 def test_bbpe_reads_megatron_shards(tmp_path, docs, dtype):
     module = megatron_indexed_dataset()
@@ -823,6 +825,7 @@ def test_bbpe_reads_megatron_shards(tmp_path, docs, dtype):
         assert Path(prefix + suffix).read_bytes() == Path(ours + suffix).read_bytes()
 
 
+@pytest.mark.trainers
 def test_megatron_fixtures_are_current(tmp_path):
     """The fixtures are what the installed megatron-core writes (regenerate them
     with BBPE_WRITE_MEGATRON_FIXTURES=1 if this fails after a format change)."""

@@ -5,6 +5,7 @@ resume after an interruption, refusal to overwrite, and bad input."""
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import bbpe
@@ -351,6 +352,7 @@ def test_rust_shards_equal_the_plain_writer(corpus, tmp_path, roberta):
     assert Path(str(plain) + ".idx").read_bytes() == Path(str(prefix) + ".idx").read_bytes()
 
 
+@pytest.mark.trainers
 def test_megatron_reads_rust_shards(corpus, tmp_path, roberta):
     megatron = pytest.importorskip("megatron.core.datasets.indexed_dataset")
     shards.write(corpus, tmp_path, roberta, split_sentences=True, shard_size="10MB")
@@ -360,6 +362,54 @@ def test_megatron_reads_rust_shards(corpus, tmp_path, roberta):
     assert len(theirs) == len(ds)
     assert theirs.document_indices.tolist() == ds.document_indices.tolist()
     assert all(theirs[i].tolist() == ds[i].tolist() for i in range(len(ds)))
+
+
+class _EndOfDocumentTokenizer:
+    """What megatron-core's GPTDataset asks of a tokenizer (its MegatronTokenizer
+    interface, reduced to the ids it reads and what names its cache)."""
+
+    def __init__(self, tokenizer):
+        self.eod, self.pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+        self.vocab_size = tokenizer.vocab_size
+        self.unique_identifiers = {"class": "bbpe", "vocab_size": self.vocab_size}
+
+
+@pytest.mark.trainers
+def test_megatron_gpt_dataset_samples_are_bbpes_ids(corpus, tmp_path, roberta):
+    pytest.importorskip("torch")
+    gpt = pytest.importorskip("megatron.core.datasets.gpt_dataset")
+    from megatron.core.datasets.blended_megatron_dataset_builder import (
+        BlendedMegatronDatasetBuilder,
+    )
+
+    shards.write(corpus, tmp_path / "shards", roberta, append_eos=True)
+    eos = roberta.eos_token_id
+    texts = [text for text in DOCS if text]  # the empty document is not written
+    documents = [ids + [eos] for ids in roberta.encode_batch(texts, add_special_tokens=False)]
+    length = 64
+    config = gpt.GPTDatasetConfig(
+        random_seed=1234,
+        sequence_length=length,
+        blend=([str(tmp_path / "shards" / "data_00000")], None),
+        split="1,0,0",
+        tokenizer=_EndOfDocumentTokenizer(roberta),
+        reset_position_ids=False,
+        reset_attention_mask=False,
+        eod_mask_loss=False,
+        path_to_cache=str(tmp_path / "cache"),
+    )
+    builder = BlendedMegatronDatasetBuilder(gpt.GPTDataset, [200, None, None], lambda: True, config)
+    train, _, _ = builder.build()
+    assert len(train) >= 200
+    # Sample i is length + 1 ids read across documents in megatron's shuffled
+    # order, from an offset in the first: they must be bbpe's ids there.
+    for i in range(len(train)):
+        sample = train[i]
+        got = np.append(sample["tokens"].numpy(), sample["labels"].numpy()[-1])
+        first, offset = train.sample_index[train.shuffle_index[i]]
+        last = train.sample_index[train.shuffle_index[i] + 1][0]
+        ids = [t for d in train.document_index[first : last + 1] for t in documents[d]]
+        assert got.tolist() == ids[offset : offset + length + 1], f"sample {i}"
 
 
 def test_standard_input_and_an_unwritable_output(corpus, tmp_path):
