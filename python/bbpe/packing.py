@@ -19,11 +19,13 @@ block's share of it, a segment, a truncated sentence) is one interval
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
 
@@ -76,9 +78,24 @@ class ShardDocuments:
     a list of any of these. Only the index arrays are read up front: they give
     `sentence_lengths` (int64, all sentences in order) and `document_starts`
     (int64, the sentence where each document starts, then `num_sentences`).
+
+    `split` ("train", "validation" or "test") keeps only that split's documents,
+    in corpus order: the shards' documents are shuffled by `seed`
+    (`bbpe.streams.split_generator`) and cut by `split_weights` (three numbers,
+    or Megatron's string form "969,30,1"), each split's count rounded from its
+    share of the total. A document's split depends only on the seed, the weights
+    and the number of documents: never on the epoch, the rank or the worker.
+    Everything else (sentences, documents, tokens) then counts that split only.
     """
 
-    def __init__(self, shards) -> None:
+    def __init__(
+        self,
+        shards,
+        *,
+        split: str | None = None,
+        split_weights=(969, 30, 1),
+        seed: int = 0,
+    ) -> None:
         datasets = _datasets(shards)
         lengths, document_starts = [], []
         sentences = 0
@@ -97,18 +114,33 @@ class ShardDocuments:
         self._first_sentences = np.cumsum([0] + [len(ds) for ds in datasets])
         self.sentence_lengths = np.concatenate([np.zeros(0, np.int64), *lengths])
         self.document_starts = np.concatenate([*document_starts, [sentences]])
+        self.split, self.seed = split, streams.check_seed(seed)
+        # The shards' sentence behind each of this split's sentences (None: all of them).
+        self._sentence_ids = None
+        total_documents = len(self.document_starts) - 1
+        if split is not None:
+            chosen = _split_documents(total_documents, split, split_weights, self.seed)
+            counts = np.diff(self.document_starts)[chosen]
+            self._sentence_ids = _concat_ranges(self.document_starts[chosen], counts)
+            self.sentence_lengths = self.sentence_lengths[self._sentence_ids]
+            self.document_starts = np.append(np.cumsum(counts) - counts, counts.sum())
         # Where each sentence starts in token coordinates; the last entry is the end.
         self._token_starts = np.concatenate([[0], np.cumsum(self.sentence_lengths)])
-        self.num_sentences = sentences
+        self.num_sentences = len(self.sentence_lengths)
         self.num_documents = len(self.document_starts) - 1
         self.num_tokens = int(self._token_starts[-1])
         if self.num_tokens == 0:
             names = ", ".join(ds.prefix for ds in datasets) or "no shards"
-            raise ValueError(f"the corpus holds no tokens ({names})")
+            what = "the corpus"
+            if split is not None:
+                what = f"the {split} split ({self.num_documents} of {total_documents} documents)"
+            raise ValueError(f"{what} holds no tokens ({names})")
 
     def sentence(self, i: int) -> np.ndarray:
         """Sentence i's token ids, a read-only view into its shard (i < 0 counts from the end)."""
         j = _position(i, self.num_sentences, "sentence")
+        if self._sentence_ids is not None:
+            j = int(self._sentence_ids[j])
         shard = int(np.searchsorted(self._first_sentences, j, side="right")) - 1
         return self._datasets[shard][j - int(self._first_sentences[shard])]
 
@@ -129,6 +161,47 @@ class ShardDocuments:
                 start += take
             i += 1
         return views
+
+
+SPLITS = ("train", "validation", "test")
+
+
+def check_weights(weights, what: str) -> tuple[Fraction, ...]:
+    """`weights` (numbers, or one string of them separated by commas, as
+    Megatron's "969,30,1") as exact fractions, so that shares are exact; a
+    ValueError naming the value unless they are finite, none negative and not
+    all zero."""
+    items = weights.split(",") if isinstance(weights, str) else weights
+    try:
+        values = tuple(Fraction(x.strip() if isinstance(x, str) else x) for x in items)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{what} must be finite numbers, not {weights!r}") from None
+    if not values:
+        raise ValueError(f"{what} are empty: give at least one")
+    negative = [x for x in values if x < 0]
+    if negative:
+        raise ValueError(f"{what} must not be negative: {float(negative[0]):g} in {weights!r}")
+    if not any(values):
+        raise ValueError(f"{what} must not all be zero: {weights!r}")
+    return values
+
+
+def _split_documents(count: int, split: str, weights, seed: int) -> np.ndarray:
+    """The documents (ascending) of `split` among `count`, as `ShardDocuments` says."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    shares = check_weights(weights, "split weights")
+    if len(shares) != len(SPLITS):
+        raise ValueError(
+            f"split weights must be three numbers (train, validation, test), not {weights!r}"
+        )
+    # Each bound rounds the cumulative share (half up), so every split is
+    # within one document of its share and together they cover all.
+    cumulative = np.cumsum([Fraction(0), *shares])
+    bounds = [math.floor(count * c / cumulative[-1] + Fraction(1, 2)) for c in cumulative]
+    k = SPLITS.index(split)
+    order = streams.split_generator(seed).permutation(count)
+    return np.sort(order[bounds[k] : bounds[k + 1]])
 
 
 def _datasets(source) -> list[IndexedDataset]:

@@ -12,7 +12,12 @@ on its own:
   (`bbpe.data.FixedBatches`, `bbpe.data.TokenBudgetBatches`);
 - ``mask_draws(seed, epoch, indices, sizes)``: each block's masking draws
   (`bbpe.masking.Masker`), from a counter-based generator so that block
-  ``index`` of ``epoch`` needs no other block's draws.
+  ``index`` of ``epoch`` needs no other block's draws;
+- ``blend_seed(seed, position)``: the seed a blend's set packs with
+  (`bbpe.blending.blend`), so each set has streams of its own;
+- ``split_generator(seed)``: which documents are train, validation and test
+  (`bbpe.packing.ShardDocuments`); it has no epoch, so a document stays in its
+  split for the whole run.
 
 Seeds, epochs and block indices are integers in [0, 2**64); they are checked
 here, once for every stream.
@@ -31,6 +36,8 @@ _U64 = 2**64
 _PACKING = 0x5041434B  # "PACK"
 _SAMPLER = 0x42544348  # "BTCH"
 _MASKING = int.from_bytes(b"bbpe-mlm", "little")  # Philox's second key word
+_BLEND = 0x424C4E44  # "BLND"
+_SPLIT = 0x53504C54  # "SPLT"
 
 
 def check_seed(seed: int) -> int:
@@ -61,6 +68,21 @@ def packing_generator(seed: int, epoch: int) -> np.random.Generator:
 def sampler_generator(seed: int, epoch: int) -> np.random.Generator:
     """The generator that orders `epoch`'s batches."""
     return np.random.default_rng([check_seed(seed), check_epoch(epoch), _SAMPLER])
+
+
+def blend_seed(seed: int, position: int) -> int:
+    """The seed of set `position` (0, 1, ...) of a blend: its blocks are packed
+    with ``packing_generator(blend_seed(seed, position), epoch)``."""
+    if operator.index(position) < 0:
+        raise ValueError(f"a blend's set position must be non-negative, not {position!r}")
+    entropy = np.random.SeedSequence([check_seed(seed), position, _BLEND])
+    return int(entropy.generate_state(1, np.uint64)[0])
+
+
+def split_generator(seed: int) -> np.random.Generator:
+    """The generator that assigns documents to train, validation and test: keyed
+    by the seed alone (the epoch's place holds 0), so no epoch changes a split."""
+    return np.random.default_rng([check_seed(seed), 0, _SPLIT])
 
 
 def mask_draws(seed: int, epoch: int, indices: Sequence[int], sizes: np.ndarray) -> np.ndarray:
