@@ -38,7 +38,7 @@ def test_reading_shards_and_masking_batches_do_not_load_the_core(tmp_path):
     tokens = np.arange(sum(lengths), dtype=np.uint16) % 50 + 10
     Path(prefix + ".bin").write_bytes(tokens.tobytes())
     code = f"""
-import bbpe.shards, bbpe.packing, bbpe.masking, bbpe.data
+import bbpe.shards, bbpe.packing, bbpe.masking, bbpe.blending, bbpe.data
 from bbpe.shards import IndexedDataset, check, info
 ds = IndexedDataset({prefix!r})
 assert ds.document(1)[0].tolist() == {tokens[8:12].tolist()}
@@ -47,6 +47,9 @@ specials = bbpe.packing.SpecialIds(bos=0, eos=2, pad=1, mask=3)
 masker = bbpe.masking.Masker(64, 3, [0, 1, 2, 3], pad_id=1)
 dataset = bbpe.data.MaskedLMDataset({prefix!r}, specials=specials, masker=masker, max_len=8)
 assert len(dataset) > 0 and dataset[0]["labels"].shape == dataset[0]["input_ids"].shape
+blend = bbpe.data.MaskedLMDataset([(2, {prefix!r}), (1, {prefix!r})], specials=specials,
+                                  masker=masker, max_len=8, split="train", split_weights=(2, 1, 0))
+assert len(blend) > 0 and blend[0]["labels"].shape == blend[0]["input_ids"].shape
 """
     assert loaded_after(code) == {"bbpe._core": False, "numpy": True}
 

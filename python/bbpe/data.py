@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import operator
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -46,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from bbpe import masking, packing, streams
+from bbpe import blending, masking, packing, streams
 
 
 class MaskedLMDataset:
@@ -59,7 +60,14 @@ class MaskedLMDataset:
     - "index": i.
 
     `shards` is a `packing.ShardDocuments` or anything it accepts (shard prefix,
-    directory with a manifest, `IndexedDataset`, a list of these). `tokenizer` (a
+    directory with a manifest, `IndexedDataset`, a list of these), or a blend of
+    several such sets: a list of (weight, shards) pairs, packed each on its own and
+    drawn in proportion to the weights (`bbpe.blending`; block i is then masked as
+    block i of the blend). `split` ("train", "validation" or "test") keeps that
+    split of the documents (of each set of a blend), cut by `split_weights` and
+    the seed (`packing.ShardDocuments`). `documents` is then a `ShardDocuments`,
+    or a tuple of them with `weights` (exact fractions; None without a blend).
+    `tokenizer` (a
     `bbpe.Tokenizer` or a name such as "roberta-base") supplies `specials` and the
     masker when they are not given. `seed` is the data's one seed: `masker=None`
     builds the RoBERTa masker with it, a masker given must have been built with
@@ -88,6 +96,8 @@ class MaskedLMDataset:
         specials: packing.SpecialIds | None = None,
         epoch: int = 0,
         short_seq_prob: float = 0.0,
+        split: str | None = None,
+        split_weights=(969, 30, 1),
     ):
         if masker is True:
             raise ValueError("masker must be a Masker, None (the default masker) or False")
@@ -110,14 +120,20 @@ class MaskedLMDataset:
             masker = masking.Masker.from_tokenizer(tokenizer, seed=seed)
         self.specials = specials
         self.masker = masker
-        self.documents = (
-            shards if isinstance(shards, packing.ShardDocuments) else packing.ShardDocuments(shards)
-        )
+        blend = _blend_entries(shards)
+        if blend is None:
+            self.weights = None
+            self.documents = _documents(shards, split, split_weights, seed)
+        else:
+            self.weights = packing.check_weights([weight for weight, _ in blend], "blend weights")
+            self.documents = tuple(
+                _documents(source, split, split_weights, seed) for _, source in blend
+            )
         self.format = format
         self.max_len = max_len
         self._seed = seed
         self.short_seq_prob = short_seq_prob
-        self.blocks: packing.Blocks | None = None
+        self.blocks: packing.Blocks | blending.BlendedBlocks | None = None
         self.set_epoch(epoch)
 
     def set_epoch(self, epoch: int) -> None:
@@ -127,15 +143,18 @@ class MaskedLMDataset:
         epoch = streams.check_epoch(epoch)
         plan = 0 if isinstance(self.masker, masking.StaticMasker) else epoch
         if self.blocks is None or self.blocks.epoch != plan:
-            self.blocks = packing.pack(
-                self.documents,
-                self.format,
-                self.specials,
+            settings = dict(
                 max_len=self.max_len,
                 seed=self.seed,
                 epoch=plan,
                 short_seq_prob=self.short_seq_prob,
             )
+            if self.weights is None:
+                self.blocks = packing.pack(self.documents, self.format, self.specials, **settings)
+            else:
+                self.blocks = blending.blend(
+                    self.documents, self.weights, self.format, self.specials, **settings
+                )
         self._epoch = epoch
 
     @property
@@ -170,6 +189,41 @@ class MaskedLMDataset:
             example["nsp_label"] = block.nsp_label
         example["index"] = i
         return example
+
+
+def _blend_entries(shards: Any) -> list[tuple[Any, Any]] | None:
+    """The (weight, shards) pairs of a blend, or None when `shards` is one set.
+    An entry is a blend's when it is a tuple or list starting with a number."""
+    if not isinstance(shards, (list, tuple)):
+        return None
+    weighted = [
+        isinstance(item, (list, tuple)) and len(item) > 0 and isinstance(item[0], numbers.Number)
+        for item in shards
+    ]
+    if not any(weighted):
+        return None
+    for item, is_weighted in zip(shards, weighted, strict=True):
+        if not is_weighted or len(item) != 2:
+            raise ValueError(
+                f"a blend is a list of (weight, shards) pairs, so {item!r} does not belong in it"
+            )
+    return [tuple(item) for item in shards]
+
+
+def _documents(source: Any, split: str | None, split_weights: Any, seed: int):
+    """`source` as `ShardDocuments`, of `split` if one is asked for."""
+    if not isinstance(source, packing.ShardDocuments):
+        return packing.ShardDocuments(source, split=split, split_weights=split_weights, seed=seed)
+    if split is not None:
+        raise ValueError(
+            "split= applies to shards the dataset reads; give ShardDocuments its split instead"
+        )
+    if source.split is not None and source.seed != seed:
+        raise ValueError(
+            f"the documents' {source.split} split was drawn with seed {source.seed} but the "
+            f"dataset's seed is {seed}: the data has one seed"
+        )
+    return source
 
 
 def collate(
