@@ -31,6 +31,9 @@ or, with the batches split across workers by `MaskedLMIterable` itself::
         stream.set_epoch(epoch)  # before the loader's workers copy the stream
         for batch in DataLoader(stream, batch_size=None, num_workers=4): ...
 
+Several corpora blend by weight (`MaskedLMDataset([(3, "wiki/"), (1, "books/")], ...)`,
+`bbpe.blending`), and `split=` keeps their train, validation or test documents.
+
 Batches are dicts of int64 NumPy arrays (DataLoader turns them into tensors).
 Every rank must use the same seed; only `rank` differs.
 """
