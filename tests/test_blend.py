@@ -120,6 +120,13 @@ def test_blocks_of_each_set_follow_the_weights_in_every_prefix(three_sets, weigh
         assert_within_one_of_shares(sets, weights)
 
 
+def test_float_weights_mean_the_decimals_they_print_as(three_sets):
+    decimals = blended(three_sets, (0.5, 0.3, 0.2))
+    integers = blended(three_sets, (5, 3, 2))
+    assert decimals.weights == (Fraction(1, 2), Fraction(3, 10), Fraction(1, 5))
+    assert np.array_equal(decimals.blocks.sets, integers.blocks.sets)
+
+
 def test_each_set_is_packed_with_its_own_stream_and_drawn_in_its_order(three_sets):
     dataset = blended(three_sets, seed=5, epoch=2)
     for j, prefix in enumerate(three_sets):

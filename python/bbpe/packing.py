@@ -170,10 +170,13 @@ def check_weights(weights, what: str) -> tuple[Fraction, ...]:
     """`weights` (numbers, or one string of them separated by commas, as
     Megatron's "969,30,1") as exact fractions, so that shares are exact; a
     ValueError naming the value unless they are finite, none negative and not
-    all zero."""
+    all zero. A float counts as the decimal it prints as (0.3 is 3/10, not the
+    binary fraction nearest it), so 0.5, 0.3, 0.2 blend as 5:3:2 do."""
     items = weights.split(",") if isinstance(weights, str) else weights
     try:
-        values = tuple(Fraction(x.strip() if isinstance(x, str) else x) for x in items)
+        values = tuple(
+            Fraction(str(x).strip() if isinstance(x, (str, float)) else x) for x in items
+        )
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{what} must be finite numbers, not {weights!r}") from None
     if not values:
