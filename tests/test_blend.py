@@ -130,8 +130,14 @@ def test_float_weights_mean_the_decimals_they_print_as(three_sets):
 def test_each_set_is_packed_with_its_own_stream_and_drawn_in_its_order(three_sets):
     dataset = blended(three_sets, seed=5, epoch=2)
     for j, prefix in enumerate(three_sets):
-        own = pack(ShardDocuments(prefix), "full-sentences", SPECIALS, max_len=16,
-                   seed=streams.blend_seed(5, j), epoch=2)  # fmt: skip
+        own = pack(
+            ShardDocuments(prefix),
+            "full-sentences",
+            SPECIALS,
+            max_len=16,
+            seed=streams.blend_seed(5, j),
+            epoch=2,
+        )
         drawn = [dataset[int(i)]["input_ids"] for i in np.flatnonzero(dataset.blocks.sets == j)]
         # Fewer draws than blocks take the first ones; more take them all again.
         expected = [own[k % len(own)].input_ids for k in range(len(drawn))]
@@ -220,8 +226,9 @@ def test_workers_share_the_blend_out_without_changing_it(three_sets):
             epoch_batches(dataset, sampler, worker_id=w, num_workers=workers)
             for w in range(workers)
         ]
-        rounds = [shares[w][k] for k in range(len(whole)) for w in range(workers)
-                  if k < len(shares[w])]  # fmt: skip
+        rounds = [
+            shares[w][k] for k in range(len(whole)) for w in range(workers) if k < len(shares[w])
+        ]
         assert digest(rounds) == digest(whole)
 
 
@@ -254,8 +261,9 @@ print(h.hexdigest())
 
 def test_a_fresh_process_blends_the_same_batches(three_sets):
     sources = list(zip((3, 1, 1), three_sets, strict=True))
-    dataset = blended(three_sets, seed=9, masker=masker(9), epoch=3, split="train",
-                      split_weights=(8, 1, 1))  # fmt: skip
+    dataset = blended(
+        three_sets, seed=9, masker=masker(9), epoch=3, split="train", split_weights=(8, 1, 1)
+    )
     here = digest(epoch_batches(dataset, FixedBatches.for_dataset(dataset, 4)))
     script = BATCHES_SCRIPT.format(vocab=VOCAB, sources=sources)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
@@ -315,8 +323,9 @@ def _firsts(documents: list[list[int]]) -> list[int]:
 def test_a_split_stays_the_same_in_every_epoch_and_follows_the_seed(three_sets):
     def split(seed, epoch):
         """Each set's validation documents, and the tokens the epoch's blocks hold."""
-        dataset = blended(three_sets, seed=seed, epoch=epoch, split="validation",
-                          split_weights=(6, 3, 1))  # fmt: skip
+        dataset = blended(
+            three_sets, seed=seed, epoch=epoch, split="validation", split_weights=(6, 3, 1)
+        )
         ids = np.concatenate([dataset.blocks[i].input_ids for i in range(len(dataset))])
         return [document_ids(documents) for documents in dataset.documents], ids[ids >= SET_BASE]
 
