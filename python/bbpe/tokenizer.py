@@ -26,7 +26,8 @@ PRETRAINED = ("gpt2", "roberta-base")
 
 AllowedSpecial = Literal["all", "none"] | Iterable[str]
 Padding = bool | Literal["longest", "max_length"]
-Truncation = bool | Literal["longest_first"]
+TRUNCATIONS = ("longest_first", "only_first", "only_second")
+Truncation = bool | Literal["longest_first", "only_first", "only_second"]
 
 
 def _pretrained_dir(name: str) -> Path:
@@ -96,8 +97,11 @@ def _check_shaping(max_length, truncation, padding) -> None:
         isinstance(max_length, bool) or not isinstance(max_length, Integral) or max_length < 1
     ):
         raise ValueError(f"max_length must be a positive int or None, not {max_length!r}")
-    if not (isinstance(truncation, bool) or truncation == "longest_first"):
-        raise ValueError(f"truncation must be True, False or 'longest_first', not {truncation!r}")
+    if not (isinstance(truncation, bool) or truncation in TRUNCATIONS):
+        raise ValueError(
+            "truncation must be True, False, 'longest_first', 'only_first' or "
+            f"'only_second', not {truncation!r}"
+        )
     if not (isinstance(padding, bool) or padding in ("longest", "max_length")):
         raise ValueError(f"padding must be False, True, 'longest' or 'max_length', not {padding!r}")
     if padding == "max_length" and max_length is None:
@@ -320,7 +324,7 @@ class Tokenizer:
                 raise ValueError(
                     f"max_length={max_length} leaves no room: the template adds {extra} tokens"
                 )
-            first, second = _truncate_longest_first(first, second, budget)
+            first, second = _truncate(first, second, budget, truncation)
         if add_special_tokens:
             return self._template(first, second)
         return first if second is None else first + second
@@ -356,10 +360,12 @@ class Tokenizer:
 
         ``allowed_special`` chooses which special tokens written in the text
         (``"<mask>"``) become their ids: ``"all"``, ``"none"`` or a set of
-        them; the others are encoded as plain text. ``truncation`` (longest
-        first: the longer of text and pair loses tokens) and
-        ``padding="max_length"`` need a positive ``max_length``; other values
-        of these options are refused, not ignored.
+        them; the others are encoded as plain text. ``truncation`` (``True``
+        or ``"longest_first"``: the longer of text and pair loses tokens;
+        ``"only_first"``, ``"only_second"``: only that one; segments are cut
+        exactly as in Hugging Face) and ``padding="max_length"`` need a
+        positive ``max_length``; other values of these options are refused,
+        not ignored.
         """
         _check_shaping(max_length, truncation, padding)
         allowed = self._allowed(allowed_special)
@@ -606,16 +612,44 @@ def _trim_span(text: str, span: tuple[int, int], any_space: bool) -> tuple[int, 
     return start, end
 
 
-def _truncate_longest_first(
-    first: list[int], second: list[int] | None, budget: int
+def _truncate(
+    first: list[int], second: list[int] | None, budget: int, strategy: Truncation
 ) -> tuple[list[int], list[int] | None]:
-    """Drop tokens from the end of the longer sequence until both fit in `budget`."""
-    if second is None:
-        return first[:budget], None
-    a, b = len(first), len(second)
-    while a + b > budget:
-        if a > b:
-            a -= 1
-        else:
-            b -= 1
-    return first[:a], second[:b]
+    """Cut the segments to `budget` tokens together, exactly as Hugging Face's
+    tokenizers does (`truncate_encodings`), so pairs line up with transformers."""
+    total = len(first) + (0 if second is None else len(second))
+    if total <= budget:
+        return first, second
+    if budget == 0:  # HF empties every segment here, whatever the strategy
+        return [], None if second is None else []
+    if strategy in (True, "longest_first"):
+        if second is None:
+            return first[:budget], None
+        a, b = _longest_first_lengths(len(first), len(second), budget)
+        return first[:a], second[:b]
+    if strategy == "only_second" and second is None:
+        raise ValueError("truncation='only_second' needs a pair: there is no second text")
+    cut_first = strategy == "only_first"
+    target = first if cut_first else second
+    excess = total - budget
+    if len(target) <= excess:  # HF keeps at least one token of the segment it cuts
+        which = "text" if cut_first else "pair"
+        raise ValueError(
+            f"truncation={strategy!r} cannot fit max_length: the {which} has "
+            f"{len(target)} tokens but {excess} must go; use truncation='longest_first'"
+        )
+    kept = target[: len(target) - excess]
+    return (kept, second) if cut_first else (first, kept)
+
+
+def _longest_first_lengths(a: int, b: int, budget: int) -> tuple[int, int]:
+    """How many tokens of segments of `a` and `b` tokens (more than `budget`
+    together) Hugging Face keeps: the shorter stays whole if it takes at most
+    half the budget; otherwise each gets half, the odd token going to the
+    longer segment, to the second when they are equally long."""
+    short = min(a, b)
+    if 2 * short <= budget:
+        kept_short, kept_long = short, budget - short
+    else:
+        kept_short, kept_long = budget // 2, budget - budget // 2
+    return (kept_long, kept_short) if a > b else (kept_short, kept_long)
