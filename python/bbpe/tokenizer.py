@@ -20,6 +20,8 @@ from bbpe._publish import write_durably
 if TYPE_CHECKING:  # NumPy is imported where arrays are made, so that loading is quick
     import numpy as np
 
+    from bbpe.hf_call import BatchEncoding
+
     Ids = Sequence[int] | np.ndarray
 
 PRETRAINED = ("gpt2", "roberta-base")
@@ -143,6 +145,12 @@ class Tokenizer:
         self._name = name
         self._special_tokens = dict(core.special_tokens())
         self._allowed_cache: dict[frozenset, list[int]] = {}
+        # The longest input the model takes, what ``__call__`` truncates and
+        # pads to when no ``max_length`` is given, as in transformers: 512 for
+        # RoBERTa's template, 1024 for GPT-2's vocabulary, else unknown (None).
+        self.model_max_length: int | None = (
+            512 if self.has_roberta_template else 1024 if name == "gpt2" else None
+        )
 
     # ----------------------------------------------------------------- loading
     @classmethod
@@ -309,6 +317,25 @@ class Tokenizer:
             return 0
         return 4 if pair else 2
 
+    def _truncated(
+        self,
+        first: list[int],
+        second: list[int] | None,
+        add_special_tokens: bool,
+        max_length: int | None,
+        truncation: Truncation,
+    ) -> tuple[list[int], list[int] | None]:
+        """The segments cut so that they and the template fit ``max_length``."""
+        if not truncation:
+            return first, second
+        extra = self.num_special_tokens_to_add(second is not None) if add_special_tokens else 0
+        budget = max_length - extra
+        if budget < 0:
+            raise ValueError(
+                f"max_length={max_length} leaves no room: the template adds {extra} tokens"
+            )
+        return _truncate(first, second, budget, truncation)
+
     def _finish(
         self,
         first: list[int],
@@ -317,14 +344,7 @@ class Tokenizer:
         max_length: int | None,
         truncation: Truncation,
     ) -> list[int]:
-        extra = self.num_special_tokens_to_add(second is not None) if add_special_tokens else 0
-        if truncation:
-            budget = max_length - extra
-            if budget < 0:
-                raise ValueError(
-                    f"max_length={max_length} leaves no room: the template adds {extra} tokens"
-                )
-            first, second = _truncate(first, second, budget, truncation)
+        first, second = self._truncated(first, second, add_special_tokens, max_length, truncation)
         if add_special_tokens:
             return self._template(first, second)
         return first if second is None else first + second
@@ -440,6 +460,57 @@ class Tokenizer:
                 "so the rows cannot be one array; pass truncation=True"
             )
         return np.array(rows, dtype=np.int64).reshape(len(rows), length)
+
+    def __call__(
+        self,
+        text: str | Sequence[str],
+        text_pair: str | Sequence[str] | None = None,
+        *,
+        add_special_tokens: bool = True,
+        padding: bool | Literal["longest", "max_length", "do_not_pad"] = False,
+        truncation: bool | Literal["longest_first", "only_first", "only_second"] | None = None,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        return_tensors: Literal["np", "pt", "arrow"] | None = None,
+        return_token_type_ids: bool | None = None,
+        return_attention_mask: bool | None = None,
+        return_special_tokens_mask: bool = False,
+        return_offsets_mapping: bool = False,
+    ) -> BatchEncoding:
+        """Encodes like transformers' tokenizer call (``RobertaTokenizerFast``):
+        ``tok(texts, truncation=True, padding=True, return_tensors="np")``.
+
+        ``text`` is one string or a list of them (``text_pair`` alike); special
+        tokens written in the text become their ids. Returns a dict, also read
+        as attributes, of ``input_ids``, ``attention_mask`` and, when asked for,
+        ``token_type_ids`` (all 0), ``special_tokens_mask`` (1 for template and
+        padding tokens) and ``offset_mapping`` (character spans, ``(0, 0)`` for
+        those). Options as in transformers: ``max_length`` defaults to
+        :attr:`model_max_length` and alone turns truncation on; truncation cuts
+        pairs exactly as Hugging Face does; ``padding=True`` pads to the longest
+        row, ``"max_length"`` to ``max_length``, rounded up to
+        ``pad_to_multiple_of``. ``return_tensors``: lists (None), int64 NumPy
+        arrays (``"np"``), torch tensors (``"pt"``, importing torch only then)
+        or Arrow list arrays (``"arrow"``, needs pyarrow); arrays have a batch
+        axis even for one text, and NumPy and torch need rows of one length.
+        """
+        from bbpe.hf_call import call
+
+        return call(
+            self,
+            text,
+            text_pair,
+            add_special_tokens=add_special_tokens,
+            padding=padding,
+            truncation=truncation,
+            max_length=max_length,
+            pad_to_multiple_of=pad_to_multiple_of,
+            return_tensors=return_tensors,
+            return_token_type_ids=return_token_type_ids,
+            return_attention_mask=return_attention_mask,
+            return_special_tokens_mask=return_special_tokens_mask,
+            return_offsets_mapping=return_offsets_mapping,
+        )
 
     def encode_batch_flat(
         self,
