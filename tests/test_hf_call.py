@@ -325,3 +325,15 @@ def test_arrow_gives_list_arrays_or_says_pyarrow_is_missing(roberta):
         [list(s) for s in row] for row in lists.offset_mapping
     ]
     assert np.asarray(ours.attention_mask.flatten()).dtype == np.int64
+
+
+def test_model_max_length_survives_pickling(roberta):
+    """A data loader's workers get the tokenizer by pickle: a changed
+    model_max_length must reach them."""
+    import pickle
+
+    unnamed = Tokenizer.from_pretrained("roberta-base")
+    unnamed.add_prefix_space = True  # no longer the bundled one: pickled as its JSON
+    for tok in (Tokenizer.from_pretrained("roberta-base"), unnamed):
+        tok.model_max_length = 128
+        assert pickle.loads(pickle.dumps(tok)).model_max_length == 128

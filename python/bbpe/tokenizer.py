@@ -644,9 +644,10 @@ class Tokenizer:
 
     # ---------------------------------------------------------------- pickling
     def __reduce__(self):
+        state = {"model_max_length": self.model_max_length}  # set on the new object by pickle
         if self._name is not None:
-            return (Tokenizer.from_pretrained, (self._name,))
-        return (_from_json_text, (self._core.to_hf_json(),))
+            return (Tokenizer.from_pretrained, (self._name,), state)
+        return (_from_json_text, (self._core.to_hf_json(),), state)
 
     def __repr__(self) -> str:
         name = f"{self._name!r}, " if self._name else ""
