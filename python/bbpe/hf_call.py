@@ -72,7 +72,10 @@ def call(
         columns["special_tokens_mask"] = []
     if return_offsets_mapping:
         columns["offset_mapping"] = []
-    for (first, first_spans), (second, second_spans) in zip(firsts, seconds, strict=True):
+    pair_texts = pairs or [None] * len(texts)
+    for text_a, text_b, (first, first_spans), (second, second_spans) in zip(
+        texts, pair_texts, firsts, seconds, strict=True
+    ):
         first, second = tok._truncated(first, second, add_special_tokens, max_length, truncation)
         ids = tok._template(first, second) if templated else _joined(first, second)
         columns["input_ids"].append(ids)
@@ -83,11 +86,14 @@ def call(
         if return_special_tokens_mask:
             plain_b = None if second is None else [0] * len(second)
             columns["special_tokens_mask"].append(_wrap([0] * len(first), plain_b, 1, templated))
-        if return_offsets_mapping:
-            spans_b = None if second is None else second_spans[: len(second)]
-            columns["offset_mapping"].append(
-                _wrap(first_spans[: len(first)], spans_b, NO_SPAN, templated)
+        if return_offsets_mapping:  # trimmed once cut: only the kept tokens' spans
+            spans_a = tok._trimmed_spans(text_a, first, first_spans[: len(first)])
+            spans_b = (
+                None
+                if second is None
+                else tok._trimmed_spans(text_b, second, second_spans[: len(second)])
             )
+            columns["offset_mapping"].append(_wrap(spans_a, spans_b, NO_SPAN, templated))
     if padding:
         _pad_columns(tok, columns, padding, max_length, pad_to_multiple_of)
     return BatchEncoding(
@@ -152,11 +158,15 @@ def _resolve(tok: Tokenizer, padding, truncation, max_length, pad_to_multiple_of
 
 def _segments(tok: Tokenizer, texts: list[str], pairs: list[str] | None, with_spans: bool):
     """(ids, spans) of each text and of each pair (``(None, None)`` without
-    pairs); spans are None unless asked for, and then come text by text."""
+    pairs); spans are None unless asked for, and then come text by text,
+    untrimmed (trimming is per token in Python: done on what truncation keeps)."""
     if with_spans:
 
         def encode(values):
-            return [tok.encode_with_offsets(t, add_special_tokens=False) for t in values]
+            return [
+                tok.encode_with_offsets(t, add_special_tokens=False, trim_offsets=False)
+                for t in values
+            ]
 
     else:
 

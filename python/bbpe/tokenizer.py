@@ -552,11 +552,7 @@ class Tokenizer:
         for name, t in zip(("text", "pair"), texts, strict=False):
             ids, spans = _utf8_safe(lambda s: self._core.encode_with_offsets(s, allowed), t, name)
             if trim_offsets:
-                special = set(self._special_tokens.values())
-                spans = [
-                    _trim_span(t, s, any_space=i in special)
-                    for i, s in zip(ids, spans, strict=True)
-                ]
+                spans = self._trimmed_spans(t, ids, spans)
             parts.append((ids, spans))
         if not (add_special_tokens and self.has_roberta_template):
             return [i for p in parts for i in p[0]], [s for p in parts for s in p[1]]
@@ -566,6 +562,15 @@ class Tokenizer:
         if pair is not None:
             spans += [none, *parts[1][1], none]
         return ids, spans
+
+    def _trimmed_spans(
+        self, text: str, ids: list[int], spans: list[tuple[int, int]]
+    ) -> list[tuple[int, int]]:
+        """`spans` of `ids` in `text` with the spaces at their ends left out."""
+        special = set(self._special_tokens.values())
+        return [
+            _trim_span(text, s, any_space=i in special) for i, s in zip(ids, spans, strict=True)
+        ]
 
     def tokenize(self, text: str, *, allowed_special: AllowedSpecial = "all") -> list[str]:
         """Token strings in GPT-2's byte alphabet (``['It', 'Ġwas', ...]``), no template."""
