@@ -468,7 +468,7 @@ class Tokenizer:
         *,
         add_special_tokens: bool = True,
         padding: bool | Literal["longest", "max_length", "do_not_pad"] = False,
-        truncation: bool | Literal["longest_first", "only_first", "only_second"] | None = None,
+        truncation: Truncation | Literal["do_not_truncate"] | None = None,
         max_length: int | None = None,
         pad_to_multiple_of: int | None = None,
         return_tensors: Literal["np", "pt", "arrow"] | None = None,
