@@ -56,6 +56,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=10, help="steps of linear warm-up")
     parser.add_argument("--tiny", action="store_true", help="a 2-layer, 64-wide model")
     parser.add_argument("--eval", nargs="*", default=[], help="held-out corpus files")
+    parser.add_argument(
+        "--eval-format",
+        choices=FORMATS,
+        default="full-sentences",
+        help="the held-out blocks' format: one for every run, so that runs compare",
+    )
     parser.add_argument("--eval-every", type=int, default=0, help="steps between evaluations")
     parser.add_argument("--eval-batches", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
@@ -77,8 +83,10 @@ def corpus_inputs(args: argparse.Namespace) -> list[str]:
     return inputs
 
 
-def masked_dataset(shard_dir: str, tokenizer, args: argparse.Namespace, *, static: bool):
-    """The paper's data: blocks of `args.format`, masked dynamically (a new mask
+def masked_dataset(
+    shard_dir: str, tokenizer, args: argparse.Namespace, *, format: str, static: bool
+):
+    """The paper's data: blocks of `format`, masked dynamically (a new mask
     every epoch) or statically (`copies` fixed masks per block)."""
     from bbpe import data, masking
 
@@ -88,7 +96,7 @@ def masked_dataset(shard_dir: str, tokenizer, args: argparse.Namespace, *, stati
     return data.MaskedLMDataset(
         shard_dir,
         tokenizer,
-        format=args.format,
+        format=format,
         max_len=args.max_len,
         seed=args.seed,
         masker=masker,
@@ -146,7 +154,8 @@ def evaluate(model, dataset, args: argparse.Namespace, torch, device) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     """Runs the pretraining; returns {"losses": [...], "eval_losses": [...],
-    "tokens_per_second": ...} for tests and the ablation bench."""
+    "tokens": real tokens trained on, "tokens_per_second": ...} for tests and
+    the ablation bench."""
     args = parse_args(argv)
     import torch
 
@@ -166,12 +175,14 @@ def main(argv: list[str] | None = None) -> dict:
         tokenizer.save(os.path.join(workdir, "vocab"))
     shard_dir = os.path.join(workdir, "shards")
     shards.write(inputs, shard_dir, tokenizer, split_sentences=True, overwrite=True)
-    dataset = masked_dataset(shard_dir, tokenizer, args, static=args.masking == "static")
+    dataset = masked_dataset(
+        shard_dir, tokenizer, args, format=args.format, static=args.masking == "static"
+    )
     held_out = None
     if args.eval:
         eval_dir = os.path.join(workdir, "eval-shards")
         shards.write(args.eval, eval_dir, tokenizer, split_sentences=True, overwrite=True)
-        held_out = masked_dataset(eval_dir, tokenizer, args, static=False)
+        held_out = masked_dataset(eval_dir, tokenizer, args, format=args.eval_format, static=False)
 
     model = build_model(tokenizer, args).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
@@ -201,7 +212,12 @@ def main(argv: list[str] | None = None) -> dict:
     if held_out is not None and (not eval_losses or args.steps % max(args.eval_every, 1)):
         eval_losses.append(evaluate(model, held_out, args, torch, device))
     rate = tokens / (time.perf_counter() - started)
-    summary = {"losses": losses, "eval_losses": eval_losses, "tokens_per_second": rate}
+    summary = {
+        "losses": losses,
+        "eval_losses": eval_losses,
+        "tokens": tokens,
+        "tokens_per_second": rate,
+    }
     first, last = losses[: min(10, len(losses))], losses[-min(10, len(losses)) :]
     print(
         f"{args.format}, {args.masking} masking, {args.steps} steps on {device}: loss "
