@@ -296,6 +296,7 @@ def test_torch_is_imported_only_for_pt():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.trainers
 def test_pt_gives_torch_tensors_or_says_torch_is_missing(roberta, hf_fast):
     try:
         import torch
@@ -309,6 +310,7 @@ def test_pt_gives_torch_tensors_or_says_torch_is_missing(roberta, hf_fast):
     assert_same(ours, hf_fast(["a b", "c"], **options))
 
 
+@pytest.mark.trainers
 def test_arrow_gives_list_arrays_or_says_pyarrow_is_missing(roberta):
     try:
         import pyarrow as pa
