@@ -61,7 +61,12 @@ fn reloaded(format: u8, loaded: &Loaded) -> Option<Loaded> {
         )
         .unwrap(),
         1 => hf_json::parse(
-            &hf_json::to_json(vocab, &loaded.pattern, loaded.add_prefix_space),
+            &hf_json::to_json(
+                vocab,
+                &loaded.pattern,
+                loaded.add_prefix_space,
+                loaded.roberta_template,
+            ),
             "saved",
         )
         .unwrap(),

@@ -1,7 +1,9 @@
 //! GPT-2 / RoBERTa `vocab.json` (token string -> id, in the byte alphabet)
 //! and `merges.txt` (one merge per line, in rank order).
 
-use super::{build_vocab, display, read_text, Loaded, GPT2_SPECIALS, ROBERTA_SPECIALS};
+use super::{
+    build_vocab, display, has_roberta_specials, read_text, Loaded, GPT2_SPECIALS, ROBERTA_SPECIALS,
+};
 use crate::byte_alphabet::{bytes_to_token_string, token_string_to_bytes};
 use crate::error::Error;
 use crate::pretokenize::GPT2_PATTERN;
@@ -157,9 +159,10 @@ pub fn load(
     )?;
     check_complete(&vocab, &vocab_file, &merges_file)?;
     Ok(Loaded {
-        vocab,
         pattern: GPT2_PATTERN.to_string(),
         add_prefix_space: false,
+        roberta_template: has_roberta_specials(&vocab),
+        vocab,
     })
 }
 

@@ -49,6 +49,89 @@ fn read_pretokenizer(node: &Value, file: &str) -> Result<(String, bool), Error> 
     Err(unsupported())
 }
 
+/// Whether a supported post-processor adds RoBERTa's template
+/// (`<s> A </s></s> B </s>`, with the ids of `specials`); the other supported
+/// ones add nothing: none, ByteLevel (offsets only), a TemplateProcessing of
+/// the bare sequences (what transformers writes for GPT-2), or a Sequence of
+/// these.
+fn read_post_processor(node: &Value, specials: &[SpecialToken], file: &str) -> Result<bool, Error> {
+    let unsupported = |why: &str| {
+        Error::file(
+            file,
+            "post_processor",
+            format!("{why}: {node}; bbpe adds RoBERTa's template <s> A </s></s> B </s> or nothing"),
+        )
+    };
+    let special_id = |content: &str| specials.iter().find(|s| s.content == content).map(|s| s.id);
+    let is_special = |name: &Value, id: &Value| {
+        name.as_str()
+            .and_then(special_id)
+            .is_some_and(|known| id.as_u64() == Some(u64::from(known)))
+    };
+    match node["type"].as_str() {
+        None if node.is_null() => Ok(false),
+        Some("ByteLevel") => Ok(false),
+        Some("RobertaProcessing") => {
+            let (cls, sep) = (&node["cls"], &node["sep"]);
+            if cls[0] == "<s>"
+                && sep[0] == "</s>"
+                && is_special(&cls[0], &cls[1])
+                && is_special(&sep[0], &sep[1])
+            {
+                Ok(true)
+            } else {
+                Err(unsupported(
+                    "cls and sep must be the added tokens <s> and </s>",
+                ))
+            }
+        }
+        Some("TemplateProcessing") => {
+            // Each piece as a name: the sequences as $A and $B, special tokens as themselves.
+            let pieces = |template: &Value| -> Option<Vec<String>> {
+                template
+                    .as_array()?
+                    .iter()
+                    .map(
+                        |piece| match (&piece["Sequence"]["id"], &piece["SpecialToken"]["id"]) {
+                            (Value::String(seq), Value::Null) => Some(format!("${seq}")),
+                            (Value::Null, Value::String(token)) => Some(token.clone()),
+                            _ => None,
+                        },
+                    )
+                    .collect()
+            };
+            let single = pieces(&node["single"]).unwrap_or_default();
+            let pair = pieces(&node["pair"]).unwrap_or_default();
+            let ids_match = ["<s>", "</s>"].iter().all(|&t| {
+                let ids = &node["special_tokens"][t]["ids"];
+                ids.as_array().is_some_and(|ids| ids.len() == 1)
+                    && is_special(&Value::from(t), &ids[0])
+            });
+            if single == ["$A"] && pair == ["$A", "$B"] {
+                Ok(false)
+            } else if single == ["<s>", "$A", "</s>"]
+                && pair == ["<s>", "$A", "</s>", "</s>", "$B", "</s>"]
+                && ids_match
+            {
+                Ok(true)
+            } else {
+                Err(unsupported("a template other than RoBERTa's or none"))
+            }
+        }
+        Some("Sequence") => {
+            let processors = node["processors"]
+                .as_array()
+                .ok_or_else(|| unsupported("a Sequence needs a list of processors"))?;
+            let mut template = false;
+            for processor in processors {
+                template |= read_post_processor(processor, specials, file)?;
+            }
+            Ok(template)
+        }
+        _ => Err(unsupported("unsupported post-processor")),
+    }
+}
+
 /// Where merge `i` is in tokenizer.json.
 fn merge_place(i: usize) -> String {
     format!("model.merges[{i}]")
@@ -161,6 +244,7 @@ pub fn parse(text: &str, file: &str) -> Result<Loaded, Error> {
         special.rstrip = added["rstrip"] == true;
         specials.push(special);
     }
+    let roberta_template = read_post_processor(&root["post_processor"], &specials, &file)?;
     let names: Vec<String> = specials.iter().map(|s| s.content.clone()).collect();
     let entries = model["vocab"]
         .as_object()
@@ -173,12 +257,18 @@ pub fn parse(text: &str, file: &str) -> Result<Loaded, Error> {
         vocab,
         pattern,
         add_prefix_space,
+        roberta_template,
     })
 }
 
-/// The tokenizer.json text. With RoBERTa's `<s>` and `</s>` the post-processor
-/// adds RoBERTa's templates, as `roberta-base`'s own file does.
-pub fn to_json(vocab: &Vocab, pattern: &str, add_prefix_space: bool) -> String {
+/// The tokenizer.json text. With `roberta_template` the post-processor adds
+/// RoBERTa's templates, as `roberta-base`'s own file does.
+pub fn to_json(
+    vocab: &Vocab,
+    pattern: &str,
+    add_prefix_space: bool,
+    roberta_template: bool,
+) -> String {
     let added: Vec<Value> = vocab
         .specials()
         .iter()
@@ -198,9 +288,12 @@ pub fn to_json(vocab: &Vocab, pattern: &str, add_prefix_space: bool) -> String {
             {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false},
             byte_level(false)]})
     };
-    let post_processor = match (vocab.special_id("<s>"), vocab.special_id("</s>")) {
-        (Some(cls), Some(sep)) => json!({"type": "RobertaProcessing", "sep": ["</s>", sep],
-            "cls": ["<s>", cls], "trim_offsets": true, "add_prefix_space": add_prefix_space}),
+    let template_ids = (vocab.special_id("<s>"), vocab.special_id("</s>"));
+    let post_processor = match template_ids {
+        (Some(cls), Some(sep)) if roberta_template => {
+            json!({"type": "RobertaProcessing", "sep": ["</s>", sep],
+            "cls": ["<s>", cls], "trim_offsets": true, "add_prefix_space": add_prefix_space})
+        }
         _ => byte_level(true),
     };
     let vocab_map = vocab.token_strings();
@@ -233,7 +326,9 @@ pub fn save(
     vocab: &Vocab,
     pattern: &str,
     add_prefix_space: bool,
+    roberta_template: bool,
     path: &Path,
 ) -> Result<(), Error> {
-    write_durably(path, to_json(vocab, pattern, add_prefix_space).as_bytes())
+    let text = to_json(vocab, pattern, add_prefix_space, roberta_template);
+    write_durably(path, text.as_bytes())
 }

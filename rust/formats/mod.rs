@@ -22,6 +22,15 @@ pub struct Loaded {
     pub vocab: Vocab,
     pub pattern: String,
     pub add_prefix_space: bool,
+    /// Whether inputs are wrapped as `<s> A </s></s> B </s>`: a tokenizer.json
+    /// says so in its post-processor, other files by having `<s>` and `</s>`.
+    pub roberta_template: bool,
+}
+
+/// The template rule for files that do not record one: RoBERTa's whenever
+/// the vocabulary has `<s>` and `</s>`.
+pub fn has_roberta_specials(vocab: &Vocab) -> bool {
+    vocab.special_id("<s>").is_some() && vocab.special_id("</s>").is_some()
 }
 
 pub(crate) fn display(path: &Path) -> String {

@@ -3,7 +3,7 @@
 //! The file does not say how text is split into pieces first: the caller
 //! gives the pattern.
 
-use super::{build_vocab, display, read_text, Loaded};
+use super::{build_vocab, display, has_roberta_specials, read_text, Loaded};
 use crate::error::Error;
 use crate::system::publish::write_durably;
 use crate::vocab::{largest_plausible_id, MergePair, SpecialToken, TokenEntry, Vocab};
@@ -226,9 +226,10 @@ pub fn load(path: &Path, specials: &[SpecialToken], pattern: &str) -> Result<Loa
         format!("line {}", line_of_rank[&merged_ranks[merge]])
     })?;
     Ok(Loaded {
-        vocab,
         pattern: pattern.to_string(),
         add_prefix_space: false,
+        roberta_template: has_roberta_specials(&vocab),
+        vocab,
     })
 }
 

@@ -20,6 +20,8 @@ use std::path::PathBuf;
 #[pyclass(module = "bbpe._core", frozen)]
 pub(super) struct CoreTokenizer {
     pub(super) encoder: Encoder,
+    /// Whether inputs get RoBERTa's template (as the loaded files said).
+    pub(super) roberta_template: bool,
 }
 
 impl CoreTokenizer {
@@ -27,6 +29,7 @@ impl CoreTokenizer {
         let pretokenizer = Pretokenizer::from_pattern(&loaded.pattern).map_err(to_py)?;
         Ok(CoreTokenizer {
             encoder: Encoder::new(loaded.vocab, pretokenizer, loaded.add_prefix_space),
+            roberta_template: loaded.roberta_template,
         })
     }
 }
@@ -78,6 +81,12 @@ impl CoreTokenizer {
         self.encoder.pretokenizer().pattern()
     }
 
+    /// Whether inputs are wrapped as `<s> A </s></s> B </s>`.
+    #[getter]
+    fn roberta_template(&self) -> bool {
+        self.roberta_template
+    }
+
     #[getter]
     fn add_prefix_space(&self) -> bool {
         self.encoder.add_prefix_space()
@@ -89,6 +98,7 @@ impl CoreTokenizer {
         let pretokenizer = self.encoder.pretokenizer().clone();
         Ok(CoreTokenizer {
             encoder: Encoder::new(vocab, pretokenizer, add_prefix_space),
+            roberta_template: self.roberta_template,
         })
     }
 
@@ -289,6 +299,7 @@ impl CoreTokenizer {
             self.encoder.vocab(),
             self.pattern(),
             self.add_prefix_space(),
+            self.roberta_template,
         )
     }
 

@@ -5,6 +5,7 @@ use super::tokenizer::CoreTokenizer;
 use super::{corpus_files, to_py, PyReadOptions};
 use crate::corpus::total_size;
 use crate::encode::Encoder;
+use crate::formats::has_roberta_specials;
 use crate::train::word_counts::WordCounts;
 use crate::train::{count_files, learn_vocab, Holdout, TextCounter, TrainReport, TrainSettings};
 use pyo3::exceptions::PyValueError;
@@ -66,6 +67,7 @@ fn finish_training<'py>(
     reporter.check()?;
     let pretokenizer = settings.pretokenizer().map_err(to_py)?;
     let tokenizer = CoreTokenizer {
+        roberta_template: has_roberta_specials(&vocab),
         encoder: Encoder::new(vocab, pretokenizer, false),
     };
     let summary = report_dict(py, &report, count_seconds)?;
