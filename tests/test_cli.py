@@ -81,7 +81,9 @@ def test_train_sample_writes_every_format_and_encode_uses_it(tmp_path, capsys):
     names = sorted(p.name for p in out.iterdir())
     assert names == [
         "merges.txt",
+        "special_tokens_map.json",
         "tokenizer.json",
+        "tokenizer_config.json",
         "vocab.json",
         "vocab.tiktoken",
         "vocab.tiktoken.json",

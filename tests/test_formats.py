@@ -44,7 +44,7 @@ def test_gpt2_files_round_trip(tmp_path, name, sample_texts):
 def test_hf_tokenizer_json_gives_identical_ids(tmp_path, name, sample_texts):
     tokenizers = pytest.importorskip("tokenizers")
     original = Tokenizer.from_pretrained(name)
-    (path,) = original.save(tmp_path, format="hf")
+    path = original.save(tmp_path, format="hf")[0]
     hf = tokenizers.Tokenizer.from_file(str(path))
     for text in sample_texts:
         assert hf.encode(text).ids == original.encode(text), text[:60]
@@ -239,7 +239,7 @@ def test_one_megabyte_token_is_written_and_read_quickly(tmp_path):
 def test_offsets_match_hf_tokenizers(tmp_path, sample_texts):
     tokenizers = pytest.importorskip("tokenizers")
     roberta = Tokenizer.from_pretrained("roberta-base")
-    (path,) = roberta.save(tmp_path, format="hf")
+    path = roberta.save(tmp_path, format="hf")[0]
     hf = tokenizers.Tokenizer.from_file(str(path))
     for text in sample_texts:
         expected = hf.encode(text)
@@ -256,7 +256,7 @@ def test_offsets_match_hf_tokenizers(tmp_path, sample_texts):
 def test_transformers_fast_tokenizer_gives_identical_ids(tmp_path, sample_texts):
     transformers = pytest.importorskip("transformers")
     roberta = Tokenizer.from_pretrained("roberta-base")
-    (path,) = roberta.save(tmp_path, format="hf")
+    path = roberta.save(tmp_path, format="hf")[0]
     fast = transformers.PreTrainedTokenizerFast(
         tokenizer_file=str(path),
         bos_token="<s>",

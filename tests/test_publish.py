@@ -44,14 +44,13 @@ def _leftovers(directory: Path) -> list[str]:
 
 def test_tokenizer_json_and_tiktoken_settings_are_flushed_with_their_directory(tmp_path, fsynced):
     gpt2 = Tokenizer.from_pretrained("gpt2")
-    (path,) = gpt2.save(tmp_path, format="hf")
+    tokenizer_json, config, special_tokens_map = gpt2.save_pretrained(tmp_path)[:3]
     _, settings = gpt2.save(tmp_path, format="tiktoken")
     directory = str(tmp_path.resolve())
     assert fsynced == [
-        f"{path.resolve()}.partial",
-        directory,
-        f"{settings.resolve()}.partial",
-        directory,
+        entry
+        for path in (tokenizer_json, config, special_tokens_map, settings)
+        for entry in (f"{path.resolve()}.partial", directory)
     ]
     assert _leftovers(tmp_path) == []
 
@@ -79,7 +78,7 @@ def test_shard_index_and_merged_shards_are_flushed_with_their_directory(tmp_path
 
 def test_a_failed_save_leaves_the_earlier_file_and_no_partial(tmp_path, monkeypatch):
     gpt2 = Tokenizer.from_pretrained("gpt2")
-    (path,) = gpt2.save(tmp_path, format="hf")
+    path = gpt2.save(tmp_path, format="hf")[0]
     before = path.read_bytes()
     roberta = Tokenizer.from_pretrained("roberta-base")
 

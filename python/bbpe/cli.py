@@ -146,8 +146,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         bars["merge"].finish()
     wall = time.perf_counter() - started
 
-    written = [str(p) for p in tokenizer.save(args.output, "gpt2")]
-    written += [str(p) for p in tokenizer.save(args.output, "hf")]
+    written = [str(p) for p in tokenizer.save_pretrained(args.output)]
     tiktoken_note = None
     try:
         written += [str(p) for p in tokenizer.save(args.output, "tiktoken")]

@@ -6,6 +6,7 @@ options into core calls and shapes the results (lists or NumPy arrays).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Sequence
 from importlib import resources
@@ -13,7 +14,7 @@ from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from bbpe import tiktoken_encodings
+from bbpe import tiktoken_encodings, transformers_files
 from bbpe._core import CoreTokenizer
 from bbpe._publish import write_durably
 
@@ -271,8 +272,10 @@ class Tokenizer:
 
     @property
     def has_roberta_template(self) -> bool:
-        """Whether ``add_special_tokens`` wraps inputs as ``<s> A </s></s> B </s>``."""
-        return "<s>" in self._special_tokens and "</s>" in self._special_tokens
+        """Whether ``add_special_tokens`` wraps inputs as ``<s> A </s></s> B </s>``:
+        as a tokenizer.json's post-processor says, else when the vocabulary has
+        ``<s>`` and ``</s>``."""
+        return self._core.roberta_template
 
     def token_to_id(self, token: str) -> int | None:
         """Id of a token spelled in the byte alphabet (``"Ġthe"``) or of a special token."""
@@ -621,17 +624,16 @@ class Tokenizer:
         format: Literal["gpt2", "hf", "tiktoken"] = "gpt2",
     ) -> list[Path]:
         """Writes the vocabulary to ``directory``: ``gpt2`` (vocab.json +
-        merges.txt), ``hf`` (tokenizer.json) or ``tiktoken`` (vocab.tiktoken, and
-        its pattern and special tokens in vocab.tiktoken.json).
-        Returns the paths written."""
+        merges.txt), ``hf`` (what :meth:`save_pretrained` writes) or
+        ``tiktoken`` (vocab.tiktoken, and its pattern and special tokens in
+        vocab.tiktoken.json). Returns the paths written."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         if format == "gpt2":
             paths = [out / "vocab.json", out / "merges.txt"]
             self._core.save_gpt2(str(paths[0]), str(paths[1]))
         elif format == "hf":
-            paths = [out / "tokenizer.json"]
-            write_durably(paths[0], self._core.to_hf_json())
+            paths = self.save_pretrained(out)
         elif format == "tiktoken":
             rank_file = out / "vocab.tiktoken"
             self._core.save_tiktoken(str(rank_file))
@@ -642,6 +644,21 @@ class Tokenizer:
         else:
             raise ValueError(f"format must be 'gpt2', 'hf' or 'tiktoken', not {format!r}")
         return paths
+
+    def save_pretrained(self, directory: str | os.PathLike) -> list[Path]:
+        """Writes what ``transformers.AutoTokenizer.from_pretrained(directory)``
+        needs for a fast tokenizer giving bbpe's ids, with no extra arguments:
+        tokenizer.json, tokenizer_config.json (class, special tokens in their
+        roles, ``model_max_length``, padding side), special_tokens_map.json,
+        and vocab.json + merges.txt. Returns the paths written."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        text = self._core.to_hf_json()
+        paths = [out / "tokenizer.json"]
+        write_durably(paths[0], text)
+        config = transformers_files.tokenizer_config(self._special_tokens, json.loads(text))
+        paths += transformers_files.write(out, config)
+        return paths + self.save(out, format="gpt2")
 
     def to_json(self) -> str:
         """The Hugging Face tokenizer.json text."""
