@@ -1,6 +1,7 @@
 """tiktoken rank files of other encodings than GPT-2's: the split pattern is
 given or known, never guessed, and the ids are tiktoken's."""
 
+import json
 import shutil
 from unittest import mock
 
@@ -107,3 +108,31 @@ def test_standard_encoding_by_name_or_file_name(trained, tmp_path):
     by_name = Tokenizer.from_tiktoken(rank_file, encoding="cl100k_base", special_tokens={})
     assert by_file_name.pattern == by_name.pattern == CL100K_PATTERN
     assert by_name.special_tokens == {}
+
+
+@pytest.mark.parametrize("pattern", [None, CL100K_PATTERN])
+def test_settings_file_gives_tiktoken_bbpes_special_tokens(tmp_path, texts, pattern):
+    """tiktoken keeps the pattern and special tokens outside the rank file: an
+    Encoding built from bbpe's two files alone agrees with bbpe on them."""
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    extra = {} if pattern is None else {"pattern": pattern}
+    tok = bbpe.train(texts=texts, vocab_size=1000, special_tokens=specials, **extra)
+    rank_file, settings_file = tok.save(tmp_path, format="tiktoken")
+    saved = json.loads(settings_file.read_text(encoding="utf-8"))
+    encoding = tiktoken.Encoding(
+        name="bbpe-saved",
+        pat_str=saved["pattern"],
+        mergeable_ranks=load_tiktoken_bpe(str(rank_file)),
+        special_tokens=saved["special_tokens"],
+    )
+    assert encoding.special_tokens_set == set(specials)
+    reloaded = Tokenizer.from_tiktoken(rank_file)
+    assert reloaded.special_tokens == tok.special_tokens == saved["special_tokens"]
+    marked = [
+        f"<|im_start|>user\n{a}<|im_end|><|endoftext|>{b}<|endoftext|>"
+        for a, b in zip(texts[:20], texts[20:40], strict=True)
+    ]
+    for text in marked:
+        ids = encoding.encode(text, allowed_special="all")
+        assert reloaded.encode(text) == ids == tok.encode(text)
+        assert reloaded.encode(text, allowed_special="none") == encoding.encode_ordinary(text)

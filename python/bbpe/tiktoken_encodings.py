@@ -1,6 +1,11 @@
 """What a tiktoken rank file does not say: the split pattern and the special
 tokens. Known for OpenAI's standard encodings by name; bbpe writes them next
-to its own rank files (``vocab.tiktoken`` + ``vocab.tiktoken.json``)."""
+to its own rank files (``vocab.tiktoken`` + ``vocab.tiktoken.json``).
+
+``vocab.tiktoken.json`` is one JSON object, ``{"pattern": str,
+"special_tokens": {token: id}}``: the ``pat_str`` and ``special_tokens`` of
+``tiktoken.Encoding``, whose ``mergeable_ranks`` are
+``tiktoken.load.load_tiktoken_bpe("vocab.tiktoken")``."""
 
 from __future__ import annotations
 
