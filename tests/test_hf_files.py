@@ -11,6 +11,7 @@ import pytest
 
 import bbpe
 from bbpe import Tokenizer, sample
+from bbpe.tiktoken_encodings import CL100K_PATTERN
 from conftest import vocab_files
 
 transformers = pytest.importorskip("transformers")
@@ -32,10 +33,20 @@ def trained():
     return bbpe.train(texts=sample.sample_texts()[:200], vocab_size=1000)
 
 
-@pytest.fixture(scope="module", params=["roberta-base", "gpt2", "trained"])
+@pytest.fixture(
+    scope="module",
+    params=["roberta-base", "gpt2", "trained", "trained-gpt2-specials", "trained-cl100k-pattern"],
+)
 def vocabulary(request, trained):
+    """Vocabularies for each tokenizer class bbpe writes: RoBERTa's, GPT-2's, and
+    the generic one (another split pattern, which those classes would replace)."""
+    texts = sample.sample_texts()[:200]
     if request.param == "trained":
         return trained
+    if request.param == "trained-gpt2-specials":
+        return bbpe.train(texts=texts, vocab_size=1000, special_tokens=bbpe.GPT2_SPECIALS)
+    if request.param == "trained-cl100k-pattern":
+        return bbpe.train(texts=texts, vocab_size=1000, pattern=CL100K_PATTERN)
     return Tokenizer.from_pretrained(request.param)
 
 
