@@ -332,3 +332,41 @@ pub fn save(
     let text = to_json(vocab, pattern, add_prefix_space, roberta_template);
     write_durably(path, text.as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(node: Value) -> Result<bool, Error> {
+        let specials = [SpecialToken::new("<s>", 0), SpecialToken::new("</s>", 2)];
+        read_post_processor(&node, &specials, "t.json")
+    }
+
+    #[test]
+    fn the_post_processor_decides_robertas_template() {
+        let roberta = json!({"type": "RobertaProcessing", "sep": ["</s>", 2], "cls": ["<s>", 0]});
+        let bare = json!({"type": "TemplateProcessing",
+            "single": [{"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {}});
+        assert!(!read(Value::Null).unwrap());
+        assert!(!read(json!({"type": "ByteLevel"})).unwrap());
+        assert!(!read(bare).unwrap());
+        assert!(read(roberta.clone()).unwrap());
+        let sequence = json!({"type": "Sequence", "processors": [{"type": "ByteLevel"}, roberta]});
+        assert!(read(sequence).unwrap());
+    }
+
+    #[test]
+    fn other_post_processors_are_refused_naming_the_file_and_field() {
+        let wrong_id = json!({"type": "RobertaProcessing", "sep": ["</s>", 5], "cls": ["<s>", 0]});
+        let bert = json!({"type": "BertProcessing", "sep": ["</s>", 2], "cls": ["<s>", 0]});
+        for node in [wrong_id, bert] {
+            let message = read(node).unwrap_err().to_string();
+            assert!(
+                message.contains("t.json") && message.contains("post_processor"),
+                "{message}"
+            );
+        }
+    }
+}
