@@ -249,3 +249,10 @@ def test_unsupported_tokenizer_json_names_the_file_and_field(tmp_path):
     path.write_text(json.dumps(document))
     with pytest.raises(ValueError, match=r"tokenizer\.json.*post_processor"):
         Tokenizer.from_pretrained(tmp_path)
+    document["post_processor"] = None
+    word_only = tokenizers.AddedToken("<x>", single_word=True, special=True)
+    fresh_id = len(document["model"]["vocab"])
+    document["added_tokens"] = [{"id": fresh_id, **word_only.__getstate__()}]
+    path.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match=r"tokenizer\.json.*added_tokens\[0\]\.single_word"):
+        Tokenizer.from_pretrained(tmp_path)

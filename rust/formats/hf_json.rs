@@ -239,6 +239,14 @@ pub fn parse(text: &str, file: &str) -> Result<Loaded, Error> {
                 "needs a string content and an integer id",
             ));
         };
+        if added["single_word"] == true {
+            // bbpe cuts an added token out wherever it occurs, also inside a word
+            return Err(Error::file(
+                &file,
+                format!("added_tokens[{i}].single_word"),
+                "true is not supported",
+            ));
+        }
         let mut special = SpecialToken::new(content, id);
         special.lstrip = added["lstrip"] == true;
         special.rstrip = added["rstrip"] == true;
