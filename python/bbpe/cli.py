@@ -344,8 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train a byte-level BPE vocabulary",
         description="Train a vocabulary on corpus files (JSONL or text; gz, xz or zstd; "
-        "globs and directories) and write vocab.json + merges.txt, tokenizer.json and "
-        "vocab.tiktoken.",
+        "globs and directories) and write vocab.json + merges.txt, tokenizer.json with "
+        "transformers' tokenizer_config.json and special_tokens_map.json, and vocab.tiktoken.",
     )
     train.add_argument("inputs", nargs="*", help="corpus files, globs or directories")
     train.add_argument("-o", "--output", required=True, help="directory to write")
