@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 from bbpe._publish import write_durably
+from bbpe.tiktoken_encodings import ENDOFTEXT
 
-ENDOFTEXT = "<|endoftext|>"
 ROBERTA_ROLES = {
     "bos_token": "<s>",
     "eos_token": "</s>",
@@ -65,7 +65,7 @@ def tokenizer_config(special_tokens: dict[str, int], tokenizer_json: dict) -> di
     elif ENDOFTEXT in special_tokens:
         config["model_max_length"] = GPT2_MAX_LENGTH
         if special_tokens.keys() == {ENDOFTEXT} and not roberta_template and gpt2_pattern:
-            config.update(tokenizer_class="GPT2Tokenizer", pad_token=None, errors="replace")
+            config.update(tokenizer_class="GPT2Tokenizer", errors="replace")
     return config
 
 
