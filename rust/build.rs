@@ -3,6 +3,10 @@
 //! The classes come from `regex-syntax`, the parser behind the `regex` and
 //! `fancy-regex` crates, so `\p{L}`, `\p{N}` and `\s` mean exactly what they
 //! mean to the regex engines tiktoken is built on.
+//!
+//! It also sets the `x86_simd` cfg, which selects the x86-64 SIMD code paths;
+//! the `portable` feature turns it off, so an x86-64 machine builds and tests the
+//! plain Rust that other processors (aarch64) compile.
 
 use regex_syntax::hir::{Class, HirKind};
 use std::{env, fs, path::Path};
@@ -25,7 +29,18 @@ fn class_ranges(pattern: &str) -> Vec<(u32, u32)> {
     }
 }
 
+/// Sets `x86_simd` on x86-64 unless the `portable` feature asks for the
+/// code paths of other processors.
+fn select_code_paths() {
+    println!("cargo::rustc-check-cfg=cfg(x86_simd)");
+    let x86_64 = env::var("CARGO_CFG_TARGET_ARCH").is_ok_and(|arch| arch == "x86_64");
+    if x86_64 && env::var_os("CARGO_FEATURE_PORTABLE").is_none() {
+        println!("cargo::rustc-cfg=x86_simd");
+    }
+}
+
 fn main() {
+    select_code_paths();
     let mut table = vec![0u8; CODE_POINTS];
     for (pattern, class) in [(r"\p{L}", LETTER), (r"\p{N}", NUMBER), (r"\s", SPACE)] {
         for (start, end) in class_ranges(pattern) {

@@ -1,5 +1,7 @@
 //! Unicode code points -> UTF-8, four at a time with SIMD where the CPU
-//! allows: the bindings' conversion of Python strings (`python/utf8.rs`).
+//! allows (x86-64 with SSSE3, unless the `portable` feature is on), one at a
+//! time elsewhere: the bindings' conversion of Python strings
+//! (`python/utf8.rs`).
 
 /// Surrogates (U+D800 to U+DFFF) have no UTF-8 form.
 pub fn is_surrogate(code: u32) -> bool {
@@ -42,7 +44,7 @@ pub fn write_utf8(code_points: &[u32], out: &mut Vec<u8>) -> Option<usize> {
     if out.len() < room {
         out.resize(room, 0);
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(x86_simd)]
     if let Some(shuffles) = simd::shuffles() {
         // SAFETY: `shuffles` exist only when the CPU has SSSE3.
         return unsafe { simd::write_utf8(code_points, out, shuffles) };
@@ -63,7 +65,7 @@ fn write_utf8_from(code_points: &[u32], out: &mut [u8], mut at: usize) -> usize 
     at
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 mod simd {
     use super::write_utf8_from;
     use std::arch::x86_64::*;
@@ -229,6 +231,42 @@ mod tests {
             let mut scalar = vec![0; len + 16];
             assert_eq!(write_utf8_from(&text, &mut scalar, 0), len);
             assert_eq!(&scalar[..len], expected.as_bytes());
+        }
+    }
+
+    /// Random runs of code points, each run's script (ASCII, two-, three-
+    /// or four-byte UTF-8, or any of these) drawn anew, so blocks of sixteen
+    /// and lanes of four see every mix of lengths.
+    #[test]
+    fn writes_what_the_standard_library_writes_on_random_text() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |below: u32| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as u32
+        };
+        let ranges = [
+            (0, 0x80),
+            (0x80, 0x800),
+            (0x800, 0x1_0000),
+            (0x1_0000, 0x11_0000),
+        ];
+        let mut out = Vec::new();
+        for _ in 0..2_000 {
+            let mut text = Vec::new();
+            for _ in 0..next(8) {
+                let script = next(5) as usize;
+                for _ in 0..next(40) {
+                    // The fifth script mixes the other four.
+                    let (low, high) = ranges[if script < 4 { script } else { next(4) as usize }];
+                    let code = low + next(high - low);
+                    text.push(if is_surrogate(code) { 0xFFFD } else { code });
+                }
+            }
+            let expected: String = text.iter().map(|&c| char::from_u32(c).unwrap()).collect();
+            let len = write_utf8(&text, &mut out).unwrap();
+            assert_eq!(&out[..len], expected.as_bytes(), "{text:x?}");
         }
     }
 

@@ -21,8 +21,9 @@ impl BucketKey for u32 {
     const EMPTY: Self = u32::MAX;
 
     /// Eight keys in two SSE2 compares (10% faster merging than the
-    /// compiler's code for the plain loop).
-    #[cfg(target_arch = "x86_64")]
+    /// compiler's code for the plain loop); other processors and the
+    /// `portable` feature take the plain loop.
+    #[cfg(x86_simd)]
     #[inline(always)]
     fn matching(keys: &[u32], key: u32) -> u32 {
         use std::arch::x86_64::*;

@@ -27,7 +27,7 @@ struct Masks {
     non_ascii: u64,
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 #[inline(always)]
 fn masks(window: &[u8; WIDTH]) -> Masks {
     use std::arch::x86_64::*;
@@ -57,9 +57,9 @@ fn masks(window: &[u8; WIDTH]) -> Masks {
     masks
 }
 
-/// The same masks byte by byte, for other processors (and as the SSE2
-/// version's check).
-#[cfg(any(test, not(target_arch = "x86_64")))]
+/// The same masks byte by byte, for other processors and the `portable`
+/// feature (and as the SSE2 version's check).
+#[cfg(any(test, not(x86_simd)))]
 fn masks_bytewise(window: &[u8; WIDTH]) -> Masks {
     use crate::pretokenize::char_class::{CharClass, ASCII_CLASS};
     let mut masks = Masks::default();
@@ -81,7 +81,7 @@ fn masks_bytewise(window: &[u8; WIDTH]) -> Masks {
     masks
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(x86_simd))]
 #[inline(always)]
 fn masks(window: &[u8; WIDTH]) -> Masks {
     masks_bytewise(window)

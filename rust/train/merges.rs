@@ -400,16 +400,17 @@ impl MergeState {
     }
 }
 
-/// A hint that `value` will be read soon (no effect on other targets).
+/// A hint that `value` will be read soon (none on other processors or with
+/// the `portable` feature).
 #[inline(always)]
 fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(x86_simd)]
     // SAFETY: prefetching only hints the cache; `value` is a valid reference.
     unsafe {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast());
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(x86_simd))]
     let _ = value;
 }
 
