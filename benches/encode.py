@@ -11,8 +11,14 @@ the timed call, so engines that take CPython's UTF-8 are timed without convertin
 bbpe's flat batches make their own UTF-8 (and ignore CPython's), so they still pay
 for it: this compares the rest of the work, or shows what conversion costs others.
 
+The bbpe-portable engine is bbpe built with the `portable` feature, the plain Rust code
+paths that processors other than x86-64 (Apple Silicon, Graviton) take, imported from
+--portable-path: what such a machine gets, on this one. benches/build_portable.sh builds it.
+
     PYTHONPATH=python python benches/encode.py --max-mb 5
     python benches/encode.py --corpora en,ko --engines bbpe,tiktoken --markdown
+    benches/build_portable.sh && PYTHONPATH=python python benches/encode.py \
+        --engines tiktoken,bbpe,bbpe-portable
 """
 
 import argparse
@@ -34,6 +40,8 @@ GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+
 ENDOFTEXT = "<|endoftext|>"
 CORPORA = ("en", "ko", "multi", "code")
 REFERENCE = "tiktoken"
+PORTABLE = "bbpe-portable"
+PORTABLE_DIR = REPO / "build" / "portable"
 
 
 # ---------------------------------------------------------------------------
@@ -186,6 +194,8 @@ ENGINES = {
     "tiktoken": build_tiktoken,
     "bbpe": build_bbpe,
     "bbpe-list": lambda threads: build_bbpe(threads, flat=False),
+    # The same calls; the worker imports another build (see run_worker).
+    PORTABLE: build_bbpe,
     "hf": build_hf,
     "gigatoken": build_gigatoken,
     "tokendagger": build_tokendagger,
@@ -206,6 +216,15 @@ def make_utf8(texts: list[str]) -> None:
             raise ValueError("a text has no UTF-8 form")
 
 
+def check_portable_import(portable_dir: Path) -> None:
+    """Fails unless bbpe came from the portable build, not from another bbpe on the path."""
+    import bbpe
+
+    package = Path(bbpe.__file__).resolve()
+    if not package.is_relative_to(portable_dir.resolve()):
+        raise RuntimeError(f"{PORTABLE} imported bbpe from {package}, not from {portable_dir}")
+
+
 def worker(args: argparse.Namespace) -> None:
     # Build first, so that a missing engine is reported without reading the corpus.
     try:
@@ -215,6 +234,8 @@ def worker(args: argparse.Namespace) -> None:
     except ImportError as error:
         print(json.dumps({"unavailable": str(error)}))
         return
+    if args.engine == PORTABLE:
+        check_portable_import(Path(args.portable_path))
     texts = load_texts(Path(args.corpus_file), args.max_mb)
     size = sum(len(t.encode("utf-8")) for t in texts)
     if args.utf8_ready:
@@ -247,6 +268,12 @@ def run_worker(args, engine: str, corpus: str, threads: int, out: str) -> dict:
     env["TOKENIZERS_PARALLELISM"] = "true" if threads > 1 else "false"
     command = [sys.executable, str(Path(__file__).resolve()), "--worker"]
     command += ["--engine", engine, "--threads", str(threads), "--out", out]
+    if engine == PORTABLE:
+        # Ahead of any other bbpe: the worktree's (PYTHONPATH=python) or an installed one.
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [args.portable_path, env.get("PYTHONPATH")])
+        )
+        command += ["--portable-path", args.portable_path]
     command += ["--corpus-file", str(Path(args.corpus_dir) / f"{corpus}.jsonl.xz")]
     if args.max_mb is not None:
         command += ["--max-mb", str(args.max_mb)]
@@ -440,6 +467,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--repeats", type=int, default=1, help="cold runs per measurement; the best is reported"
     )
+    parser.add_argument(
+        "--portable-path",
+        default=str(PORTABLE_DIR),
+        help=f"where {PORTABLE}'s package is, as benches/build_portable.sh DIR makes it "
+        "(default: build/portable in the repo)",
+    )
     parser.add_argument("--markdown", action="store_true", help="print markdown tables")
     parser.add_argument(
         "--utf8-ready",
@@ -458,6 +491,13 @@ def parse_args() -> argparse.Namespace:
         unknown = set(args.engines) - set(ENGINES)
         if unknown:
             parser.error(f"unknown engines: {', '.join(sorted(unknown))}")
+        args.portable_path = str(Path(args.portable_path).resolve())
+        portable_core = Path(args.portable_path) / "bbpe" / "_core.abi3.so"
+        if PORTABLE in args.engines and not portable_core.is_file():
+            parser.error(
+                f"{PORTABLE} needs bbpe built with the portable feature, and there is no "
+                f"{portable_core}; make it with: benches/build_portable.sh {args.portable_path}"
+            )
         if shutil.which("taskset") is None:
             parser.error("taskset (util-linux) is needed to pin the 1-core runs")
     return args
