@@ -364,16 +364,6 @@ def test_megatron_reads_rust_shards(corpus, tmp_path, roberta):
     assert all(theirs[i].tolist() == ds[i].tolist() for i in range(len(ds)))
 
 
-class _EndOfDocumentTokenizer:
-    """What megatron-core's GPTDataset asks of a tokenizer (its MegatronTokenizer
-    interface, reduced to the ids it reads and what names its cache)."""
-
-    def __init__(self, tokenizer):
-        self.eod, self.pad = tokenizer.eos_token_id, tokenizer.pad_token_id
-        self.vocab_size = tokenizer.vocab_size
-        self.unique_identifiers = {"class": "bbpe", "vocab_size": self.vocab_size}
-
-
 @pytest.mark.trainers
 def test_megatron_gpt_dataset_samples_are_bbpes_ids(corpus, tmp_path, roberta):
     pytest.importorskip("torch")
@@ -381,7 +371,18 @@ def test_megatron_gpt_dataset_samples_are_bbpes_ids(corpus, tmp_path, roberta):
     from megatron.core.datasets.blended_megatron_dataset_builder import (
         BlendedMegatronDatasetBuilder,
     )
+    from megatron.core.tokenizers import MegatronTokenizer
 
+    # megatron-core's own Hugging Face tokenizer, from the files bbpe saves:
+    # GPTDataset needs its end-of-document and padding ids.
+    roberta.save_pretrained(tmp_path / "tokenizer")
+    theirs = MegatronTokenizer.from_pretrained(
+        str(tmp_path / "tokenizer"), metadata_path={"library": "huggingface", "model_type": "gpt"}
+    )
+    assert (theirs.eod, theirs.pad) == (roberta.eos_token_id, roberta.pad_token_id)
+    assert [theirs.tokenize(text) for text in DOCS[:20]] == roberta.encode_batch(
+        DOCS[:20], add_special_tokens=False
+    )
     shards.write(corpus, tmp_path / "shards", roberta, append_eos=True)
     eos = roberta.eos_token_id
     texts = [text for text in DOCS if text]  # the empty document is not written
@@ -392,7 +393,7 @@ def test_megatron_gpt_dataset_samples_are_bbpes_ids(corpus, tmp_path, roberta):
         sequence_length=length,
         blend=([str(tmp_path / "shards" / "data_00000")], None),
         split="1,0,0",
-        tokenizer=_EndOfDocumentTokenizer(roberta),
+        tokenizer=theirs,
         reset_position_ids=False,
         reset_attention_mask=False,
         eod_mask_loss=False,
