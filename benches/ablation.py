@@ -3,13 +3,17 @@ masking (its table 1) and the four input formats (its table 2), each run with
 the same model, steps, batch size, learning rate and seed, and scored by the
 MLM loss on held-out documents (the same documents and masks for every run).
 
-    PYTHONPATH=python python benches/ablation.py --train-docs 2000 --eval-docs 200 --steps 300
+    PYTHONPATH=python python benches/ablation.py --train-docs 100 --eval-docs 100 --steps 400
 
 Training text is the first --train-docs documents of the corpus, held-out text
-the next --eval-docs. Every run trains a fresh tiny RoBERTa through
-examples/pretrain_roberta.py, so this measures the data pipeline's choices, not
-the model. Small runs are noisy: compare within one table, and repeat with
-other seeds (--seeds) before reading much into a small difference.
+the next --eval-docs. Static and dynamic masking differ only from the second
+epoch on (epoch 0's masks are the same), and static masks repeat only after
+--copies epochs: the training text must be small enough for the steps to pass
+over it many times (the paper: 10 copies in 40 epochs). Every run trains a
+fresh tiny RoBERTa through examples/pretrain_roberta.py, so this measures the
+data pipeline's choices, not the model. Small runs are noisy: compare within
+one table, and repeat with other seeds (--seeds) before reading much into a
+small difference.
 """
 
 from __future__ import annotations
@@ -64,13 +68,16 @@ def split_corpus(corpus: Path, train_docs: int, eval_docs: int, out: Path) -> tu
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="xz JSONL with a 'text' field")
-    parser.add_argument("--train-docs", type=int, default=2000)
-    parser.add_argument("--eval-docs", type=int, default=200)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--train-docs", type=int, default=100)
+    parser.add_argument("--eval-docs", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-len", type=int, default=128)
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--seeds", default="0", help="comma-separated; each run once per seed")
+    parser.add_argument(
+        "--copies", type=int, default=4, help="static masks per block (the paper: 10 in 40 epochs)"
+    )
     parser.add_argument("--torch-threads", type=int, default=1)
     args = parser.parse_args()
     example = load_example()
@@ -95,6 +102,7 @@ def main() -> None:
                     + ["--max-len", str(args.max_len), "--eval", str(held_out)]
                     + ["--eval-batches", "50", "--workdir", str(Path(tmp) / "run")]
                     + ["--torch-threads", str(args.torch_threads), "--device", "cpu"]
+                    + ["--copies", str(args.copies)]
                 )
                 results.setdefault((format, masking), []).append(run["eval_losses"][-1])
                 tokens[(format, masking)] = run["tokens"]
