@@ -339,3 +339,33 @@ def test_model_max_length_survives_pickling(roberta):
     for tok in (Tokenizer.from_pretrained("roberta-base"), unnamed):
         tok.model_max_length = 128
         assert pickle.loads(pickle.dumps(tok)).model_max_length == 128
+
+
+@pytest.mark.trainers
+@pytest.mark.parametrize("name", ["roberta-base", "gpt2"])
+def test_arrow_rows_come_from_the_flat_ids_as_the_lists_do(name):
+    pytest.importorskip("pyarrow")
+    tok = Tokenizer.from_pretrained(name)
+    texts = [t for t in sample.sample_texts()[:60] if t] + ["", "<mask> a", "x " * 700]
+    pairs = list(reversed(texts))
+    columns = dict(return_token_type_ids=True, return_special_tokens_mask=True)
+    cases = [
+        dict(),
+        dict(truncation=True, max_length=64),
+        dict(text_pair=pairs, truncation=True, max_length=64),
+        dict(text_pair=pairs, truncation="only_first", max_length=300),
+        dict(text_pair=pairs, add_special_tokens=False),
+    ]
+    for case in cases:
+        if case.get("truncation") == "only_first":
+            case = {**case, "text_pair": [p[:20] for p in pairs]}
+        try:
+            lists = tok(texts, **columns, **case)
+        except ValueError as error:  # refused the same way by both paths
+            with pytest.raises(ValueError, match=str(error)[:40]):
+                tok(texts, return_tensors="arrow", **columns, **case)
+            continue
+        arrow = tok(texts, return_tensors="arrow", **columns, **case)
+        assert list(arrow) == list(lists)
+        for key, rows in lists.items():
+            assert arrow[key].to_pylist() == rows, (case, key)

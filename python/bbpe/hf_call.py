@@ -12,7 +12,7 @@ from __future__ import annotations
 from numbers import Integral
 from typing import TYPE_CHECKING
 
-from bbpe.tokenizer import _check_shaping
+from bbpe.tokenizer import _check_shaping, _kept_lengths
 
 if TYPE_CHECKING:
     from bbpe.tokenizer import Tokenizer
@@ -60,8 +60,14 @@ def call(
         raise ValueError(
             f"return_tensors must be None, 'np', 'pt' or 'arrow', not {return_tensors!r}"
         )
-    firsts, seconds = _segments(tok, texts, pairs, return_offsets_mapping)
     templated = add_special_tokens and tok.has_roberta_template
+    if return_tensors == "arrow" and not padding and not return_offsets_mapping:
+        names = ["input_ids"]
+        names += ["token_type_ids"] if return_token_type_ids else []
+        names += ["attention_mask"] if return_attention_mask is not False else []
+        names += ["special_tokens_mask"] if return_special_tokens_mask else []
+        return _flat_arrow(tok, texts, pairs, names, templated, max_length, truncation)
+    firsts, seconds = _segments(tok, texts, pairs, return_offsets_mapping)
 
     columns: dict[str, list] = {"input_ids": []}
     if return_token_type_ids:
@@ -244,7 +250,7 @@ def _numpy(name: str, rows: list[list]):
     return np.array(rows, dtype=np.int64).reshape(shape)
 
 
-def _arrow(name: str, rows: list[list]):
+def _pyarrow():
     try:
         import pyarrow as pa
     except ImportError:
@@ -252,5 +258,79 @@ def _arrow(name: str, rows: list[list]):
             'return_tensors="arrow" needs pyarrow, which is not installed; '
             'use return_tensors="np" or install pyarrow'
         ) from None
+    return pa
+
+
+def _arrow(name: str, rows: list[list]):
+    pa = _pyarrow()
     item = pa.list_(pa.int64(), 2) if name == "offset_mapping" else pa.int64()
     return pa.array(rows, type=pa.list_(item))
+
+
+def _flat_arrow(tok: Tokenizer, texts, pairs, names, templated, max_length, truncation):
+    """The Arrow columns straight from the core's flat ids, without a Python
+    object per token: rows are cut by per-row lengths (HF's rule, as for lists)
+    and wrapped in the template by NumPy index arithmetic. (Padded or offset
+    columns take the list path.)"""
+    import numpy as np
+
+    pa = _pyarrow()
+    segments = [tok.encode_batch_flat(texts, allowed_special="all")]
+    if pairs is not None:
+        segments.append(tok.encode_batch_flat(pairs, allowed_special="all"))
+    lengths = [np.diff(offsets) for _, offsets in segments]
+    kept = [length.copy() for length in lengths]
+    if truncation:
+        specials = (4 if pairs is not None else 2) if templated else 0
+        budget = max_length - specials
+        if budget < 0:
+            raise ValueError(
+                f"max_length={max_length} leaves no room: the template adds {specials} tokens"
+            )
+        b_lengths = lengths[1].tolist() if pairs is not None else [None] * len(texts)
+        for row, (a, b) in enumerate(zip(lengths[0].tolist(), b_lengths, strict=True)):
+            kept_a, kept_b = _kept_lengths(a, b, budget, truncation)
+            kept[0][row] = kept_a
+            if pairs is not None:
+                kept[1][row] = kept_b
+    # Each row: [bos] A [eos] ([eos] B [eos]) with the template, A (B) without.
+    before = [1, 2] if templated else [0, 0]  # template tokens before A, and between A and B
+    after = 1 if templated else 0
+    row_lengths = sum(kept) + before[0] + after + (before[1] if pairs is not None else 0)
+    starts = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(row_lengths, out=starts[1:])
+    ids = np.empty(int(starts[-1]), dtype=np.int64)
+    special = np.ones(len(ids), dtype=np.int64)
+    at = starts[:-1] + before[0]
+    for k, (flat, offsets) in enumerate(segments):
+        if k == 1:
+            at = at + before[1]
+        _gather(ids, special, at, flat, offsets[:-1], kept[k])
+        at = at + kept[k]
+    if templated:
+        template = np.flatnonzero(special)
+        ids[template] = tok.eos_token_id
+        ids[starts[:-1]] = tok.bos_token_id
+    columns = {
+        "input_ids": ids,
+        "token_type_ids": np.zeros(len(ids), dtype=np.int64),
+        "attention_mask": np.ones(len(ids), dtype=np.int64),
+        "special_tokens_mask": special,
+    }
+    list_array = pa.LargeListArray if starts[-1] > 2**31 - 1 else pa.ListArray
+    offsets = pa.array(starts if list_array is pa.LargeListArray else starts.astype(np.int32))
+    return BatchEncoding(
+        (name, list_array.from_arrays(offsets, pa.array(columns[name]))) for name in names
+    )
+
+
+def _gather(out, special, at, flat, sources, counts) -> None:
+    """Copies ``counts[r]`` ids of ``flat`` from ``sources[r]`` to ``at[r]`` in
+    ``out`` for every row r at once, marking them as not special."""
+    import numpy as np
+
+    total = int(counts.sum())
+    row = np.repeat(np.arange(len(counts)), counts)
+    within = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    out[at[row] + within] = flat[sources[row] + within]
+    special[at[row] + within] = 0

@@ -711,29 +711,32 @@ def _truncate(
 ) -> tuple[list[int], list[int] | None]:
     """Cut the segments to `budget` tokens together, exactly as Hugging Face's
     tokenizers does (`truncate_encodings`), so pairs line up with transformers."""
-    total = len(first) + (0 if second is None else len(second))
+    a, b = _kept_lengths(len(first), None if second is None else len(second), budget, strategy)
+    return first[:a], None if second is None else second[:b]
+
+
+def _kept_lengths(a: int, b: int | None, budget: int, strategy: Truncation) -> tuple[int, int]:
+    """How many tokens of segments of `a` and `b` tokens (`b` None without a
+    pair) `_truncate` keeps to fit `budget`."""
+    total = a + (b or 0)
     if total <= budget:
-        return first, second
+        return a, b or 0
     if budget == 0:  # HF empties every segment here, whatever the strategy
-        return [], None if second is None else []
+        return 0, 0
     if strategy in (True, "longest_first"):
-        if second is None:
-            return first[:budget], None
-        a, b = _longest_first_lengths(len(first), len(second), budget)
-        return first[:a], second[:b]
-    if strategy == "only_second" and second is None:
+        return (budget, 0) if b is None else _longest_first_lengths(a, b, budget)
+    if strategy == "only_second" and b is None:
         raise ValueError("truncation='only_second' needs a pair: there is no second text")
     cut_first = strategy == "only_first"
-    target = first if cut_first else second
+    target = a if cut_first else b
     excess = total - budget
-    if len(target) <= excess:  # HF keeps at least one token of the segment it cuts
+    if target <= excess:  # HF keeps at least one token of the segment it cuts
         which = "text" if cut_first else "pair"
         raise ValueError(
             f"truncation={strategy!r} cannot fit max_length: the {which} has "
-            f"{len(target)} tokens but {excess} must go; use truncation='longest_first'"
+            f"{target} tokens but {excess} must go; use truncation='longest_first'"
         )
-    kept = target[: len(target) - excess]
-    return (kept, second) if cut_first else (first, kept)
+    return (a - excess, b or 0) if cut_first else (a, b - excess)
 
 
 def _longest_first_lengths(a: int, b: int, budget: int) -> tuple[int, int]:
