@@ -10,7 +10,6 @@ use crate::shards::pipeline::{
     count_tokens as pipeline_count_tokens, encode_to_shards, Progress as ShardProgress,
     ShardSettings, Summary as ShardSummary,
 };
-use crate::shards::writer::ExistingShards;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
@@ -145,22 +144,12 @@ pub(super) fn count_tokens<'py>(
     threads: usize,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let settings = ShardSettings {
-        prefix: String::new(),
-        shard_bytes: u64::MAX,
-        split_sentences: false,
-        append_eos: false,
-        threads,
-        existing: ExistingShards::Refuse,
-    };
     run_pipeline(
         py,
         tokenizer,
         inputs,
         read,
         progress,
-        |encoder, files, read, report| {
-            pipeline_count_tokens(encoder, files, read, &settings, report)
-        },
+        |encoder, files, read, report| pipeline_count_tokens(encoder, files, read, threads, report),
     )
 }

@@ -202,10 +202,19 @@ pub fn count_tokens(
     encoder: &Encoder,
     files: &[PathBuf],
     read: &ReadOptions,
-    settings: &ShardSettings,
+    threads: usize,
     progress: &mut dyn FnMut(&Progress) -> bool,
 ) -> Result<Summary, Error> {
-    run(encoder, files, read, settings, None, 0, progress)
+    // Documents whole, nothing appended: what the shards would hold by default.
+    let settings = ShardSettings {
+        prefix: String::new(),
+        shard_bytes: u64::MAX,
+        split_sentences: false,
+        append_eos: false,
+        threads,
+        existing: ExistingShards::Refuse,
+    };
+    run(encoder, files, read, &settings, None, 0, progress)
 }
 
 /// The pipeline; without `shards` (and the id that ends each document) the
