@@ -69,6 +69,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<shards::PyShardSettings>()?;
     m.add_function(wrap_pyfunction!(training::train_files, m)?)?;
     m.add_function(wrap_pyfunction!(training::train_texts, m)?)?;
+    m.add_class::<training::PyCountSettings>()?;
+    m.add_function(wrap_pyfunction!(training::train_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(training::count_files_to_table, m)?)?;
+    m.add_function(wrap_pyfunction!(training::count_texts_to_table, m)?)?;
+    m.add_function(wrap_pyfunction!(training::merge_count_tables, m)?)?;
+    m.add_function(wrap_pyfunction!(training::inspect_count_table, m)?)?;
     m.add_function(wrap_pyfunction!(shards::encode_shards, m)?)?;
     m.add_function(wrap_pyfunction!(shards::count_tokens, m)?)?;
     Ok(())

@@ -20,6 +20,11 @@ _EXPORTS = {
     "TrainingReport": "bbpe.trainer",
     "train": "bbpe.trainer",
     "train_with_report": "bbpe.trainer",
+    "train_from_counts": "bbpe.trainer",
+    "train_from_counts_with_report": "bbpe.trainer",
+    "count_words": "bbpe.counting",
+    "merge_counts": "bbpe.counting",
+    "inspect_counts": "bbpe.counting",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -102,6 +102,30 @@ def train_texts(
     holdout: tuple[int, int] = (0, 0),
     progress: Progress | None = None,
 ) -> tuple[CoreTokenizer, dict[str, Any], list[str]]: ...
+
+class CountSettings:
+    def __init__(
+        self, pattern: str | None = None, max_words: int | None = None, threads: int = 0
+    ) -> None: ...
+
+def train_counts(
+    tables: list[str], settings: TrainSettings, progress: Progress | None = None
+) -> tuple[CoreTokenizer, dict[str, Any]]: ...
+def count_files_to_table(
+    inputs: list[str],
+    output: str,
+    settings: CountSettings,
+    read: ReadOptions,
+    progress: Progress | None = None,
+) -> dict[str, Any]: ...
+def count_texts_to_table(
+    texts: Iterable[str | list[str] | tuple[str, ...]],
+    output: str,
+    settings: CountSettings,
+    progress: Progress | None = None,
+) -> dict[str, Any]: ...
+def merge_count_tables(inputs: list[str], output: str) -> dict[str, Any]: ...
+def inspect_count_table(path: str) -> dict[str, Any]: ...
 def encode_shards(
     tokenizer: CoreTokenizer,
     tokenizer_name: str,

@@ -12,7 +12,7 @@ import time
 # (started when NumPy loads) would compete with the encoder's for cores.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from bbpe import shards
+from bbpe import counting, shards
 from bbpe.progress import ProgressBar
 from bbpe.sample import sample_path
 from bbpe.shards import pipeline
@@ -22,6 +22,7 @@ from bbpe.trainer import (
     DEFAULT_VOCAB_SIZE,
     GPT2_SPECIALS,
     ROBERTA_SPECIALS,
+    train_from_counts_with_report,
     train_with_report,
 )
 
@@ -106,12 +107,69 @@ def cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def cmd_count(args: argparse.Namespace) -> int:
+    if args.merge:
+        if args.sample:
+            raise ValueError("--merge takes count tables, not --sample")
+        if not args.inputs:
+            raise ValueError("--merge needs count tables to merge")
+        started = time.perf_counter()
+        summary = counting.merge_counts(args.inputs, args.output)
+    else:
+        inputs = _corpus_inputs(args)
+        bar = ProgressBar("read", None, args.progress or sys.stderr.isatty(), 1e6, "MB")
+        started = time.perf_counter()
+        summary = counting.count_words(
+            inputs,
+            output=args.output,
+            pattern=args.pattern,
+            max_words=args.max_words,
+            format=args.format,
+            text_field=args.text_field,
+            on_bad_input=args.on_bad_input,
+            threads=args.threads,
+            progress=lambda _stage, done, total: _set_total(bar, total).update(done),
+        )
+        bar.finish()
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    summary["output"] = args.output
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(
+        f"wrote {args.output}: {summary['words']:,} distinct words, "
+        f"{summary['occurrences']:,} occurrences, from {summary['documents']:,} documents "
+        f"({summary['text_bytes'] / 1e6:,.1f} MB) in {summary['parts']:,} part"
+        f"{'s' if summary['parts'] != 1 else ''}; {summary['file_bytes'] / 1e6:,.1f} MB "
+        f"in {summary['seconds']:.2f} s"
+    )
+    if summary["pruned_words"]:
+        print(
+            f"warning: --max-words dropped {summary['pruned_words']:,} distinct words "
+            f"({summary['pruned_occurrences']:,} occurrences): these counts are not exact",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _set_total(bar: ProgressBar, total: int | None) -> ProgressBar:
+    bar.total = total
+    return bar
+
+
+def _corpus_inputs(args: argparse.Namespace) -> list[str]:
     inputs = list(args.inputs)
     if args.sample:
         inputs.append(str(sample_path()))
     if not inputs:
         raise ValueError("no input: name corpus files, or pass --sample for the bundled one")
+    return inputs
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.from_counts and (args.inputs or args.sample):
+        raise ValueError("give corpus files or --from-counts tables, not both")
+    inputs = args.from_counts or _corpus_inputs(args)
     if args.special_tokens is None:
         specials = GPT2_SPECIALS if args.gpt2_specials else ROBERTA_SPECIALS
     else:
@@ -128,20 +186,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         bars[stage].update(done)
 
     started = time.perf_counter()
-    tokenizer, report = train_with_report(
-        inputs,
+    learning = dict(
         vocab_size=args.vocab_size,
         min_frequency=args.min_frequency,
         special_tokens=specials,
         max_token_length=args.max_token_length,
         max_words=args.max_words,
-        format=args.format,
-        text_field=args.text_field,
-        on_bad_input=args.on_bad_input,
-        holdout_every=args.holdout_every,
         threads=args.threads,
         progress=progress,
     )
+    if args.from_counts:
+        tokenizer, report = train_from_counts_with_report(args.from_counts, **learning)
+    else:
+        tokenizer, report = train_with_report(
+            inputs,
+            format=args.format,
+            text_field=args.text_field,
+            on_bad_input=args.on_bad_input,
+            holdout_every=args.holdout_every,
+            **learning,
+        )
     if "merge" in bars:
         bars["merge"].finish()
     wall = time.perf_counter() - started
@@ -381,8 +445,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="hold back every n-th document to measure compression on unseen text "
         "(default 0: none, so the vocabulary is bbpe.train's from the same files)",
     )
+    train.add_argument(
+        "--from-counts",
+        nargs="+",
+        metavar="TABLE",
+        help="learn from count tables (bbpe count) instead of reading a corpus; "
+        "--max-words then caps the merged counts",
+    )
     add_corpus_options(train, "train on")
     train.set_defaults(run=cmd_train)
+
+    count = sub.add_parser(
+        "count",
+        help="count a corpus's words into a count table, or merge tables",
+        description="Training's first phase: count the words of corpus files (one part of a "
+        "corpus, split between documents) into a count table; merge tables with --merge, in "
+        "any order; then `bbpe train --from-counts TABLE...` learns the merges one machine "
+        "would learn from the whole corpus.",
+    )
+    count.add_argument(
+        "inputs", nargs="*", help="corpus files, globs or directories; with --merge, count tables"
+    )
+    count.add_argument("-o", "--output", required=True, help="the count table to write")
+    count.add_argument("--merge", action="store_true", help="merge the count tables given")
+    count.add_argument("--pattern", default=None, help="split pattern (default: GPT-2's)")
+    count.add_argument(
+        "--max-words",
+        type=_limit,
+        default=None,
+        help="cap on distinct words kept while counting, the rarest dropped first "
+        "(default none: exact counts; cap at `bbpe train --from-counts` instead)",
+    )
+    add_corpus_options(count, "count")
+    count.set_defaults(run=cmd_count)
 
     info = sub.add_parser(
         "info",

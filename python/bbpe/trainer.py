@@ -109,6 +109,24 @@ def _file_inputs(files: Files) -> list[str]:
     return [os.fspath(item) for item in inputs]
 
 
+def _texts_or_files(files, texts) -> None:
+    """Checks that exactly one of the two inputs is given, and that texts are
+    not a single string (which would be taken character by character)."""
+    if (files is None) == (texts is None):
+        raise TypeError(
+            "pass either files (paths, globs or directories) or texts= (an iterable of strings)"
+        )
+    if isinstance(texts, (str, bytes, bytearray, os.PathLike)):
+        raise TypeError(
+            f"texts must be an iterable of strings, not a single {type(texts).__name__} "
+            "(a list of one document is [text]; files are the first argument)"
+        )
+
+
+def _resolve_max_words(max_words: int | None | Literal["auto"]) -> int | None:
+    return default_max_words() if max_words == "auto" else max_words
+
+
 def train_with_report(
     files: Files | None = None,
     *,
@@ -128,19 +146,10 @@ def train_with_report(
     progress: ProgressCallback | None = None,
 ) -> tuple[Tokenizer, TrainingReport]:
     """:func:`train`, also returning a :class:`TrainingReport`."""
-    if (files is None) == (texts is None):
-        raise TypeError(
-            "pass either files (paths, globs or directories) or texts= (an iterable of strings)"
-        )
-    if isinstance(texts, (str, bytes, bytearray, os.PathLike)):
-        raise TypeError(
-            f"texts must be an iterable of strings, not a single {type(texts).__name__} "
-            "(a list of one document is [text]; files are the first argument)"
-        )
+    _texts_or_files(files, texts)
     if holdout_every < 0:
         raise ValueError(f"holdout_every must not be negative, not {holdout_every}")
-    if max_words == "auto":
-        max_words = default_max_words()
+    max_words = _resolve_max_words(max_words)
     settings = _core.TrainSettings(
         vocab_size,
         min_frequency,
@@ -189,4 +198,52 @@ def train(files: Files | None = None, *, texts: Texts | None = None, **settings)
     ``threads`` (all cores by default) and ``progress``.
     """
     tokenizer, _ = train_with_report(files, texts=texts, **settings)
+    return tokenizer
+
+
+def train_from_counts_with_report(
+    tables: str | os.PathLike | Iterable[str | os.PathLike],
+    *,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
+    min_frequency: int = 2,
+    special_tokens: Iterable[str] = ROBERTA_SPECIALS,
+    max_token_length: int | None = DEFAULT_MAX_TOKEN_LENGTH,
+    max_words: int | None | Literal["auto"] = "auto",
+    threads: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[Tokenizer, TrainingReport]:
+    """:func:`train_from_counts`, also returning a :class:`TrainingReport`."""
+    if isinstance(tables, (str, os.PathLike)):
+        tables = [tables]
+    tables = [os.fspath(t) for t in tables]
+    max_words = _resolve_max_words(max_words)
+    settings = _core.TrainSettings(
+        vocab_size,
+        min_frequency,
+        list(special_tokens),
+        max_token_length,
+        None,
+        max_words,
+        core_threads(threads),
+    )
+    core, summary = _core.train_counts(tables, settings, progress)
+    return Tokenizer(core), TrainingReport(**summary, max_words=max_words)
+
+
+def train_from_counts(
+    tables: str | os.PathLike | Iterable[str | os.PathLike], **settings
+) -> Tokenizer:
+    """Learns a vocabulary from count tables (:func:`bbpe.count_words`,
+    ``bbpe count``), merged as they are read: training's second phase.
+
+    With the same settings the merges equal :func:`train`'s on the documents
+    the tables were counted from, however the corpus was cut into parts and
+    in whatever order the tables come. The split pattern is the tables'.
+    ``max_words`` caps the merged counts, keeping the most frequent words by
+    the rule counting prunes by; :func:`train` prunes after every 16 MB batch
+    instead, so the two agree exactly when the cap is not reached, or when the
+    corpus is one batch, and otherwise :func:`train`'s cap is the cruder
+    (words dropped early cannot come back). Other settings as :func:`train`.
+    """
+    tokenizer, _ = train_from_counts_with_report(tables, **settings)
     return tokenizer

@@ -4,13 +4,18 @@ use super::progress::Reporter;
 use super::tokenizer::CoreTokenizer;
 use super::{corpus_files, to_py, PyReadOptions};
 use crate::corpus::total_size;
+use crate::corpus::ReadStats;
 use crate::encode::Encoder;
 use crate::formats::has_roberta_specials;
+use crate::train::count_table::{self, CountSummary};
 use crate::train::word_counts::WordCounts;
-use crate::train::{count_files, learn_vocab, Holdout, TextCounter, TrainReport, TrainSettings};
+use crate::train::{
+    count_files, learn_vocab, CountSettings, Holdout, TextCounter, TrainReport, TrainSettings,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Training settings, checked once when made (see `bbpe.train`).
@@ -44,6 +49,27 @@ impl PyTrainSettings {
         settings.check().map_err(to_py)?;
         settings.pretokenizer().map_err(to_py)?;
         Ok(PyTrainSettings { settings })
+    }
+}
+
+/// The settings of counting words alone (see `bbpe.count_words`).
+#[pyclass(module = "bbpe._core", name = "CountSettings", frozen)]
+pub(super) struct PyCountSettings {
+    settings: CountSettings,
+}
+
+#[pymethods]
+impl PyCountSettings {
+    #[new]
+    #[pyo3(signature = (pattern=None, max_words=None, threads=0))]
+    fn new(pattern: Option<String>, max_words: Option<usize>, threads: usize) -> PyResult<Self> {
+        let settings = CountSettings {
+            pattern,
+            max_words,
+            threads,
+        };
+        settings.check().map_err(to_py)?;
+        Ok(PyCountSettings { settings })
     }
 }
 
@@ -94,6 +120,37 @@ fn report_dict<'py>(
 
 type Trained<'py> = (CoreTokenizer, Bound<'py, PyDict>, Vec<String>);
 
+/// Counts the words of corpus files (GIL released), reporting bytes read.
+fn count_corpus_files(
+    py: Python<'_>,
+    inputs: &[String],
+    settings: &CountSettings,
+    read: &PyReadOptions,
+    holdout: &mut Holdout,
+    reporter: &mut Reporter,
+) -> PyResult<(WordCounts, ReadStats)> {
+    let files = corpus_files(inputs)?;
+    let total = total_size(&files);
+    let counted = py.detach(|| {
+        count_files(&files, &read.options, settings, holdout, &mut |done| {
+            reporter.report("read", done, Some(total), false)
+        })
+    });
+    reporter.check()?;
+    let counted = counted.map_err(to_py)?;
+    reporter.report("read", total, Some(total), true);
+    reporter.check()?;
+    Ok(counted)
+}
+
+fn add_read_stats(summary: &Bound<'_, PyDict>, stats: &ReadStats) -> PyResult<()> {
+    summary.set_item("files", stats.files)?;
+    summary.set_item("skipped", stats.skipped)?;
+    summary.set_item("first_skipped", stats.first_skipped.clone())?;
+    summary.set_item("replaced_surrogates", stats.replaced_surrogates)?;
+    Ok(())
+}
+
 /// Trains on corpus files read by Rust (globs and directories expanded).
 #[pyfunction]
 #[pyo3(signature = (inputs, settings, read, holdout=(0, 0), progress=None))]
@@ -106,27 +163,20 @@ pub(super) fn train_files<'py>(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Trained<'py>> {
     let settings = &settings.settings;
-    let options = &read.options;
-    let files = corpus_files(&inputs)?;
-    let total = total_size(&files);
     let mut reporter = Reporter::new(progress);
     let mut held = Holdout::new(holdout.0, holdout.1);
     let started = Instant::now();
-    let counted = py.detach(|| {
-        count_files(&files, options, settings, &mut held, &mut |done| {
-            reporter.report("read", done, Some(total), false)
-        })
-    });
-    reporter.check()?;
-    let (counts, stats) = counted.map_err(to_py)?;
-    reporter.report("read", total, Some(total), true);
-    reporter.check()?;
+    let (counts, stats) = count_corpus_files(
+        py,
+        &inputs,
+        &settings.counting(),
+        read,
+        &mut held,
+        &mut reporter,
+    )?;
     let count_seconds = started.elapsed().as_secs_f64();
     let (tokenizer, summary) = finish_training(py, counts, settings, &mut reporter, count_seconds)?;
-    summary.set_item("files", stats.files)?;
-    summary.set_item("skipped", stats.skipped)?;
-    summary.set_item("first_skipped", stats.first_skipped)?;
-    summary.set_item("replaced_surrogates", stats.replaced_surrogates)?;
+    add_read_stats(&summary, &stats)?;
     Ok((tokenizer, summary, held.documents))
 }
 
@@ -161,21 +211,16 @@ fn add_text(text: &Bound<'_, PyAny>, counter: &mut TextCounter) -> PyResult<()> 
     Ok(())
 }
 
-/// Trains on Python strings: an iterable of `str`, or of lists of `str`.
-#[pyfunction]
-#[pyo3(signature = (texts, settings, holdout=(0, 0), progress=None))]
-pub(super) fn train_texts<'py>(
-    py: Python<'py>,
-    texts: &Bound<'py, PyAny>,
-    settings: &PyTrainSettings,
-    holdout: (u64, usize),
-    progress: Option<Py<PyAny>>,
-) -> PyResult<Trained<'py>> {
-    let settings = &settings.settings;
-    let holdout = Holdout::new(holdout.0, holdout.1);
+/// Counts the words of Python strings: an iterable of `str`, or of lists of
+/// `str`.
+fn count_python_texts(
+    py: Python<'_>,
+    texts: &Bound<'_, PyAny>,
+    settings: &CountSettings,
+    holdout: Holdout,
+    reporter: &mut Reporter,
+) -> PyResult<(WordCounts, Holdout)> {
     let mut counter = TextCounter::start(settings, holdout).map_err(to_py)?;
-    let mut reporter = Reporter::new(progress);
-    let started = Instant::now();
     for item in texts.try_iter()? {
         let item = item?;
         if item.is_instance_of::<PyList>() || item.is_instance_of::<PyTuple>() {
@@ -192,10 +237,148 @@ pub(super) fn train_texts<'py>(
         }
     }
     let text_bytes = counter.text_bytes();
-    let (counts, held) = py.detach(|| counter.finish()).map_err(to_py)?;
+    let counted = py.detach(|| counter.finish()).map_err(to_py)?;
     reporter.report("read", text_bytes, Some(text_bytes), true);
     reporter.check()?;
+    Ok(counted)
+}
+
+/// Trains on Python strings: an iterable of `str`, or of lists of `str`.
+#[pyfunction]
+#[pyo3(signature = (texts, settings, holdout=(0, 0), progress=None))]
+pub(super) fn train_texts<'py>(
+    py: Python<'py>,
+    texts: &Bound<'py, PyAny>,
+    settings: &PyTrainSettings,
+    holdout: (u64, usize),
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Trained<'py>> {
+    let settings = &settings.settings;
+    let holdout = Holdout::new(holdout.0, holdout.1);
+    let mut reporter = Reporter::new(progress);
+    let started = Instant::now();
+    let (counts, held) =
+        count_python_texts(py, texts, &settings.counting(), holdout, &mut reporter)?;
     let count_seconds = started.elapsed().as_secs_f64();
     let (tokenizer, summary) = finish_training(py, counts, settings, &mut reporter, count_seconds)?;
     Ok((tokenizer, summary, held.documents))
+}
+
+/// Trains on count tables, merged as they are read; the split pattern is
+/// theirs. `settings.max_words` caps the merged counts.
+#[pyfunction]
+#[pyo3(signature = (tables, settings, progress=None))]
+pub(super) fn train_counts<'py>(
+    py: Python<'py>,
+    tables: Vec<PathBuf>,
+    settings: &PyTrainSettings,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<(CoreTokenizer, Bound<'py, PyDict>)> {
+    let mut reporter = Reporter::new(progress);
+    let started = Instant::now();
+    let (counts, header) = py
+        .detach(|| count_table::read_counts(&tables, settings.settings.max_words))
+        .map_err(to_py)?;
+    let settings = TrainSettings {
+        pattern: Some(header.pattern.clone()),
+        ..settings.settings.clone()
+    };
+    let count_seconds = started.elapsed().as_secs_f64();
+    let (tokenizer, summary) =
+        finish_training(py, counts, &settings, &mut reporter, count_seconds)?;
+    summary.set_item("files", tables.len())?;
+    Ok((tokenizer, summary))
+}
+
+/// What a count table holds, for Python.
+fn count_summary_dict<'py>(
+    py: Python<'py>,
+    summary: &CountSummary,
+) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    let header = &summary.header;
+    dict.set_item("words", summary.words)?;
+    dict.set_item("occurrences", summary.occurrences)?;
+    dict.set_item("documents", header.documents)?;
+    dict.set_item("text_bytes", header.text_bytes)?;
+    dict.set_item("pruned_words", header.pruned_words)?;
+    dict.set_item("pruned_occurrences", header.pruned_occurrences)?;
+    dict.set_item("parts", header.parts)?;
+    dict.set_item("pattern", &header.pattern)?;
+    dict.set_item("normalization", &header.normalization)?;
+    dict.set_item("file_bytes", summary.file_bytes)?;
+    Ok(dict)
+}
+
+/// Counts the words of corpus files into a count table at `output`.
+#[pyfunction]
+#[pyo3(signature = (inputs, output, settings, read, progress=None))]
+pub(super) fn count_files_to_table<'py>(
+    py: Python<'py>,
+    inputs: Vec<String>,
+    output: PathBuf,
+    settings: &PyCountSettings,
+    read: &PyReadOptions,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let settings = &settings.settings;
+    let mut reporter = Reporter::new(progress);
+    let mut no_holdout = Holdout::default();
+    let (counts, stats) =
+        count_corpus_files(py, &inputs, settings, read, &mut no_holdout, &mut reporter)?;
+    let summary = write_table(py, &output, &counts, settings)?;
+    add_read_stats(&summary, &stats)?;
+    Ok(summary)
+}
+
+/// Counts the words of Python strings into a count table at `output`.
+#[pyfunction]
+#[pyo3(signature = (texts, output, settings, progress=None))]
+pub(super) fn count_texts_to_table<'py>(
+    py: Python<'py>,
+    texts: &Bound<'py, PyAny>,
+    output: PathBuf,
+    settings: &PyCountSettings,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let settings = &settings.settings;
+    let mut reporter = Reporter::new(progress);
+    let (counts, _) = count_python_texts(py, texts, settings, Holdout::default(), &mut reporter)?;
+    write_table(py, &output, &counts, settings)
+}
+
+fn write_table<'py>(
+    py: Python<'py>,
+    output: &std::path::Path,
+    counts: &WordCounts,
+    settings: &CountSettings,
+) -> PyResult<Bound<'py, PyDict>> {
+    let pretokenizer = settings.pretokenizer().map_err(to_py)?;
+    let summary = py
+        .detach(|| count_table::write_counts(output, counts, pretokenizer.pattern()))
+        .map_err(to_py)?;
+    count_summary_dict(py, &summary)
+}
+
+/// Merges count tables into one at `output`, streaming.
+#[pyfunction]
+pub(super) fn merge_count_tables<'py>(
+    py: Python<'py>,
+    inputs: Vec<PathBuf>,
+    output: PathBuf,
+) -> PyResult<Bound<'py, PyDict>> {
+    let summary = py
+        .detach(|| count_table::merge_count_files(&inputs, &output))
+        .map_err(to_py)?;
+    count_summary_dict(py, &summary)
+}
+
+/// A count table's header and totals, the whole file checked.
+#[pyfunction]
+pub(super) fn inspect_count_table<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+) -> PyResult<Bound<'py, PyDict>> {
+    let summary = py.detach(|| count_table::inspect(&path)).map_err(to_py)?;
+    count_summary_dict(py, &summary)
 }

@@ -5,6 +5,7 @@
 //! a ByteLevel pre-tokenizer and the full byte alphabet): special tokens get
 //! the first ids, then the 256 bytes, then merged tokens in order.
 
+pub mod count_table;
 pub mod merges;
 pub mod word_counts;
 mod word_table;
@@ -94,10 +95,40 @@ impl TrainSettings {
         if self.max_token_length == Some(0) {
             return Err(Error::Invalid("max_token_length must be at least 1".into()));
         }
+        self.counting().check()
+    }
+
+    pub fn pretokenizer(&self) -> Result<Pretokenizer, Error> {
+        self.counting().pretokenizer()
+    }
+
+    /// The settings of the counting phase.
+    pub fn counting(&self) -> CountSettings {
+        CountSettings {
+            pattern: self.pattern.clone(),
+            max_words: self.max_words,
+            threads: self.threads,
+        }
+    }
+}
+
+/// What shapes training's first phase, counting words.
+#[derive(Debug, Clone, Default)]
+pub struct CountSettings {
+    /// Split pattern; GPT-2's when `None`.
+    pub pattern: Option<String>,
+    /// Cap on distinct words kept while counting (the rarest go first).
+    pub max_words: Option<usize>,
+    /// Worker threads; 0 = every core.
+    pub threads: usize,
+}
+
+impl CountSettings {
+    pub fn check(&self) -> Result<(), Error> {
         if self.max_words == Some(0) {
             return Err(Error::Invalid("max_words must be at least 1".into()));
         }
-        Ok(())
+        self.pretokenizer().map(|_| ())
     }
 
     pub fn pretokenizer(&self) -> Result<Pretokenizer, Error> {
@@ -105,6 +136,15 @@ impl TrainSettings {
             None => Ok(Pretokenizer::Gpt2),
             Some(pattern) => Pretokenizer::from_pattern(pattern),
         }
+    }
+
+    fn start_counter(&self) -> Result<WordCounter, Error> {
+        self.check()?;
+        Ok(WordCounter::start(
+            self.pretokenizer()?,
+            self.max_words,
+            self.threads,
+        ))
     }
 }
 
@@ -147,16 +187,11 @@ impl Holdout {
 pub fn count_files(
     files: &[PathBuf],
     options: &ReadOptions,
-    settings: &TrainSettings,
+    settings: &CountSettings,
     holdout: &mut Holdout,
     progress: &mut dyn FnMut(u64) -> bool,
 ) -> Result<(WordCounts, ReadStats), Error> {
-    settings.check()?;
-    let mut counter = WordCounter::start(
-        settings.pretokenizer()?,
-        settings.max_words,
-        settings.threads,
-    );
+    let mut counter = settings.start_counter()?;
     // Set by the progress callback, seen by the next document.
     let stopped = std::cell::Cell::new(false);
     let stats = read_documents(
@@ -190,15 +225,9 @@ pub struct TextCounter {
 }
 
 impl TextCounter {
-    pub fn start(settings: &TrainSettings, holdout: Holdout) -> Result<Self, Error> {
-        settings.check()?;
-        let counter = WordCounter::start(
-            settings.pretokenizer()?,
-            settings.max_words,
-            settings.threads,
-        );
+    pub fn start(settings: &CountSettings, holdout: Holdout) -> Result<Self, Error> {
         Ok(TextCounter {
-            counter,
+            counter: settings.start_counter()?,
             holdout,
             text_bytes: 0,
         })
@@ -436,7 +465,7 @@ mod tests {
     #[test]
     fn texts_are_counted_or_held_back() {
         let settings = TrainSettings::default();
-        let mut counter = TextCounter::start(&settings, Holdout::new(2, 100)).unwrap();
+        let mut counter = TextCounter::start(&settings.counting(), Holdout::new(2, 100)).unwrap();
         for text in ["one two", "held back", "two three", "also held"] {
             counter.push(text);
         }
@@ -471,7 +500,7 @@ mod tests {
             threads: 2,
             ..Default::default()
         };
-        let mut counter = TextCounter::start(&settings, Holdout::default()).unwrap();
+        let mut counter = TextCounter::start(&settings.counting(), Holdout::default()).unwrap();
         for word in &words {
             counter.push(word);
         }

@@ -61,6 +61,19 @@ impl WordCounts {
         self.counts.iter()
     }
 
+    /// Adds `count` occurrences of `word` (a count table's word: the cap is
+    /// applied once all are in, by [`WordCounts::apply_cap`]).
+    pub fn add_word(&mut self, word: &[u8], count: u64) {
+        self.counts.add(word, count);
+    }
+
+    /// Prunes down to the cap now, as counting does after each batch.
+    pub fn apply_cap(&mut self) {
+        if let Some(max_words) = self.max_words {
+            self.prune(max_words);
+        }
+    }
+
     /// Counts the words of a batch on the current rayon pool.
     pub fn add_batch(
         &mut self,
@@ -88,9 +101,7 @@ impl WordCounts {
         }
         self.documents += batch.len() as u64;
         self.text_bytes += batch.bytes() as u64;
-        if let Some(max_words) = self.max_words {
-            self.prune(max_words);
-        }
+        self.apply_cap();
         Ok(())
     }
 
