@@ -1,0 +1,160 @@
+"""The scale-out paths against one process on this machine: what splitting the
+work costs, and whether the result is the same.
+
+    PYTHONPATH=python python benches/scale.py
+    PYTHONPATH=python python benches/scale.py --corpus en --max-mb 40 --parts 1,2,7 --markdown
+
+The corpus is decompressed once to plain JSONL and cut between documents into
+parts of about equal size. Every step runs as a `bbpe` command in a fresh
+process, timed by its wall clock, with its own peak RSS (`wait4`):
+
+- train: `bbpe train whole.jsonl` against `bbpe count` of each part, `bbpe
+  count --merge` of the tables and `bbpe train --from-counts`; the merges must
+  be identical. "K machines" is the slowest count plus merge plus learn: the
+  wall clock with one machine per part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import CORPUS_DIR, MB, REPO, machine_info, render
+
+BBPE = [sys.executable, "-m", "bbpe.cli"]
+
+
+def run(args: list[str]) -> tuple[float, float, str]:
+    """Runs a bbpe command; its wall seconds, peak RSS in MB, and stdout."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(BBPE + args, stdout=out, stderr=err, env=env)
+        # wait4 rather than Popen.wait: it also gives this child's own peak RSS.
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        if process.returncode:
+            raise SystemExit(f"bbpe {' '.join(args)} failed:\n{err.read()}")
+        return seconds, usage.ru_maxrss / 1024, out.read()
+
+
+def cut_corpus(name: str, max_mb: float | None, directory: Path, parts: int) -> list[Path]:
+    """The corpus's documents as `parts` JSONL files of about equal text."""
+    lines = []
+    with lzma.open(CORPUS_DIR / f"{name}.jsonl.xz", "rt", encoding="utf-8") as source:
+        size = 0
+        for line in source:
+            lines.append(line)
+            size += len(line.encode())
+            if max_mb and size >= max_mb * MB:
+                break
+    per_part = size / parts
+    groups: list[list[str]] = [[] for _ in range(parts)]
+    written = 0
+    for line in lines:
+        groups[min(int(written / per_part), parts - 1)].append(line)
+        written += len(line.encode())
+    paths = []
+    for index, group in enumerate(groups):
+        paths.append(directory / f"part{index:03d}.jsonl")
+        paths[-1].write_text("".join(group), encoding="utf-8")
+    return paths
+
+
+def read_merges(directory: Path) -> list[str]:
+    return (directory / "merges.txt").read_text(encoding="utf-8").splitlines()
+
+
+def bench_train(args, work: Path) -> tuple[list[str], list[list[str]], list[str]]:
+    learn = ["--vocab-size", str(args.vocab_size), "--max-words", "none", "--json"]
+    learn += ["--threads", str(args.threads)]
+    whole = cut_corpus(args.corpus, args.max_mb, work, 1)[0]
+    seconds, rss, out = run(["train", str(whole), "-o", str(work / "one"), *learn])
+    one = json.loads(out)
+    rows = [["one process: bbpe train", f"{seconds:.2f}", "", f"{rss:.0f}", "", "(reference)"]]
+    notes = [
+        f"corpus: {args.corpus}, {one['text_bytes'] / MB:.1f} MB of text, "
+        f"{one['documents']:,} documents, {one['unique_words']:,} distinct words; "
+        f"vocab {args.vocab_size:,}, {args.threads} threads per process"
+    ]
+    for parts in args.parts:
+        directory = work / f"parts{parts}"
+        directory.mkdir()
+        files = cut_corpus(args.corpus, args.max_mb, directory, parts)
+        counts, tables = [], []
+        for path in files:
+            table = path.with_suffix(".bin")
+            counts.append(
+                run(
+                    ["count", str(path), "-o", str(table), "--threads", str(args.threads), "--json"]
+                )
+            )
+            tables.append(table)
+        table_mb = sum(t.stat().st_size for t in tables) / MB
+        merged = directory / "all.bin"
+        merge_s, merge_rss, out = run(
+            ["count", "--merge", *map(str, tables), "-o", str(merged), "--json"]
+        )
+        merged_mb = json.loads(out)["file_bytes"] / MB
+        learn_s, learn_rss, _ = run(
+            ["train", "--from-counts", str(merged), "-o", str(directory / "vocab"), *learn]
+        )
+        same = read_merges(directory / "vocab") == read_merges(work / "one")
+        count_sum = sum(s for s, _, _ in counts)
+        count_max = max(s for s, _, _ in counts)
+        rows.append(
+            [
+                f"{parts} parts: count each, merge, learn",
+                f"{count_sum + merge_s + learn_s:.2f}",
+                f"{count_max + merge_s + learn_s:.2f}",
+                f"{max(max(r for _, r, _ in counts), merge_rss, learn_rss):.0f}",
+                f"{table_mb:.1f} / {merged_mb:.1f}",
+                "identical" if same else "DIFFERENT",
+            ]
+        )
+        notes.append(
+            f"{parts} parts: counting {count_sum:.2f} s in all (slowest part {count_max:.2f} s), "
+            f"merging the tables {merge_s:.2f} s ({merge_rss:.0f} MB), learning "
+            f"{learn_s:.2f} s ({learn_rss:.0f} MB)"
+        )
+    headers = [
+        "path",
+        "one machine s",
+        "K machines s",
+        "peak RSS MB",
+        "tables / merged MB",
+        "merges",
+    ]
+    return headers, rows, notes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", default="en", help="en, ko, multi or code")
+    parser.add_argument("--max-mb", type=float, default=None, help="first N MB of the corpus")
+    parser.add_argument("--parts", default="1,2,7", help="part counts to cut the corpus into")
+    parser.add_argument("--vocab-size", type=int, default=50_265)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    args.parts = [int(p) for p in args.parts.split(",")]
+    with tempfile.TemporaryDirectory(prefix="bbpe-scale-") as work:
+        headers, rows, notes = bench_train(args, Path(work))
+    print("\n".join(machine_info()))
+    print(render(headers, rows, args.markdown))
+    for note in notes:
+        print(f"- {note}")
+
+
+if __name__ == "__main__":
+    main()
