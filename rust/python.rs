@@ -48,6 +48,13 @@ fn corpus_files(inputs: &[String]) -> PyResult<Vec<PathBuf>> {
     expand_inputs(inputs).map_err(to_py)
 }
 
+/// The files the core reads for `inputs`, in order (for splitting a corpus
+/// among ranks exactly as a single run would read it).
+#[pyfunction(name = "expand_inputs")]
+fn py_expand_inputs(inputs: Vec<String>) -> PyResult<Vec<PathBuf>> {
+    corpus_files(&inputs)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Defaults said once, here, for the Python package too.
@@ -77,5 +84,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(training::inspect_count_table, m)?)?;
     m.add_function(wrap_pyfunction!(shards::encode_shards, m)?)?;
     m.add_function(wrap_pyfunction!(shards::count_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(py_expand_inputs, m)?)?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 """Type stubs for the Rust extension module (see rust/python.rs)."""
 
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -85,6 +86,7 @@ class ShardSettings:
         append_eos: bool = False,
         threads: int = 0,
         existing: str = "refuse",
+        part: tuple[int, int, str] | None = None,
     ) -> None: ...
 
 Progress = Callable[[str, int, int | None], object]
@@ -142,3 +144,4 @@ def count_tokens(
     threads: int = 0,
     progress: Callable[[str, tuple[int, int, int, int], int | None], object] | None = None,
 ) -> dict[str, Any]: ...
+def expand_inputs(inputs: list[str]) -> list[os.PathLike[str]]: ...

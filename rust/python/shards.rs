@@ -7,14 +7,16 @@ use crate::corpus::ReadOptions;
 use crate::encode::Encoder;
 use crate::error::Error;
 use crate::shards::pipeline::{
-    count_tokens as pipeline_count_tokens, encode_to_shards, Progress as ShardProgress,
+    count_tokens as pipeline_count_tokens, encode_to_shards, Part, Progress as ShardProgress,
     ShardSettings, Summary as ShardSummary,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
 
-/// Shard settings, checked once when made (see `bbpe.shards.write`).
+/// Shard settings, checked once when made (see `bbpe.shards.write`); `part`
+/// is (rank, world size, SHA-256 of the whole corpus's file list) for one
+/// rank of a run split across machines (`bbpe.shards.ranks`).
 #[pyclass(module = "bbpe._core", name = "ShardSettings", frozen)]
 pub(super) struct PyShardSettings {
     settings: ShardSettings,
@@ -23,7 +25,7 @@ pub(super) struct PyShardSettings {
 #[pymethods]
 impl PyShardSettings {
     #[new]
-    #[pyo3(signature = (prefix, shard_bytes, split_sentences=false, append_eos=false, threads=0, existing="refuse"))]
+    #[pyo3(signature = (prefix, shard_bytes, split_sentences=false, append_eos=false, threads=0, existing="refuse", part=None))]
     fn new(
         prefix: String,
         shard_bytes: u64,
@@ -31,6 +33,7 @@ impl PyShardSettings {
         append_eos: bool,
         threads: usize,
         existing: &str,
+        part: Option<(u64, u64, String)>,
     ) -> PyResult<Self> {
         let settings = ShardSettings {
             prefix,
@@ -39,6 +42,11 @@ impl PyShardSettings {
             append_eos,
             threads,
             existing: existing.parse().map_err(to_py)?,
+            part: part.map(|(rank, world_size, corpus_sha256)| Part {
+                rank,
+                world_size,
+                corpus_sha256,
+            }),
         };
         Ok(PyShardSettings { settings })
     }

@@ -39,6 +39,19 @@ pub struct ShardSettings {
     pub threads: usize,
     /// What to do with a shard set already in the output directory.
     pub existing: ExistingShards,
+    /// Which share of a corpus split across machines this run encodes.
+    pub part: Option<Part>,
+}
+
+/// One rank's share of a corpus split across machines (`bbpe encode --rank`),
+/// recorded in its manifest so that the parts can be checked and combined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub rank: u64,
+    pub world_size: u64,
+    /// SHA-256 of the whole corpus's file list (paths and sizes) that the
+    /// ranks split: every part of one run records the same.
+    pub corpus_sha256: String,
 }
 
 /// How far the run is, for progress bars.
@@ -156,7 +169,8 @@ fn end_of_document(vocab: &Vocab, settings: &ShardSettings) -> Result<Option<u32
 /// What the manifest says about a run besides its shards, in the order it is
 /// written: the tokenizer (name, size, fingerprint of the ids), the settings
 /// (those of the shards, then of reading) and the input files with their
-/// sizes. A run resumes only where these are the same.
+/// sizes, and for one rank of a split run which part it is. A run resumes
+/// only where these are the same.
 fn manifest_header(
     encoder: &Encoder,
     tokenizer: &str,
@@ -190,10 +204,18 @@ fn manifest_header(
         },
         "inputs": inputs,
     });
-    match header {
-        Value::Object(header) => header,
-        _ => unreachable!("a JSON object literal"),
+    let Value::Object(mut header) = header else {
+        unreachable!("a JSON object literal")
+    };
+    if let Some(part) = &settings.part {
+        let part = json!({
+            "rank": part.rank,
+            "world_size": part.world_size,
+            "corpus_sha256": part.corpus_sha256,
+        });
+        header.insert("part".into(), part);
     }
+    header
 }
 
 /// Reads and encodes `files` as [`encode_to_shards`] does, writing nothing:
@@ -213,6 +235,7 @@ pub fn count_tokens(
         append_eos: false,
         threads,
         existing: ExistingShards::Refuse,
+        part: None,
     };
     run(encoder, files, read, &settings, None, 0, progress)
 }
@@ -521,6 +544,7 @@ mod tests {
             append_eos: true,
             threads: 1,
             existing: ExistingShards::Refuse,
+            part: None,
         };
         let read = ReadOptions::parse("lines", "body", "skip").unwrap();
         let encoder = specials(&["<s>", "</s>"]);
@@ -556,9 +580,23 @@ mod tests {
         );
         let no_eos = ShardSettings {
             append_eos: false,
-            ..settings
+            ..settings.clone()
         };
         assert_eq!(end_of_document(without.vocab(), &no_eos).unwrap(), None);
+
+        let part = Part {
+            rank: 2,
+            world_size: 7,
+            corpus_sha256: "ab".repeat(32),
+        };
+        let of_a_part = ShardSettings {
+            part: Some(part),
+            ..settings
+        };
+        let header = manifest_header(&encoder, "mine", &[], &read, &of_a_part, eos);
+        assert_eq!(keys(&header), ["tokenizer", "settings", "inputs", "part"]);
+        let expected = json!({"rank": 2, "world_size": 7, "corpus_sha256": "ab".repeat(32)});
+        assert_eq!(header["part"], expected);
     }
 
     #[test]
