@@ -54,6 +54,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
         "progress": progress,
     }
     if args.output is None:
+        if args.rank is not None or args.world_size is not None:
+            raise ValueError("--rank and --world-size need -o: they split the writing of shards")
         summary = pipeline.count(inputs, args.tokenizer, **reading)
     else:
         summary = pipeline.write(
@@ -66,6 +68,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
             append_eos=args.append_eos,
             resume=args.resume,
             overwrite=args.overwrite,
+            rank=args.rank,
+            world_size=args.world_size,
             **reading,
         )
     if bar is not None:
@@ -90,8 +94,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.output is not None:
         print(
             f"wrote {summary['sequences']:,} sequences in {len(summary['shards'])} shard(s) "
-            f"to {args.output}"
+            f"to {summary.get('part', args.output)}"
         )
+        if "part" in summary:
+            print(f"when every rank has finished: bbpe combine {args.output}")
     if summary["resumed_documents"]:
         print(f"resumed after {summary['resumed_documents']:,} documents of the earlier run")
     if summary["empty_documents"]:
@@ -324,6 +330,20 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_combine(args: argparse.Namespace) -> int:
+    manifest = shards.combine_parts(args.output, checksums=not args.no_checksums)
+    if args.json:
+        print(json.dumps(manifest))
+        return 0
+    print(
+        f"combined {manifest['parts']['world_size']} part(s) into "
+        f"{os.path.join(args.output, shards.MANIFEST_NAME)}: {len(manifest['shards'])} shard(s), "
+        f"{manifest['documents']:,} documents, {manifest['sequences']:,} sequences, "
+        f"{manifest['tokens']:,} tokens"
+    )
+    return 0
+
+
 def cmd_tokenize(args: argparse.Namespace) -> int:
     tokenizer = Tokenizer.from_pretrained(args.tokenizer)
     text = args.text if args.text is not None else sys.stdin.read()
@@ -400,6 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     encode.add_argument(
         "--tokenizer", default="roberta-base", help="gpt2, roberta-base or a directory"
+    )
+    encode.add_argument(
+        "--rank",
+        type=int,
+        default=None,
+        help="encode only this rank's share of the files, into OUTPUT/rank-R-of-W/ "
+        "(then bbpe combine OUTPUT)",
+    )
+    encode.add_argument(
+        "--world-size", type=int, default=None, help="how many ranks share the files"
     )
     add_corpus_options(encode, "encode")
     encode.set_defaults(run=cmd_encode)
@@ -501,6 +531,20 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("inputs", nargs="+", help="shard prefixes, in order")
     merge.add_argument("-o", "--output", required=True, help="output prefix")
     merge.set_defaults(run=cmd_merge)
+
+    combine = sub.add_parser(
+        "combine",
+        help="list the parts that ranks encoded as one set of shards",
+        description="After every rank of bbpe encode --rank R --world-size W -o OUTPUT has "
+        "finished: check that ranks 0 to W-1 are each there once, finished, alike in "
+        "tokenizer, settings and corpus, and that their shards are sound (checksums "
+        "included), then write OUTPUT/manifest.json listing every shard in rank order. "
+        "No shard data is copied.",
+    )
+    combine.add_argument("output", help="the directory the ranks wrote their parts into")
+    combine.add_argument("--no-checksums", action="store_true", help="skip the SHA-256 checks")
+    combine.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    combine.set_defaults(run=cmd_combine)
 
     tokenize = sub.add_parser("tokenize", help="show the tokens of a text")
     tokenize.add_argument("text", nargs="?", help="text (default: standard input)")

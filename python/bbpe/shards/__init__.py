@@ -7,6 +7,9 @@ concern:
 - `manifest`: the `manifest.json` a writer leaves beside its shards;
 - `verify` (`check`) and `stats` (`info`): whether shards are sound, and what they hold;
 - `concat` (`concatenate`): shard pairs joined into one (`bbpe merge`);
+- `ranks` and `parts` (`combine_parts`): a corpus encoded by several ranks
+  at once, each into its own part, and the parts listed as one set
+  (`bbpe encode --rank`, `bbpe combine`);
 - `pipeline`: `write` and `count`, corpus files encoded into shards by the
   Rust core (rust/shards/pipeline.rs).
 
@@ -38,6 +41,7 @@ _EXPORTS = {
     "check": "verify",
     "info": "stats",
     "concatenate": "concat",
+    "combine_parts": "parts",
     "count": "pipeline",
     "parse_size": "pipeline",
     "write": "pipeline",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from bbpe import _core
+from bbpe.shards import ranks
 from bbpe.tokenizer import Tokenizer, core_threads
 
 
@@ -44,6 +45,8 @@ def write(
     on_bad_input: str = "stop",
     threads: int | None = None,
     progress=None,
+    rank: int | None = None,
+    world_size: int | None = None,
 ) -> dict:
     """Encodes corpus files into Megatron shards ``<prefix>_00000.bin/.idx``, ...
     in ``output_dir``, with a ``manifest.json``; returns a summary dict.
@@ -60,25 +63,49 @@ def write(
     The summary's counts (``documents``, ``sequences``, ``tokens``,
     ``text_bytes``) are the whole shard set's, a resumed run's earlier part
     included; ``encoded_text_bytes`` and ``encoded_tokens`` are what this call
-    encoded."""
+    encoded.
+
+    With ``rank`` and ``world_size`` this call is one of ``world_size`` ranks
+    (machines or processes) encoding the corpus together: it encodes its
+    share of the files (`bbpe.shards.ranks`) into its own part,
+    ``output_dir/rank-<rank>-of-<world_size>/`` (the summary's ``part``);
+    ``resume`` and ``overwrite`` act on that part only. Once every rank has
+    finished, :func:`bbpe.shards.parts.combine_parts` makes ``output_dir``
+    read as one run's shards."""
     name, tokenizer = _resolve(tokenizer)
     if resume and overwrite:
         raise ValueError("resume and overwrite exclude each other")
     existing = "resume" if resume else "overwrite" if overwrite else "refuse"
+    if (rank is None) != (world_size is None):
+        raise ValueError("rank and world_size go together: give both or neither")
+    files, part, output_dir = _input_paths(inputs), None, os.fspath(output_dir)
+    if rank is not None:
+        files, fingerprint = ranks.files_of_rank(files, rank, world_size)
+        part = (rank, world_size, fingerprint)
+        output_dir = os.path.join(output_dir, ranks.part_name(rank, world_size))
     settings = _core.ShardSettings(
-        prefix, parse_size(shard_size), split_sentences, append_eos, core_threads(threads), existing
+        prefix,
+        parse_size(shard_size),
+        split_sentences,
+        append_eos,
+        core_threads(threads),
+        existing,
+        part,
     )
     read = _core.ReadOptions(format=format, text_field=text_field, on_bad_input=on_bad_input)
     # The core writes the manifest; it knows the tokenizer only by this name.
-    return _core.encode_shards(
+    summary = _core.encode_shards(
         tokenizer._core,
         name if name is not None else repr(tokenizer),
-        _input_paths(inputs),
-        os.fspath(output_dir),
+        files,
+        output_dir,
         settings,
         read,
         progress=progress,
     )
+    if part is not None:
+        summary["part"] = output_dir
+    return summary
 
 
 def count(
