@@ -538,6 +538,66 @@ def test_merge_random_shards_in_small_chunks(tmp_path, monkeypatch):
         assert Path(out + suffix).read_bytes() == Path(direct + suffix).read_bytes()
 
 
+def sparse_shard(prefix, lengths, document_indices, ends=True):
+    """A uint16 shard of `lengths` whose `.bin` is a sparse file: zeros, save
+    for each sequence's first and (with `ends`) last token, which are its
+    number plus 1 and plus 1001. Gigabytes of tokens take no disk and no time
+    to write."""
+    prefix = os.fspath(prefix)
+    pointers = np.concatenate(([0], np.cumsum(np.asarray(lengths[:-1], dtype=np.int64) * 2)))
+    with open(prefix + ".bin", "wb") as f:
+        f.truncate(2 * sum(lengths))
+        for i, (pointer, length) in enumerate(zip(pointers.tolist(), lengths, strict=True)):
+            f.seek(pointer)
+            f.write(struct.pack("<H", i + 1))
+            if ends:
+                f.seek(pointer + 2 * (length - 1))
+                f.write(struct.pack("<H", i + 1001))
+    write_index(prefix + ".idx", lengths, document_indices, np.uint16)
+    return prefix
+
+
+def test_merge_past_4_gib_and_2_31_tokens(tmp_path):
+    """Megatron's merge overflowed 32-bit sizes past about 40B tokens; here the
+    merged pointers pass 2**31 and 2**32 bytes and the tokens 2**31."""
+    first = sparse_shard(tmp_path / "a", [2**29, 2**29 + 5], [0, 1, 2])
+    second = sparse_shard(tmp_path / "b", [2**30 - 100, 200, 7], [0, 2, 3])
+    out = concatenate([first, second], tmp_path / "merged")
+    lengths = [2**29, 2**29 + 5, 2**30 - 100, 200, 7]
+    assert check(out) == []
+    with IndexedDataset(out) as ds:
+        assert ds.num_tokens == sum(lengths) > 2**31
+        pointers = np.cumsum([0] + lengths[:-1], dtype=np.int64) * 2
+        assert ds.sequence_pointers.tolist() == pointers.tolist()
+        assert ds.sequence_pointers[-1] > 2**32
+        assert ds.document_indices.tolist() == [0, 1, 2, 4, 5]
+        numbers = [1, 2, 1, 2, 3]  # each input's sequences are numbered from 1
+        for i, (number, length) in enumerate(zip(numbers, lengths, strict=True)):
+            assert len(ds[i]) == length
+            assert ds.get(i, 0, 1).tolist() == [number]
+            assert ds.get(i, length - 1).tolist() == [number + 1000]
+    assert info(out, checksums=False)["tokens"] == sum(lengths)
+
+
+def test_merge_keeps_holes_and_checks_their_zeros(tmp_path):
+    # Holes longer than the copy buffer, inside a file and at its end.
+    a = sparse_shard(tmp_path / "a", [2**24, 5, 2**23 + 3], [0, 2, 3])
+    b = write_shard(tmp_path / "b", DOCS_U16, np.uint16)
+    c = sparse_shard(tmp_path / "c", [3, 2**24], [0, 1, 2], ends=False)
+    write_manifest(tmp_path, [a, b, c])
+    out = concatenate([a, b, c], tmp_path / "out")
+    assert check(out) == []
+    inputs = [Path(p + ".bin").read_bytes() for p in (a, b, c)]
+    assert Path(out + ".bin").read_bytes() == b"".join(inputs)
+    merged = os.stat(out + ".bin")
+    if os.stat(a + ".bin").st_blocks * 512 < len(inputs[0]) // 4:  # the file system has holes
+        assert merged.st_blocks * 512 < merged.st_size // 4
+    patch_file(a + ".bin", 2**20, b"\x01")  # data in a hole: only the checksum sees it
+    with pytest.raises(ShardFormatError, match=r"a\.bin: SHA-256 [0-9a-f]+ does not match"):
+        concatenate([a, b, c], tmp_path / "again")
+    assert not list(tmp_path.glob("again*"))
+
+
 def test_merge_rejects_mixed_dtypes(tmp_path):
     a = write_shard(tmp_path / "a", DOCS_U16, np.uint16)
     b = write_shard(tmp_path / "b", DOCS_I32, np.int32)

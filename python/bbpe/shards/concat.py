@@ -3,9 +3,10 @@ does (the `bbpe merge` command), every input verified on the way."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -133,15 +134,65 @@ def _concatenate(
 
 
 def _copy_verified(ds: IndexedDataset, checksum: tuple[str, str] | None, out) -> None:
-    """Appends `ds`'s .bin to `out`, comparing it with the manifest's SHA-256."""
+    """Appends `ds`'s .bin to `out`, comparing it with the manifest's SHA-256.
+    Holes in a sparse .bin stay holes in `out` (as ``cp --sparse=auto``), so
+    a sparse input is neither read nor written as gigabytes of zeros (the
+    checksum still counts them)."""
     digest = hashlib.sha256() if checksum else None
-    with open(ds.bin_path, "rb") as src:
-        while block := src.read(COPY_BUFFER):
-            if digest:
-                digest.update(block)
-            out.write(block)
+    with open(ds.bin_path, "rb", buffering=0) as src:
+        size = os.fstat(src.fileno()).st_size
+        copied = 0
+        for start, end in _data_extents(src.fileno(), size):
+            _skip_hole(out, start - copied, digest)
+            src.seek(start)
+            while start < end:
+                block = src.read(min(COPY_BUFFER, end - start))
+                if not block:
+                    raise ShardFormatError(f"{ds.bin_path}: shorter than {size} bytes while copied")
+                if digest:
+                    digest.update(block)
+                out.write(block)
+                start += len(block)
+            copied = end
+        if copied < size:
+            _skip_hole(out, size - copied, digest)
+            out.truncate()  # the file ends in the hole: make it that long
     if checksum:
         want, where = checksum
         problems = checksum_problems(ds.bin_path, digest.hexdigest(), want, where)
         if problems:
             raise ShardFormatError(f"cannot merge {ds.prefix}: {problems[0]}")
+
+
+def _data_extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of each run of data in the first `size` bytes of a file;
+    what lies between is a hole (zeros). Without SEEK_DATA, all is data."""
+    if not hasattr(os, "SEEK_DATA"):
+        yield 0, size
+        return
+    position = 0
+    while position < size:
+        try:
+            start = os.lseek(fd, position, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno == errno.ENXIO:  # nothing but a hole to the end
+                return
+            raise
+        if start >= size:
+            return
+        end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+        yield start, end
+        position = end
+
+
+def _skip_hole(out, length: int, digest) -> None:
+    """Leaves `length` bytes of zeros in `out` as a hole, hashing them."""
+    if length <= 0:
+        return
+    out.seek(length, os.SEEK_CUR)
+    if digest:
+        zeros = memoryview(bytes(min(length, COPY_BUFFER)))
+        while length:
+            step = min(length, len(zeros))
+            digest.update(zeros[:step])
+            length -= step
