@@ -234,3 +234,40 @@ def test_one_rank_resumes_and_the_parts_still_combine(corpus, tmp_path):
     # Combining again (after a rank was redone, say) replaces its own manifest.
     parts.combine_parts(out)
     assert documents_of(out) == documents_of(tmp_path / "single")
+
+
+def test_parts_named_by_their_manifests_may_lie_elsewhere(corpus, tmp_path):
+    """As another engine (a Ray driver) calls it: each rank's summary names
+    its part, and the combined manifest goes wherever the driver says."""
+    encode(corpus, tmp_path / "single")
+    written = [
+        shards.write(
+            corpus, tmp_path / "parts", "roberta-base", shard_size="40KB", rank=r, world_size=3
+        )["part"]
+        for r in (2, 0, 1)
+    ]
+    index = tmp_path / "index"
+    index.mkdir()
+    manifest = parts.combine_parts(index, [Path(p) / "manifest.json" for p in written])
+    assert manifest["parts"]["manifests"][0] == "../parts/rank-00000-of-00003/manifest.json"
+    assert documents_of(index) == documents_of(tmp_path / "single")
+    report = shards.info(index)
+    assert report["problems"] == [] and report["unfinished"] == []
+
+
+def test_info_finds_a_part_changed_after_combining(corpus, three_parts):
+    parts.combine_parts(three_parts)
+    encode(
+        corpus,
+        three_parts,
+        "--rank",
+        "1",
+        "--world-size",
+        "3",
+        "--overwrite",
+        "--shard-size",
+        "30KB",
+    )
+    problems = shards.info(three_parts)["problems"]
+    stale = [p for p in problems if "changed after it was combined" in p]
+    assert stale and "rank-00001-of-00003/data_00000" in stale[0], problems

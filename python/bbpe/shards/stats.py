@@ -21,9 +21,11 @@ from bbpe.shards.format import (
     sum_lengths,
 )
 from bbpe.shards.manifest import (
+    ENTRY_FIELDS,
     MANIFEST_FORMAT,
     MANIFEST_NAME,
     entry_field_problems,
+    entry_for,
     entry_name,
     read_manifest,
     shard_entries,
@@ -132,6 +134,7 @@ def info(path: PathLike, *, checksums: bool = True) -> dict[str, Any]:
             if not prefixes:
                 problems.append(f"{os.path.join(path, MANIFEST_NAME)}: lists no shards")
             unfinished += _unlisted_shards(path, manifest, prefixes)
+            problems += _disagreements_with_parts(path, manifest)
         else:
             prefixes = sorted(str(p)[:-4] for p in Path(path).glob("*.idx"))
             if not prefixes:
@@ -205,6 +208,34 @@ def _unlisted_shards(directory: str, manifest: dict, listed: list[str]) -> list[
         f"{prefix}: a shard in the directory that {where} does not list"
         for prefix in sorted(found - known)
     ]
+
+
+def _disagreements_with_parts(directory: str, manifest: dict) -> list[str]:
+    """A manifest listing shards in other directories (the parts `bbpe combine`
+    listed) must say what the manifests beside them say, since `check`
+    verifies each shard against the one beside it: a part written again
+    after combining leaves the combined manifest stale."""
+    where = os.path.join(directory, MANIFEST_NAME)
+    here = os.path.normpath(os.path.abspath(directory))
+    problems = []
+    for prefix, entry in shard_entries(manifest, directory):
+        if os.path.normpath(os.path.abspath(os.path.dirname(prefix))) == here:
+            continue
+        try:
+            beside_path, beside = entry_for(prefix)
+        except ShardFormatError:
+            continue  # reported by check()
+        if beside is None:
+            what = f"not listed in {beside_path}"
+        else:
+            differ = [key for key in ENTRY_FIELDS if entry.get(key) != beside.get(key)]
+            what = f"{', '.join(differ)} differ from {beside_path}" if differ else ""
+        if what:
+            problems.append(
+                f"{entry_name(where, entry)}: {what}: the part changed after it was "
+                "combined (run bbpe combine again)"
+            )
+    return problems
 
 
 def _check_manifest_totals(manifest: dict, directory: str, result: dict) -> list[str]:
