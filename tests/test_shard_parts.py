@@ -271,3 +271,21 @@ def test_info_finds_a_part_changed_after_combining(corpus, three_parts):
     problems = shards.info(three_parts)["problems"]
     stale = [p for p in problems if "changed after it was combined" in p]
     assert stale and "rank-00001-of-00003/data_00000" in stale[0], problems
+
+
+@pytest.mark.trainers
+def test_megatron_reads_the_combined_parts_as_the_single_run(corpus, tmp_path):
+    megatron = pytest.importorskip("megatron.core.datasets.indexed_dataset")
+    encode(corpus, tmp_path / "single", "--split-sentences")
+    out = tmp_path / "out"
+    encode_in_parts(corpus, out, 3, "--split-sentences")
+    parts.combine_parts(out)
+    documents = []
+    for shard in json.loads((out / "manifest.json").read_text())["shards"]:
+        theirs = megatron.IndexedDataset(str(out / shard["prefix"]), multimodal=False, mmap=True)
+        starts = theirs.document_indices.tolist()
+        documents += [
+            [theirs[i].tolist() for i in range(start, end)]
+            for start, end in zip(starts, starts[1:], strict=False)
+        ]
+    assert documents == documents_of(tmp_path / "single")
