@@ -207,6 +207,15 @@ def test_a_single_runs_manifest_is_never_replaced(corpus, tmp_path):
 def test_no_parts_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no parts"):
         parts.combine_parts(tmp_path)
+    with pytest.raises(ValueError, match="no parts to combine"):
+        parts.combine_parts(tmp_path, [])
+    (tmp_path / "notes.json").write_text("{}")
+    with pytest.raises(ValueError, match="notes.json: neither a part's directory nor"):
+        parts.combine_parts(tmp_path, [tmp_path / "notes.json"])
+    (tmp_path / "single").mkdir()
+    (tmp_path / "single" / "manifest.json").write_text(json.dumps({"shards": []}))
+    with pytest.raises(ValueError, match=r"not the manifest of a rank's part"):
+        parts.combine_parts(tmp_path, [tmp_path / "single"])
 
 
 def test_one_rank_resumes_and_the_parts_still_combine(corpus, tmp_path):

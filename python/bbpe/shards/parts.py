@@ -71,6 +71,13 @@ def combine_parts(
                 "bbpe encode --rank R --world-size W"
             )
         part_manifests = [p for p in found if p.is_dir()]
+    target = os.path.join(output_dir, MANIFEST_NAME)
+    existing = read_manifest(output_dir)
+    if existing is not None and "parts" not in existing:
+        raise ValueError(
+            f"{target}: the manifest of shards written into {output_dir} itself, not of "
+            "combined parts; combining would replace it: move that run elsewhere first"
+        )
     by_rank = _by_rank([_read_part(p) for p in part_manifests], output_dir)
     first = by_rank[0]
     for part in by_rank[1:]:
@@ -79,19 +86,14 @@ def combine_parts(
     _check_inputs(first, inputs)
     _check_shards(by_rank, checksums)
     manifest = _combined_manifest(by_rank, inputs, output_dir)
-    target = os.path.join(output_dir, MANIFEST_NAME)
-    existing = read_manifest(output_dir)
-    if existing is not None and "parts" not in existing:
-        raise ValueError(
-            f"{target}: the manifest of shards written into {output_dir} itself, not of "
-            "combined parts; combining would replace it: move that run elsewhere first"
-        )
     write_durably(target, json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
 def _read_part(path: PathLike) -> _Part:
     path = os.fspath(path)
+    if not os.path.isdir(path) and os.path.basename(path) != MANIFEST_NAME:
+        raise ValueError(f"{path}: neither a part's directory nor its {MANIFEST_NAME}")
     directory = path if os.path.isdir(path) else os.path.dirname(path)
     path = os.path.join(directory, MANIFEST_NAME)
     manifest = read_manifest(directory)
@@ -118,6 +120,8 @@ def _read_part(path: PathLike) -> _Part:
 
 def _by_rank(found: list[_Part], output_dir: str) -> list[_Part]:
     """The parts in rank order, if they are ranks 0 to W-1 of one W, once each."""
+    if not found:
+        raise ValueError("no parts to combine")
     sizes: dict[int, list[str]] = {}
     for part in found:
         sizes.setdefault(part.world_size, []).append(part.path)
@@ -159,7 +163,7 @@ def _check_alike(first: _Part, part: _Part) -> None:
             )
         else:
             what = f"{json.dumps(got)} here, {json.dumps(want)} in rank 0's"
-        raise ValueError(f"{part.path}: {key} differ from rank 0's ({first.path}): {what}")
+        raise ValueError(f"{part.path}: {key} unlike rank 0's ({first.path}): {what}")
     if part.manifest["part"]["corpus_sha256"] != first.manifest["part"]["corpus_sha256"]:
         raise ValueError(
             f"{part.path}: rank {part.rank} split a different file list from rank 0's "
