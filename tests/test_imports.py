@@ -1,6 +1,7 @@
-"""What importing a module loads: reading shards and making masked-LM batches
-need NumPy only, never the compiled core, and the command line starts without
-NumPy (`bbpe encode` never needs it)."""
+"""What importing a module loads: reading shards (and combining the parts
+that ranks wrote) and making masked-LM batches need NumPy only, never the
+compiled core, and the command line starts without NumPy (`bbpe encode`
+never needs it)."""
 
 import json
 import subprocess
@@ -39,7 +40,7 @@ def test_reading_shards_and_masking_batches_do_not_load_the_core(tmp_path):
     Path(prefix + ".bin").write_bytes(tokens.tobytes())
     code = f"""
 import bbpe.shards, bbpe.packing, bbpe.masking, bbpe.blending, bbpe.data
-from bbpe.shards import IndexedDataset, check, info
+from bbpe.shards import IndexedDataset, check, combine_parts, info
 ds = IndexedDataset({prefix!r})
 assert ds.document(1)[0].tolist() == {tokens[8:12].tolist()}
 assert check({prefix!r}) == [] and info({prefix!r})["tokens"] == {sum(lengths)}

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bbpe import cli, shards
+from bbpe import _core, cli, shards
 from bbpe.packing import ShardDocuments
 from bbpe.sample import sample_texts
-from bbpe.shards import parts, ranks
+from bbpe.shards import parts, pipeline, ranks
 
 DOCS = sample_texts()
 
@@ -85,14 +85,14 @@ def test_parts_combined_are_the_single_run(corpus, tmp_path, options):
 
 
 def test_each_rank_gets_a_contiguous_balanced_share(corpus):
-    files = [str(f) for f in shards.ranks._core.expand_inputs([str(corpus)])]
+    files = [str(f) for f in _core.expand_inputs([str(corpus)])]
     for world_size in (1, 2, 3, 7):
         got = []
         for rank in range(world_size):
-            mine, _ = ranks.files_of_rank([str(corpus)], rank, world_size)
+            mine, _ = pipeline._files_of_rank([str(corpus)], rank, world_size)
             got += mine
         assert got == files
-    empty_ranks = [r for r in range(7) if not ranks.files_of_rank([str(corpus)], r, 7)[0]]
+    empty_ranks = [r for r in range(7) if not pipeline._files_of_rank([str(corpus)], r, 7)[0]]
     assert len(empty_ranks) >= 2  # five files, seven ranks
 
 

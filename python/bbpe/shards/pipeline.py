@@ -80,7 +80,7 @@ def write(
         raise ValueError("rank and world_size go together: give both or neither")
     files, part, output_dir = _input_paths(inputs), None, os.fspath(output_dir)
     if rank is not None:
-        files, fingerprint = ranks.files_of_rank(files, rank, world_size)
+        files, fingerprint = _files_of_rank(files, rank, world_size)
         part = (rank, world_size, fingerprint)
         output_dir = os.path.join(output_dir, ranks.part_name(rank, world_size))
     settings = _core.ShardSettings(
@@ -139,3 +139,23 @@ def _input_paths(inputs) -> list[str]:
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     return ["/dev/stdin" if os.fspath(p) == "-" else os.fspath(p) for p in inputs]
+
+
+def _files_of_rank(inputs: list[str], rank: int, world_size: int) -> tuple[list[str], str]:
+    """The files rank `rank` of `world_size` encodes out of `inputs` (files,
+    directories, globs as the core expands them) and the corpus fingerprint
+    (:func:`ranks.corpus_sha256` of every file) its manifest records."""
+    ranks.check_rank(rank, world_size)
+    if world_size > 1 and any(p in ("-", "/dev/stdin") for p in inputs):
+        raise ValueError(
+            f"standard input (-) cannot be split among {world_size} ranks: name files instead"
+        )
+    files = [os.fspath(f) for f in _core.expand_inputs(inputs)]
+    sizes = []
+    for file in files:
+        try:
+            sizes.append(os.stat(file).st_size)
+        except OSError as e:
+            raise OSError(e.errno, f"{file}: {e.strerror}") from None
+    mine = ranks.share(sizes, rank, world_size)
+    return files[mine.start : mine.stop], ranks.corpus_sha256(zip(files, sizes, strict=True))

@@ -6,8 +6,9 @@ rank takes a contiguous range of that list, balanced by file size, so the
 ranks' parts in rank order hold the single run's documents in its order.
 Files are never split. Rank R of W writes an ordinary shard set (shards and
 its own `manifest.json`, resumable like any other) into
-``OUT/rank-0000R-of-0000W/``; `bbpe.shards.parts` combines the parts. No
-NumPy here: `bbpe encode` never loads it.
+``OUT/rank-0000R-of-0000W/`` (`bbpe.shards.pipeline`); `bbpe.shards.parts`
+combines the parts. Neither NumPy nor the core here: `bbpe encode` never
+loads NumPy, and combining parts never needs the core.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
-
-from bbpe import _core
 
 #: Part directories in an output directory, as a glob pattern.
 PART_PATTERN = "rank-*-of-*"
@@ -75,23 +74,3 @@ def corpus_sha256(files: Iterable[tuple[str, int | None]]) -> str:
     for path, size in files:
         digest.update(os.fsencode(path) + b"\0" + str(size).encode() + b"\n")
     return digest.hexdigest()
-
-
-def files_of_rank(inputs: list[str], rank: int, world_size: int) -> tuple[list[str], str]:
-    """The files rank `rank` of `world_size` encodes out of `inputs` (files,
-    directories, globs as the core expands them) and the corpus fingerprint
-    (:func:`corpus_sha256` of every file) its manifest records."""
-    check_rank(rank, world_size)
-    if world_size > 1 and any(p in ("-", "/dev/stdin") for p in inputs):
-        raise ValueError(
-            f"standard input (-) cannot be split among {world_size} ranks: name files instead"
-        )
-    files = [os.fspath(f) for f in _core.expand_inputs(inputs)]
-    sizes = []
-    for file in files:
-        try:
-            sizes.append(os.stat(file).st_size)
-        except OSError as e:
-            raise OSError(e.errno, f"{file}: {e.strerror}") from None
-    mine = share(sizes, rank, world_size)
-    return files[mine.start : mine.stop], corpus_sha256(zip(files, sizes, strict=True))
