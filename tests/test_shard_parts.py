@@ -298,3 +298,8 @@ def test_megatron_reads_the_combined_parts_as_the_single_run(corpus, tmp_path):
             for start, end in zip(starts, starts[1:], strict=False)
         ]
     assert documents == documents_of(tmp_path / "single")
+
+
+def test_info_of_parts_not_yet_combined_says_to_combine_them(three_parts):
+    problems = shards.info(three_parts)["problems"]
+    assert len(problems) == 1 and "3 parts (rank-*-of-*): bbpe combine" in problems[0], problems

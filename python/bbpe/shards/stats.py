@@ -30,6 +30,7 @@ from bbpe.shards.manifest import (
     read_manifest,
     shard_entries,
 )
+from bbpe.shards.ranks import PART_PATTERN
 from bbpe.shards.verify import check
 
 
@@ -137,7 +138,13 @@ def info(path: PathLike, *, checksums: bool = True) -> dict[str, Any]:
             problems += _disagreements_with_parts(path, manifest)
         else:
             prefixes = sorted(str(p)[:-4] for p in Path(path).glob("*.idx"))
-            if not prefixes:
+            parts = [p for p in Path(path).glob(PART_PATTERN) if p.is_dir()]
+            if not prefixes and parts:
+                problems.append(
+                    f"{path}: no *.idx files and no {MANIFEST_NAME}, but {len(parts)} parts "
+                    f"({PART_PATTERN}): bbpe combine them once every rank has finished"
+                )
+            elif not prefixes:
                 problems.append(f"{path}: no *.idx files and no {MANIFEST_NAME}")
             elif not problems:
                 unfinished.append(
