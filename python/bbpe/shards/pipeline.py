@@ -72,12 +72,12 @@ def write(
     ``resume`` and ``overwrite`` act on that part only. Once every rank has
     finished, :func:`bbpe.shards.parts.combine_parts` makes ``output_dir``
     read as one run's shards."""
-    name, tokenizer = _resolve(tokenizer)
     if resume and overwrite:
         raise ValueError("resume and overwrite exclude each other")
     existing = "resume" if resume else "overwrite" if overwrite else "refuse"
     if (rank is None) != (world_size is None):
         raise ValueError("rank and world_size go together: give both or neither")
+    name, tokenizer = _resolve(tokenizer)
     files, part, output_dir = _input_paths(inputs), None, os.fspath(output_dir)
     if rank is not None:
         files, fingerprint = _files_of_rank(files, rank, world_size)
