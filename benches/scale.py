@@ -6,7 +6,7 @@ work costs, and whether the result is the same.
 
 The corpus is decompressed once to plain JSONL and cut between documents into
 parts of about equal size. Every step runs as a `bbpe` command in a fresh
-process, timed by its wall clock, with its own peak RSS (`wait4`):
+process, timed by its wall clock, with its own peak RSS (VmHWM):
 
 - train: `bbpe train whole.jsonl` against `bbpe count` of each part, `bbpe
   count --merge` of the tables and `bbpe train --from-counts`; the merges must
@@ -28,24 +28,32 @@ from pathlib import Path
 
 from common import CORPUS_DIR, MB, REPO, machine_info, render
 
-BBPE = [sys.executable, "-m", "bbpe.cli"]
+# The command in-process, then its peak RSS from VmHWM: the high-water mark of
+# the process's own memory. (`wait4`'s ru_maxrss would not do: Linux carries
+# the parent's high-water mark over fork and exec, so every child would
+# report at least this script's peak.)
+LAUNCHER = """
+import sys
+from bbpe.cli import main
+code = main(sys.argv[1:])
+with open("/proc/self/status") as status:
+    peak = next(line.split()[1] for line in status if line.startswith("VmHWM"))
+print(f"peak-rss-kb {peak}", file=sys.stderr)
+sys.exit(code)
+"""
+BBPE = [sys.executable, "-c", LAUNCHER]
 
 
 def run(args: list[str]) -> tuple[float, float, str]:
     """Runs a bbpe command; its wall seconds, peak RSS in MB, and stdout."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(BBPE + args, stdout=out, stderr=err, env=env)
-        # wait4 rather than Popen.wait: it also gives this child's own peak RSS.
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        if process.returncode:
-            raise SystemExit(f"bbpe {' '.join(args)} failed:\n{err.read()}")
-        return seconds, usage.ru_maxrss / 1024, out.read()
+    started = time.perf_counter()
+    done = subprocess.run(BBPE + args, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"bbpe {' '.join(args)} failed:\n{done.stderr}")
+    peak_kb = int(done.stderr.rsplit("peak-rss-kb ", 1)[1])
+    return seconds, peak_kb / 1024, done.stdout
 
 
 def cut_corpus(name: str, max_mb: float | None, directory: Path, parts: int) -> list[Path]:
