@@ -166,3 +166,24 @@ def test_command_line_counts_merges_and_trains(documents, one_machine, tmp_path,
     assert merges_of(bbpe.Tokenizer.from_pretrained(out)) == merges_of(one_machine)
     assert main(["train", files[0], "--from-counts", merged, "-o", str(out)]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_ranks_count_their_shares_and_learning_needs_all_of_them(
+    documents, one_machine, tmp_path, capsys
+):
+    files = write_parts(tmp_path, documents, 5)
+    tables = []
+    for rank in range(7):  # more ranks than files: some shares are empty
+        table = str(tmp_path / f"rank{rank}.bin")
+        args = ["count", *files, "-o", table, "--rank", str(rank), "--world-size", "7", "--json"]
+        assert main(args) == 0
+        assert json.loads(capsys.readouterr().out)["ranks"] == [[rank], 7]
+        tables.append(table)
+    assert sum(bbpe.inspect_counts(t)["documents"] for t in tables) == len(documents)
+    with pytest.raises(ValueError, match="rank 3 missing"):
+        bbpe.train_from_counts(tables[:3] + tables[4:], **SETTINGS)
+    with pytest.raises(ValueError, match=r"rank 0 of 7 is counted twice"):
+        bbpe.merge_counts([tables[0], *tables], tmp_path / "twice.bin")
+    assert merges_of(bbpe.train_from_counts(tables[::-1], **SETTINGS)) == merges_of(one_machine)
+    with pytest.raises(ValueError, match="give both or neither"):
+        bbpe.count_words(files, output=tmp_path / "x.bin", rank=1)

@@ -89,10 +89,10 @@ def test_each_rank_gets_a_contiguous_balanced_share(corpus):
     for world_size in (1, 2, 3, 7):
         got = []
         for rank in range(world_size):
-            mine, _ = pipeline._files_of_rank([str(corpus)], rank, world_size)
+            mine, _ = pipeline.files_of_rank([str(corpus)], rank, world_size)
             got += mine
         assert got == files
-    empty_ranks = [r for r in range(7) if not pipeline._files_of_rank([str(corpus)], r, 7)[0]]
+    empty_ranks = [r for r in range(7) if not pipeline.files_of_rank([str(corpus)], r, 7)[0]]
     assert len(empty_ranks) >= 2  # five files, seven ranks
 
 

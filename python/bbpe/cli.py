@@ -115,8 +115,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 def cmd_count(args: argparse.Namespace) -> int:
     if args.merge:
-        if args.sample:
-            raise ValueError("--merge takes count tables, not --sample")
+        if args.sample or args.rank is not None or args.world_size is not None:
+            raise ValueError("--merge takes count tables only (no --sample, --rank, --world-size)")
         if not args.inputs:
             raise ValueError("--merge needs count tables to merge")
         started = time.perf_counter()
@@ -134,6 +134,8 @@ def cmd_count(args: argparse.Namespace) -> int:
             text_field=args.text_field,
             on_bad_input=args.on_bad_input,
             threads=args.threads,
+            rank=args.rank,
+            world_size=args.world_size,
             progress=lambda _stage, done, total: _set_total(bar, total).update(done),
         )
         bar.finish()
@@ -505,6 +507,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="cap on distinct words kept while counting, the rarest dropped first "
         "(default none: exact counts; cap at `bbpe train --from-counts` instead)",
+    )
+    count.add_argument(
+        "--rank",
+        type=int,
+        default=None,
+        help="count only this rank's share of the files (as bbpe encode --rank shares them)",
+    )
+    count.add_argument(
+        "--world-size", type=int, default=None, help="how many ranks share the files"
     )
     add_corpus_options(count, "count")
     count.set_defaults(run=cmd_count)

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from bbpe import _core
+from bbpe.shards.pipeline import files_of_rank
 from bbpe.tokenizer import core_threads
 from bbpe.trainer import Files, ProgressCallback, Texts, _file_inputs, _texts_or_files
 
@@ -38,11 +39,19 @@ def count_words(
     text_field: str = "text",
     on_bad_input: Literal["stop", "skip"] = "stop",
     threads: int | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> dict:
     """Counts the words of ``files`` (or ``texts=``) as :func:`bbpe.train`
     does and writes them to the count table ``output``; returns its summary
     (``words``, ``occurrences``, ``documents``, ``text_bytes``, ...).
+
+    With ``rank`` and ``world_size`` this call counts one rank's share of the
+    files, cut as ``bbpe encode --rank`` cuts them (whole files, contiguous,
+    balanced by size; a share may be empty), and the table records which
+    rank of which file list it holds: merging refuses a rank twice or another
+    corpus's ranks, and learning refuses tables with a rank missing.
 
     ``max_words`` caps the distinct words kept while counting (the rarest go
     first, counted in ``pruned_words``): it bounds this process's memory, but
@@ -50,13 +59,21 @@ def count_words(
     Leave it None for counts that merge exactly; cap at learning instead.
     """
     _texts_or_files(files, texts)
+    if (rank is None) != (world_size is None):
+        raise ValueError("rank and world_size go together: give both or neither")
+    if rank is not None and texts is not None:
+        raise ValueError("rank and world_size share out files, not texts=")
     settings = _core.CountSettings(pattern, max_words, core_threads(threads))
-    if files is not None:
-        read = _core.ReadOptions(format=format, text_field=text_field, on_bad_input=on_bad_input)
-        return _core.count_files_to_table(
-            _file_inputs(files), os.fspath(output), settings, read, progress=progress
-        )
-    return _core.count_texts_to_table(texts, os.fspath(output), settings, progress=progress)
+    if files is None:
+        return _core.count_texts_to_table(texts, os.fspath(output), settings, progress=progress)
+    inputs, part = _file_inputs(files), None
+    if rank is not None:
+        inputs, fingerprint = files_of_rank(inputs, rank, world_size)
+        part = (rank, world_size, fingerprint)
+    read = _core.ReadOptions(format=format, text_field=text_field, on_bad_input=on_bad_input)
+    return _core.count_files_to_table(
+        inputs, os.fspath(output), settings, read, part, progress=progress
+    )
 
 
 def merge_counts(tables: Iterable[str | os.PathLike], output: str | os.PathLike) -> dict:

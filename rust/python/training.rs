@@ -7,7 +7,7 @@ use crate::corpus::total_size;
 use crate::corpus::ReadStats;
 use crate::encode::Encoder;
 use crate::formats::has_roberta_specials;
-use crate::train::count_table::{self, CountSummary};
+use crate::train::count_table::{self, CountPart, CountSummary};
 use crate::train::word_counts::WordCounts;
 use crate::train::{
     count_files, learn_vocab, CountSettings, Holdout, TextCounter, TrainReport, TrainSettings,
@@ -307,26 +307,42 @@ fn count_summary_dict<'py>(
     dict.set_item("pattern", &header.pattern)?;
     dict.set_item("normalization", &header.normalization)?;
     dict.set_item("file_bytes", summary.file_bytes)?;
+    let ranks = header
+        .part
+        .as_ref()
+        .map(|part| (part.ranks.clone(), part.world_size));
+    dict.set_item("ranks", ranks)?;
     Ok(dict)
 }
 
-/// Counts the words of corpus files into a count table at `output`.
+/// Counts the words of corpus files into a count table at `output`; `part`
+/// (rank, world size, the corpus's fingerprint) when they are a rank's share.
 #[pyfunction]
-#[pyo3(signature = (inputs, output, settings, read, progress=None))]
+#[pyo3(signature = (inputs, output, settings, read, part=None, progress=None))]
 pub(super) fn count_files_to_table<'py>(
     py: Python<'py>,
     inputs: Vec<String>,
     output: PathBuf,
     settings: &PyCountSettings,
     read: &PyReadOptions,
+    part: Option<(u64, u64, String)>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let settings = &settings.settings;
     let mut reporter = Reporter::new(progress);
     let mut no_holdout = Holdout::default();
-    let (counts, stats) =
-        count_corpus_files(py, &inputs, settings, read, &mut no_holdout, &mut reporter)?;
-    let summary = write_table(py, &output, &counts, settings)?;
+    // A rank may have no files: its table is empty, but it must exist.
+    let (counts, stats) = if inputs.is_empty() {
+        (WordCounts::new(None), ReadStats::default())
+    } else {
+        count_corpus_files(py, &inputs, settings, read, &mut no_holdout, &mut reporter)?
+    };
+    let part = part.map(|(rank, world_size, corpus_sha256)| CountPart {
+        world_size,
+        corpus_sha256,
+        ranks: vec![rank],
+    });
+    let summary = write_table(py, &output, &counts, settings, part)?;
     add_read_stats(&summary, &stats)?;
     Ok(summary)
 }
@@ -344,7 +360,7 @@ pub(super) fn count_texts_to_table<'py>(
     let settings = &settings.settings;
     let mut reporter = Reporter::new(progress);
     let (counts, _) = count_python_texts(py, texts, settings, Holdout::default(), &mut reporter)?;
-    write_table(py, &output, &counts, settings)
+    write_table(py, &output, &counts, settings, None)
 }
 
 fn write_table<'py>(
@@ -352,10 +368,11 @@ fn write_table<'py>(
     output: &std::path::Path,
     counts: &WordCounts,
     settings: &CountSettings,
+    part: Option<CountPart>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let pretokenizer = settings.pretokenizer().map_err(to_py)?;
     let summary = py
-        .detach(|| count_table::write_counts(output, counts, pretokenizer.pattern()))
+        .detach(|| count_table::write_counts(output, counts, pretokenizer.pattern(), part))
         .map_err(to_py)?;
     count_summary_dict(py, &summary)
 }

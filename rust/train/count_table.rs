@@ -57,6 +57,60 @@ pub struct CountHeader {
     /// counts are those of the most frequent words per run, not exact.
     pub pruned_words: u64,
     pub pruned_occurrences: u64,
+    /// Set when the table is some ranks' share of a corpus cut among ranks
+    /// (`bbpe count --rank R --world-size W`): learning then needs them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<CountPart>,
+}
+
+/// Which ranks' shares of a corpus a table counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountPart {
+    pub world_size: u64,
+    /// The whole corpus's file list (paths and sizes), the same for every
+    /// rank only if all of them cut the same files.
+    pub corpus_sha256: String,
+    /// Ascending.
+    pub ranks: Vec<u64>,
+}
+
+impl CountPart {
+    /// Ranks of the corpus that no table counted.
+    pub fn missing_ranks(&self) -> Vec<u64> {
+        (0..self.world_size)
+            .filter(|rank| self.ranks.binary_search(rank).is_err())
+            .collect()
+    }
+
+    /// `theirs` joined to `self`: the same corpus and world size, no rank twice.
+    fn join(&mut self, theirs: &CountPart, path: &Path, first: &Path) -> Result<(), Error> {
+        let shown = path.display().to_string();
+        if (self.world_size, &self.corpus_sha256) != (theirs.world_size, &theirs.corpus_sha256) {
+            return Err(Error::file(
+                &shown,
+                "",
+                format!(
+                    "counted as ranks of {} of another corpus split than {} ({} ranks):                      tables of different rank runs cannot be merged",
+                    theirs.world_size,
+                    first.display(),
+                    self.world_size
+                ),
+            ));
+        }
+        if let Some(rank) = theirs.ranks.iter().find(|r| self.ranks.contains(r)) {
+            return Err(Error::file(
+                &shown,
+                "",
+                format!(
+                    "rank {rank} of {} is counted twice: merge each rank's table once",
+                    self.world_size
+                ),
+            ));
+        }
+        self.ranks.extend(&theirs.ranks);
+        self.ranks.sort_unstable();
+        Ok(())
+    }
 }
 
 impl CountHeader {
@@ -69,6 +123,7 @@ impl CountHeader {
             text_bytes: counts.text_bytes,
             pruned_words: counts.pruned_words,
             pruned_occurrences: counts.pruned_occurrences,
+            part: None,
         }
     }
 
@@ -79,6 +134,10 @@ impl CountHeader {
             return Err(Error::Invalid("no count tables to merge".to_string()));
         };
         let mut merged = CountHeader {
+            part: first.part.as_ref().map(|part| CountPart {
+                ranks: Vec::new(),
+                ..part.clone()
+            }),
             parts: 0,
             documents: 0,
             text_bytes: 0,
@@ -113,6 +172,24 @@ impl CountHeader {
             merged.text_bytes = sum(merged.text_bytes, header.text_bytes)?;
             merged.pruned_words = sum(merged.pruned_words, header.pruned_words)?;
             merged.pruned_occurrences = sum(merged.pruned_occurrences, header.pruned_occurrences)?;
+            if let (Some(ours), Some(theirs)) = (&mut merged.part, &header.part) {
+                ours.join(theirs, path, first_path)?;
+            } else if header.part.is_some() != first.part.is_some() {
+                let (ranked, plain) = if first.part.is_some() {
+                    (first_path, path)
+                } else {
+                    (path, first_path)
+                };
+                return Err(Error::file(
+                    &plain.display().to_string(),
+                    "",
+                    format!(
+                        "was not counted as a rank, but {} was: merge the tables of one \
+                         rank run only",
+                        ranked.display()
+                    ),
+                ));
+            }
         }
         Ok(merged)
     }
@@ -133,10 +210,15 @@ pub fn write_counts(
     path: &Path,
     counts: &WordCounts,
     pattern: &str,
+    part: Option<CountPart>,
 ) -> Result<CountSummary, Error> {
     let mut words: Vec<(&[u8], u64)> = counts.iter().collect();
     words.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let mut writer = TableWriter::create(path, &CountHeader::new(pattern, counts))?;
+    let header = CountHeader {
+        part,
+        ..CountHeader::new(pattern, counts)
+    };
+    let mut writer = TableWriter::create(path, &header)?;
     for (word, count) in words {
         writer.add(word, count)?;
     }
@@ -169,6 +251,21 @@ pub fn read_counts(
 ) -> Result<(WordCounts, CountHeader), Error> {
     let mut readers = open_all(inputs)?;
     let header = merged_header(&readers)?;
+    if let Some(part) = &header.part {
+        let missing = part.missing_ranks();
+        if !missing.is_empty() {
+            let shown: Vec<String> = missing.iter().take(10).map(u64::to_string).collect();
+            return Err(Error::Invalid(format!(
+                "the count tables hold {} of {} ranks: rank{} {}{} missing, and a vocabulary \
+                 learned without them would not be the corpus's",
+                part.ranks.len(),
+                part.world_size,
+                if missing.len() > 1 { "s" } else { "" },
+                shown.join(", "),
+                if missing.len() > 10 { ", ..." } else { "" },
+            )));
+        }
+    }
     let mut counts = WordCounts::new(max_words);
     // Each word arrives once with its final count, so pruning to the cap on
     // the way keeps exactly the words pruning at the end would: memory stays
@@ -676,7 +773,7 @@ mod tests {
                 let end = ((part + 1) * per_part).min(documents.len());
                 let counts = count(&documents[start..end], &settings().counting());
                 let path = dir.join(format!("part{part}.bin"));
-                write_counts(&path, &counts, &pattern).unwrap();
+                write_counts(&path, &counts, &pattern, None).unwrap();
                 path
             })
             .collect()
@@ -779,7 +876,7 @@ mod tests {
             .map(|(i, text)| {
                 let path = dir.join(format!("{i}.bin"));
                 let counts = count(&[text.to_string()], &CountSettings::default());
-                write_counts(&path, &counts, pattern).unwrap();
+                write_counts(&path, &counts, pattern, None).unwrap();
                 path
             })
             .collect();
@@ -802,6 +899,47 @@ mod tests {
     }
 
     #[test]
+    fn rank_tables_are_learned_only_when_every_rank_is_there_once() {
+        let dir = scratch("ranks");
+        let mut counts = WordCounts::new(None);
+        counts.add_word(b"word", 3);
+        let table = |name: &str, rank: u64, corpus: &str| {
+            let path = dir.join(name);
+            let part = CountPart {
+                world_size: 3,
+                corpus_sha256: corpus.to_string(),
+                ranks: vec![rank],
+            };
+            write_counts(&path, &counts, "p", Some(part)).unwrap();
+            path
+        };
+        let ranks: Vec<PathBuf> = (0..3)
+            .map(|r| table(&format!("r{r}.bin"), r, "c"))
+            .collect();
+        let error = |paths: &[PathBuf]| read_counts(paths, None).unwrap_err().to_string();
+        // A tree of merges: ranks 2 and 0, then rank 1.
+        let some = dir.join("some.bin");
+        merge_count_files(&[ranks[2].clone(), ranks[0].clone()], &some).unwrap();
+        assert!(error(std::slice::from_ref(&some)).contains("rank 1 missing"));
+        let all = dir.join("all.bin");
+        let summary = merge_count_files(&[some.clone(), ranks[1].clone()], &all).unwrap();
+        assert_eq!(summary.header.part.unwrap().ranks, [0, 1, 2]);
+        let (merged, _) = read_counts(&[all], None).unwrap();
+        assert_eq!(merged.iter().next(), Some((&b"word"[..], 9)));
+
+        let twice = error(&[some.clone(), ranks[0].clone(), ranks[1].clone()]);
+        assert!(twice.contains("r0.bin") && twice.contains("rank 0 of 3 is counted twice"));
+        let other = table("other.bin", 1, "another corpus");
+        let mixed = error(&[some.clone(), other]);
+        assert!(mixed.contains("other.bin") && mixed.contains("another corpus split"));
+        let plain = dir.join("plain.bin");
+        write_counts(&plain, &counts, "p", None).unwrap();
+        let unranked = error(&[some, plain]);
+        assert!(unranked.contains("plain.bin") && unranked.contains("not counted as a rank"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn counts_beyond_32_bits_survive_the_file_and_the_merge() {
         let dir = scratch("wide");
         let mut counts = WordCounts::new(None);
@@ -809,14 +947,14 @@ mod tests {
         counts.add_word(b"a", 1);
         let paths = [dir.join("a.bin"), dir.join("b.bin")];
         for path in &paths {
-            write_counts(path, &counts, "p").unwrap();
+            write_counts(path, &counts, "p", None).unwrap();
         }
         let (merged, _) = read_counts(&paths, None).unwrap();
         let words: Vec<(Vec<u8>, u64)> = merged.iter().map(|(w, c)| (w.to_vec(), c)).collect();
         assert_eq!(words, [(b" big".to_vec(), 6 << 40), (b"a".to_vec(), 2)]);
         let mut huge = WordCounts::new(None);
         huge.add_word(b"a", u64::MAX);
-        write_counts(&paths[1], &huge, "p").unwrap();
+        write_counts(&paths[1], &huge, "p", None).unwrap();
         let error = read_counts(&paths, None).unwrap_err().to_string();
         assert!(error.contains("overflows 64 bits"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -830,7 +968,7 @@ mod tests {
             counts.add_word(word.as_bytes(), 5);
         }
         let good = dir.join("good.bin");
-        let summary = write_counts(&good, &counts, "p").unwrap();
+        let summary = write_counts(&good, &counts, "p", None).unwrap();
         assert_eq!((summary.words, summary.occurrences), (4, 20));
         assert_eq!(inspect(&good).unwrap(), summary);
         let bytes = std::fs::read(&good).unwrap();
@@ -870,7 +1008,7 @@ mod tests {
             assert!(error.contains(name) && error.contains(expected), "{error}");
         }
         let other = dir.join("other.bin");
-        write_counts(&other, &counts, "another pattern").unwrap();
+        write_counts(&other, &counts, "another pattern", None).unwrap();
         let error = read_counts(&[good.clone(), other], None)
             .unwrap_err()
             .to_string();

@@ -80,7 +80,7 @@ def write(
     name, tokenizer = _resolve(tokenizer)
     files, part, output_dir = _input_paths(inputs), None, os.fspath(output_dir)
     if rank is not None:
-        files, fingerprint = _files_of_rank(files, rank, world_size)
+        files, fingerprint = files_of_rank(files, rank, world_size)
         part = (rank, world_size, fingerprint)
         output_dir = os.path.join(output_dir, ranks.part_name(rank, world_size))
     settings = _core.ShardSettings(
@@ -141,7 +141,7 @@ def _input_paths(inputs) -> list[str]:
     return ["/dev/stdin" if os.fspath(p) == "-" else os.fspath(p) for p in inputs]
 
 
-def _files_of_rank(inputs: list[str], rank: int, world_size: int) -> tuple[list[str], str]:
+def files_of_rank(inputs: list[str], rank: int, world_size: int) -> tuple[list[str], str]:
     """The files rank `rank` of `world_size` encodes out of `inputs` (files,
     directories, globs as the core expands them) and the corpus fingerprint
     (:func:`ranks.corpus_sha256` of every file) its manifest records."""
