@@ -118,6 +118,7 @@ def count_files_to_table(
     output: str,
     settings: CountSettings,
     read: ReadOptions,
+    part: tuple[int, int, str] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]: ...
 def count_texts_to_table(
