@@ -57,3 +57,19 @@ assert len(blend) > 0 and blend[0]["labels"].shape == blend[0]["input_ids"].shap
 
 def test_the_command_line_starts_without_numpy():
     assert loaded_after("import bbpe.cli; bbpe.cli.build_parser()")["numpy"] is False
+
+
+def test_importing_bbpe_never_imports_ray():
+    script = (
+        "import bbpe, bbpe.shards, bbpe.cli, sys\n"
+        "bbpe.cli.build_parser()\n"
+        "print('ray' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": PACKAGE_ROOT, "PATH": ""},
+    )
+    assert result.stdout.split() == ["False"]

@@ -451,3 +451,13 @@ def test_shard_settings_are_checked_when_made():
     with pytest.raises(ValueError, match='expected refuse, resume or overwrite, not "bogus"'):
         _core.ShardSettings("data", 1 << 20, existing="bogus")
     _core.ShardSettings("data", 1 << 20, existing="resume")
+
+
+def test_input_files_expand_as_the_pipeline_reads_them(tmp_path):
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    for name in ("d/b.txt", "d/sub/a.jsonl", "d/.hidden", "c.txt"):
+        (tmp_path / name).write_text("x\n")
+    got = shards.input_files([tmp_path / "d", str(tmp_path / "*.txt"), tmp_path / "c.txt"])
+    assert got == [str(tmp_path / p) for p in ("d/b.txt", "d/sub/a.jsonl", "c.txt")]
+    with pytest.raises(ValueError, match="nothing-here"):
+        shards.input_files([tmp_path / "nothing-here*"])

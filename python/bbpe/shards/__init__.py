@@ -43,6 +43,7 @@ _EXPORTS = {
     "concatenate": "concat",
     "combine_parts": "parts",
     "count": "pipeline",
+    "input_files": "pipeline",
     "parse_size": "pipeline",
     "write": "pipeline",
 }

@@ -127,6 +127,12 @@ def count(
     )
 
 
+def input_files(inputs) -> list[str]:
+    """The files :func:`write` reads for ``inputs`` (files, globs,
+    directories), in reading order, as its manifest lists them."""
+    return [os.fspath(f) for f in _core.expand_inputs(_input_paths(inputs))]
+
+
 def _resolve(tokenizer) -> tuple[str | None, Tokenizer]:
     """The name a tokenizer was given by (if any) and the tokenizer itself."""
     if isinstance(tokenizer, (str, os.PathLike)):
@@ -150,7 +156,7 @@ def files_of_rank(inputs: list[str], rank: int, world_size: int) -> tuple[list[s
         raise ValueError(
             f"standard input (-) cannot be split among {world_size} ranks: name files instead"
         )
-    files = [os.fspath(f) for f in _core.expand_inputs(inputs)]
+    files = input_files(inputs)
     sizes = []
     for file in files:
         try:
