@@ -139,6 +139,20 @@ def check(prefix: PathLike, *, checksums: bool = True) -> list[str]:
     both files. Every message names the file and what is wrong.
     """
     prefix = prefix_of(prefix)
+    try:
+        manifest_path, entry = entry_for(prefix)
+    except ShardFormatError as e:
+        return check_against(prefix, None, "", checksums=checksums) + [str(e)]
+    return check_against(prefix, entry, manifest_path, checksums=checksums)
+
+
+def check_against(
+    prefix: PathLike, entry: dict | None, where: str, *, checksums: bool = True
+) -> list[str]:
+    """As :func:`check`, with the record of the shard given: `entry` (a
+    manifest's shard entry, or a record of the same fields) read from the file
+    `where`; None checks the files alone."""
+    prefix = os.fspath(prefix)
     problems: list[str] = []
     index = None
     for path in (idx_path(prefix), bin_path(prefix)):
@@ -151,11 +165,6 @@ def check(prefix: PathLike, *, checksums: bool = True) -> list[str]:
             problems.append(str(e))
         if index is not None:
             problems += _check_arrays(index, os.path.getsize(bin_path(prefix)), bin_path(prefix))
-    try:
-        manifest_path, entry = entry_for(prefix)
-    except ShardFormatError as e:
-        problems.append(str(e))
-    else:
-        if entry is not None:
-            problems += _check_manifest_entry(prefix, manifest_path, entry, index, checksums)
+    if entry is not None:
+        problems += _check_manifest_entry(prefix, where, entry, index, checksums)
     return problems
