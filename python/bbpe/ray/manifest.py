@@ -1,0 +1,60 @@
+"""The driver's last step: the receipts of a run's blocks → one global
+`manifest.json`, in the single-machine writer's schema (so `bbpe info`,
+`bbpe.shards.check` and `bbpe.packing.ShardDocuments` read it unchanged).
+Needs no Ray: it works on plain dicts, and refuses a block that is missing,
+present twice, or not of this run."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+
+from bbpe._publish import write_durably
+from bbpe.shards.manifest import ENTRY_FIELDS, MANIFEST_FORMAT, MANIFEST_NAME
+
+
+def compose(header: dict, keys: list[str], receipts: list[dict]) -> dict:
+    """The manifest of the blocks `keys` (in input order) from their
+    `receipts` (any order): `header`'s tokenizer, settings and dtype, every
+    block's input, the shards of the blocks that hold documents with their
+    counts and checksums, and the totals. ``input_documents`` counts, as the
+    single-machine writer's does, the input documents (empty ones included)
+    up to the end of each shard."""
+    counts = Counter(r["key"] for r in receipts)
+    expected = set(keys)
+    problems = [f"block {k}: present {n} times (twice or more)" for k, n in counts.items() if n > 1]
+    problems += [f"block {k}: missing (no receipt)" for k in keys if k not in counts]
+    problems += [f"block {k}: not a block of this run" for k in counts if k not in expected]
+    if problems:
+        raise ValueError("cannot write the manifest: " + "; ".join(problems))
+    by_key = {r["key"]: r for r in receipts}
+    shards = []
+    read = written = 0
+    for key in keys:
+        receipt = by_key[key]
+        read += receipt["input_documents"]
+        if receipt["prefix"] is None:  # only empty documents: no shard, as on one machine
+            continue
+        entry = {"prefix": receipt["prefix"]} | {f: receipt[f] for f in ENTRY_FIELDS}
+        shards.append(entry | {"input_documents": read})
+        written += receipt["documents"]
+    total = lambda field: sum(entry[field] for entry in shards)  # noqa: E731
+    return {
+        "tokenizer": header["tokenizer"],
+        "settings": header["settings"],
+        "inputs": [by_key[key]["input"] for key in keys],
+        "format": MANIFEST_FORMAT,
+        "dtype": header["dtype"],
+        "documents": written,
+        "sequences": total("sequences"),
+        "tokens": total("tokens"),
+        "empty_documents": read - written,
+        "shards": shards,
+        "complete": True,
+    }
+
+
+def write(out_dir: str, manifest: dict) -> None:
+    """Publishes `manifest` as `out_dir/manifest.json` (whole or not at all)."""
+    write_durably(os.path.join(out_dir, MANIFEST_NAME), json.dumps(manifest, indent=2))

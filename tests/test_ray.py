@@ -1,0 +1,268 @@
+"""bbpe.ray.encode: shards written by a Ray job equal single-machine
+`bbpe.shards.write` document for document, from files and from a
+`ray.data.Dataset`; a worker killed mid-write is retried without losing or
+repeating documents; a rerun skips the blocks whose receipts still hold; the
+manifest step refuses missing or repeated blocks. One local cluster for the
+module (two CPUs)."""
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+import bbpe  # noqa: E402
+import bbpe.ray as bbpe_ray  # noqa: E402
+from bbpe import shards  # noqa: E402
+from bbpe.ray import manifest as ray_manifest  # noqa: E402
+from bbpe.sample import sample_texts  # noqa: E402
+
+TEXTS = sample_texts()[:90]
+TOKENIZER = "gpt2"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster():
+    # Workers inherit the driver's environment: they import this worktree's
+    # bbpe, and this module (for the sink subclass below).
+    paths = [str(Path(bbpe.__file__).parent.parent), str(Path(__file__).parent)]
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+    if old is None:
+        del os.environ["PYTHONPATH"]
+    else:
+        os.environ["PYTHONPATH"] = old
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> list[Path]:
+    """Three files: JSONL with an empty document, plain lines, gzipped JSONL."""
+    directory = tmp_path_factory.mktemp("corpus")
+    first = [json.dumps({"text": t}) for t in TEXTS[:30]]
+    first.insert(3, json.dumps({"text": ""}))
+    a = directory / "a.jsonl"
+    a.write_text("\n".join(first) + "\n", encoding="utf-8")
+    b = directory / "b.txt"
+    lines = [line for t in TEXTS[30:60] for line in t.splitlines() if line.strip()]
+    b.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    c = directory / "c.jsonl.gz"
+    with gzip.open(c, "wt", encoding="utf-8") as f:
+        f.writelines(json.dumps({"text": t}) + "\n" for t in TEXTS[60:])
+    return [a, b, c]
+
+
+def documents(directory: Path) -> list[list[list[int]]]:
+    """Every document of every shard in manifest order, as lists of sequences."""
+    manifest = json.loads((directory / "manifest.json").read_text())
+    out = []
+    for entry in manifest["shards"]:
+        with shards.IndexedDataset(directory / entry["prefix"]) as ds:
+            out += [[s.tolist() for s in ds.document(k)] for k in range(ds.documents)]
+    return out
+
+
+def single_machine(inputs, directory: Path, **settings) -> list[list[list[int]]]:
+    shards.write(inputs, directory, TOKENIZER, **settings)
+    return documents(directory)
+
+
+def assert_sound(directory: Path) -> dict:
+    """The manifest's counts match the shards, and every shard checks out."""
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["complete"] is True
+    for entry in manifest["shards"]:
+        assert shards.check(directory / entry["prefix"]) == []
+    report = shards.info(directory)
+    assert report["problems"] == [] and report["unfinished"] == []
+    assert not list(directory.glob("*.partial"))
+    return manifest
+
+
+def test_workers_import_this_worktrees_bbpe():
+    where = ray.get(ray.remote(lambda: __import__("bbpe").__file__).remote())
+    assert where == bbpe.__file__
+
+
+@pytest.mark.parametrize(
+    "settings", [{}, {"append_eos": True, "split_sentences": True}], ids=["plain", "eos+sentences"]
+)
+def test_files_give_the_single_machine_documents(corpus, tmp_path, settings):
+    want = single_machine(corpus, tmp_path / "single", **settings)
+    summary = bbpe_ray.encode(corpus, tmp_path / "ray", TOKENIZER, concurrency=2, **settings)
+    assert documents(tmp_path / "ray") == want
+    manifest = assert_sound(tmp_path / "ray")
+    single = json.loads((tmp_path / "single" / "manifest.json").read_text())
+    for key in ("dtype", "documents", "sequences", "tokens", "empty_documents", "tokenizer"):
+        assert manifest[key] == single[key], key
+    assert manifest["inputs"] == single["inputs"]
+    assert summary["blocks"] == summary["encoded_blocks"] == 3
+    assert summary["documents"] == single["documents"]
+
+
+def dataset_texts() -> list[str]:
+    texts = TEXTS[:40]
+    return texts[:5] + [""] + texts[5:]
+
+
+def test_a_dataset_gives_the_single_machine_documents_of_its_texts(tmp_path):
+    texts = dataset_texts()
+    reference = tmp_path / "texts.jsonl"
+    reference.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    settings = {"append_eos": True, "split_sentences": True}
+    want = single_machine(reference, tmp_path / "single", **settings)
+    dataset = ray.data.from_items([{"id": i, "body": t} for i, t in enumerate(texts)])
+    dataset = dataset.repartition(4)
+    summary = bbpe_ray.encode(
+        dataset, tmp_path / "ray", TOKENIZER, text_column="body", concurrency=2, **settings
+    )
+    got = documents(tmp_path / "ray")
+    assert got == want
+    tokenizer = bbpe.Tokenizer.from_pretrained(TOKENIZER)
+    eos = tokenizer.eos_token_id
+    # Independently of the pipeline: the sentences of each document join
+    # into the text's ids.
+    expected = [
+        tokenizer.encode(t, add_special_tokens=False, allowed_special="none") + [eos]
+        for t in texts
+        if t
+    ]
+    assert [[i for s in doc for i in s] for doc in got] == expected
+    assert_sound(tmp_path / "ray")
+    assert summary["blocks"] == 4
+
+
+def test_a_parquet_dataset(tmp_path):
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    texts = dataset_texts()
+    table = pyarrow.table({"text": texts})
+    pq.write_table(table, tmp_path / "texts.parquet", row_group_size=10)
+    reference = tmp_path / "texts.jsonl"
+    reference.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    want = single_machine(reference, tmp_path / "single")
+    dataset = ray.data.read_parquet(str(tmp_path / "texts.parquet"))
+    bbpe_ray.encode(dataset, tmp_path / "ray", TOKENIZER)
+    assert documents(tmp_path / "ray") == want
+    assert_sound(tmp_path / "ray")
+
+
+class CrashingSink(bbpe_ray.ShardSink):
+    """Dies (as a killed worker would) the first time it writes the second
+    input's `.bin`, with half of it in the partial file."""
+
+    def write_file(self, path: str, data: bytes) -> None:
+        marker = Path(self.out_dir).parent / "crashed"
+        if path.endswith(".bin") and "b.txt" in Path(path).name and not marker.exists():
+            marker.write_text("once")
+            with open(path + ".partial", "wb") as f:
+                f.write(data[: len(data) // 2])
+            os._exit(1)
+        super().write_file(path, data)
+
+
+def test_a_worker_killed_mid_write_is_retried(corpus, tmp_path, monkeypatch):
+    want = single_machine(corpus, tmp_path / "single")
+    monkeypatch.setattr(bbpe_ray, "ShardSink", CrashingSink)
+    bbpe_ray.encode(corpus, tmp_path / "ray", TOKENIZER, concurrency=2)
+    assert (tmp_path / "crashed").exists()
+    assert documents(tmp_path / "ray") == want
+    manifest = assert_sound(tmp_path / "ray")
+    assert len({e["prefix"] for e in manifest["shards"]}) == len(manifest["shards"]) == 3
+
+
+def test_a_rerun_skips_blocks_whose_receipts_hold(corpus, tmp_path):
+    out = tmp_path / "ray"
+    want = single_machine(corpus, tmp_path / "single")
+    bbpe_ray.encode(corpus, out, TOKENIZER)
+    bins = sorted(out.glob("*.bin"))
+    written = {p: p.stat().st_mtime_ns for p in bins}
+
+    again = bbpe_ray.encode(corpus, out, TOKENIZER)
+    assert (again["encoded_blocks"], again["skipped_blocks"]) == (0, 3)
+    assert {p: p.stat().st_mtime_ns for p in bins} == written
+
+    damaged = bins[1]
+    data = bytearray(damaged.read_bytes())
+    data[0] ^= 1
+    damaged.write_bytes(bytes(data))
+    repaired = bbpe_ray.encode(corpus, out, TOKENIZER)
+    assert (repaired["encoded_blocks"], repaired["skipped_blocks"]) == (1, 2)
+    assert [p for p in bins if p.stat().st_mtime_ns != written[p]] == [damaged]
+    assert documents(out) == want
+    assert_sound(out)
+
+    other = bbpe_ray.encode(corpus, out, TOKENIZER, append_eos=True)
+    assert other["encoded_blocks"] == 3
+    assert documents(out) == single_machine(corpus, tmp_path / "eos", append_eos=True)
+
+
+def test_the_command_line_runs_on_ray(corpus, tmp_path, capsys):
+    from bbpe import cli
+
+    out = tmp_path / "ray"
+    args = ["encode", *map(str, corpus), "-o", str(out), "--ray", "--tokenizer", TOKENIZER]
+    assert cli.main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["blocks"] == 3
+    assert documents(out) == single_machine(corpus, tmp_path / "single")
+
+
+# The manifest step, on receipts alone.
+
+
+def receipt(key: str, documents: int = 2) -> dict:
+    return {
+        "key": key,
+        "input": {"path": f"/corpus/{key}.jsonl", "bytes": 10},
+        "prefix": f"data_{key}" if documents else None,
+        "documents": documents,
+        "sequences": documents,
+        "tokens": 5 * documents,
+        "bin_bytes": 10 * documents,
+        "bin_sha256": "0" * 64,
+        "idx_sha256": "1" * 64,
+        "input_documents": documents + 1,
+        "text_bytes": 30,
+    }
+
+
+HEADER = {"tokenizer": {"name": "gpt2"}, "settings": {"prefix": "data"}, "dtype": "uint16"}
+
+
+def test_the_manifest_lists_blocks_in_input_order():
+    keys = ["k0", "k1", "k2"]
+    got = ray_manifest.compose(HEADER, keys, [receipt("k2"), receipt("k0", 0), receipt("k1")])
+    assert [e["prefix"] for e in got["shards"]] == ["data_k1", "data_k2"]
+    assert [e["input_documents"] for e in got["shards"]] == [4, 7]
+    assert (got["documents"], got["empty_documents"], got["complete"]) == (4, 3, True)
+    assert [i["path"] for i in got["inputs"]] == [f"/corpus/{k}.jsonl" for k in keys]
+
+
+def test_the_manifest_step_refuses_a_missing_block():
+    with pytest.raises(ValueError, match="k1.*missing"):
+        ray_manifest.compose(HEADER, ["k0", "k1"], [receipt("k0")])
+
+
+def test_the_manifest_step_refuses_a_block_present_twice():
+    with pytest.raises(ValueError, match="k0.*twice"):
+        ray_manifest.compose(HEADER, ["k0", "k1"], [receipt("k0"), receipt("k1"), receipt("k0")])
+
+
+def test_the_manifest_step_refuses_a_block_of_another_run():
+    with pytest.raises(ValueError, match="stray"):
+        ray_manifest.compose(HEADER, ["k0"], [receipt("k0"), receipt("stray")])
+
+
+def test_bad_input_is_an_error_naming_the_file_and_line(corpus, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\nnot json\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.jsonl, line 2: not valid JSON"):
+        bbpe_ray.encode([*corpus, bad], tmp_path / "ray", TOKENIZER)
+    assert not (tmp_path / "ray" / "manifest.json").exists()
