@@ -1,6 +1,7 @@
 """The `bbpe` command line: the README's main job and its errors."""
 
 import json
+import sys
 
 import pytest
 
@@ -267,3 +268,15 @@ def test_commands_that_read_a_corpus_describe_its_options_alike():
         return {o: (actions[o].help, actions[o].default, actions[o].choices) for o in shared}
 
     assert described("encode") == described("train")
+
+
+def test_encode_on_ray_without_ray_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    # None in sys.modules makes `import ray` fail as if Ray were not installed.
+    for name in ("ray", "ray.data"):
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.delitem(sys.modules, "bbpe.ray", raising=False)
+    monkeypatch.delattr(bbpe, "ray", raising=False)
+    args = ["encode", str(sample_path()), "-o", str(tmp_path / "out"), "--ray"]
+    assert main(args) == 2
+    assert "pip install 'bbpe[ray]'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

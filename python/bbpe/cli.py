@@ -33,6 +33,13 @@ def cmd_encode(args: argparse.Namespace) -> int:
         inputs.append(str(sample_path()))
     if not inputs:
         raise ValueError("no input: name corpus files, or pass --sample for the bundled one")
+    if args.ray is not None:
+        if args.rank is not None or args.world_size is not None:
+            raise ValueError(
+                "--ray shares the files out itself: --rank and --world-size are "
+                "for running without it"
+            )
+        return encode_on_ray(args, inputs)
     show = args.progress or sys.stderr.isatty()
     bar: ProgressBar | None = None
     started = time.perf_counter()
@@ -110,6 +117,55 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if summary["skipped"]:
         first = summary["first_skipped"]
         print(f"note: skipped {summary['skipped']:,} bad lines; the first: {first}")
+    return 0
+
+
+def encode_on_ray(args: argparse.Namespace, inputs: list[str]) -> int:
+    """`bbpe encode --ray`: a shard pair per input file, written by a Ray job."""
+    if args.output is None:
+        raise ValueError("--ray writes shards: name the directory with -o")
+    if args.resume or args.overwrite or args.prefix != "data" or args.shard_size != "1GB":
+        raise ValueError(
+            "--ray writes one shard pair data_<key> per input file and always resumes: "
+            "--resume, --overwrite, --prefix and --shard-size do not apply"
+        )
+    try:
+        from bbpe import ray as bbpe_ray
+    except ImportError as e:
+        raise ValueError(str(e)) from None
+    bar = ProgressBar("encode", None, args.progress or sys.stderr.isatty(), 1, "blocks")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done)
+
+    started = time.perf_counter()
+    summary = bbpe_ray.encode(
+        inputs,
+        args.output,
+        args.tokenizer,
+        format=args.format,
+        text_field=args.text_field,
+        on_bad_input=args.on_bad_input,
+        append_eos=args.append_eos,
+        split_sentences=args.split_sentences,
+        concurrency=args.threads,
+        address=None if args.ray == "local" else args.ray,
+        progress=progress,
+    )
+    bar.finish()
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(
+        f"{summary['documents']:,} documents -> {summary['tokens']:,} tokens in "
+        f"{len(summary['shards'])} shard(s) in {args.output}: {summary['encoded_blocks']} of "
+        f"{summary['blocks']} blocks encoded, {summary['skipped_blocks']} already done, "
+        f"in {summary['seconds']:.2f} s"
+    )
+    if summary["empty_documents"]:
+        print(f"note: {summary['empty_documents']:,} empty documents were left out")
     return 0
 
 
@@ -432,6 +488,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     encode.add_argument(
         "--world-size", type=int, default=None, help="how many ranks share the files"
+    )
+    encode.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="encode on Ray (pip install 'bbpe[ray]'): a shard pair per input file, blocks "
+        "already done skipped; a local cluster, or join ADDRESS (auto, ray://...); "
+        "--threads is then the number of encoding actors",
     )
     add_corpus_options(encode, "encode")
     encode.set_defaults(run=cmd_encode)
