@@ -146,9 +146,12 @@ def test_a_parquet_dataset(tmp_path):
     pq.write_table(table, tmp_path / "texts.parquet", row_group_size=10)
     reference = tmp_path / "texts.jsonl"
     reference.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
-    want = single_machine(reference, tmp_path / "single")
+    # A Tokenizer object travels to the workers pickled.
+    tokenizer = bbpe.Tokenizer.from_pretrained(TOKENIZER)
+    shards.write(reference, tmp_path / "single", tokenizer)
+    want = documents(tmp_path / "single")
     dataset = ray.data.read_parquet(str(tmp_path / "texts.parquet"))
-    bbpe_ray.encode(dataset, tmp_path / "ray", TOKENIZER)
+    bbpe_ray.encode(dataset, tmp_path / "ray", tokenizer)
     assert documents(tmp_path / "ray") == want
     assert_sound(tmp_path / "ray")
 
@@ -266,3 +269,16 @@ def test_bad_input_is_an_error_naming_the_file_and_line(corpus, tmp_path):
     with pytest.raises(ValueError, match=r"bad\.jsonl, line 2: not valid JSON"):
         bbpe_ray.encode([*corpus, bad], tmp_path / "ray", TOKENIZER)
     assert not (tmp_path / "ray" / "manifest.json").exists()
+
+
+def test_shards_of_another_writer_are_refused(corpus, tmp_path):
+    shards.write(corpus[:1], tmp_path, TOKENIZER)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(ValueError, match="already holds shards not written by bbpe.ray"):
+        bbpe_ray.encode(corpus, tmp_path, TOKENIZER)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_concurrency_must_be_positive(corpus, tmp_path):
+    with pytest.raises(ValueError, match="concurrency"):
+        bbpe_ray.encode(corpus, tmp_path, TOKENIZER, concurrency=0)

@@ -25,7 +25,8 @@ from bbpe._publish import remove_quietly
 from bbpe.ray import manifest
 from bbpe.ray.blocks import Block, dataset_blocks, file_blocks, finished_blocks
 from bbpe.ray.encoding import TEXTS_AS_JSONL, BlockEncoder, Settings, run_header
-from bbpe.ray.sink import ShardSink, receipt_path, shard_prefix
+from bbpe.ray.sink import RECEIPT_SUFFIX, ShardSink, receipt_path, shard_prefix
+from bbpe.shards.manifest import MANIFEST_NAME, read_manifest, shard_entries
 
 __all__ = ["ShardSink", "encode"]
 
@@ -62,6 +63,8 @@ def encode(
     call. Blocks whose receipts and files hold from an earlier run with the
     same settings and input are not encoded again. ``progress(done, total)``
     is called on the driver as blocks finish."""
+    if concurrency is not None and concurrency < 1:
+        raise ValueError(f"concurrency must be a positive number of actors, not {concurrency}")
     started = _connect(address)
     try:
         with _data_context():
@@ -94,10 +97,13 @@ def _encode(source, out_dir, tokenizer, text_column, settings, concurrency, prog
         run = run_header(tokenizer, settings)
         blocks = file_blocks(source)
     os.makedirs(out_dir, exist_ok=True)
+    _refuse_other_shards(out_dir)
     kept = finished_blocks(out_dir, blocks, run)
     todo = [block for block in blocks if block.key not in kept]
     receipts = list(kept.values())
     if todo:
+        # Listed shards are about to change: no manifest until the run is whole.
+        remove_quietly(os.path.join(out_dir, MANIFEST_NAME))
         receipts += _write_blocks(
             todo, out_dir, tokenizer, settings, run, concurrency, progress, len(kept), len(blocks)
         )
@@ -121,6 +127,24 @@ def _encode(source, out_dir, tokenizer, text_column, settings, concurrency, prog
     }
 
 
+def _refuse_other_shards(out_dir: str) -> None:
+    """A manifest whose shards have no receipts is another writer's (`bbpe
+    encode` without --ray): its files are left alone."""
+    existing = read_manifest(out_dir)
+    if existing is None:
+        return
+    foreign = [
+        entry["prefix"]
+        for prefix, entry in shard_entries(existing, out_dir)
+        if not os.path.exists(prefix + RECEIPT_SUFFIX)
+    ]
+    if foreign:
+        raise ValueError(
+            f"{out_dir} already holds shards not written by bbpe.ray ({foreign[0]}, listed in "
+            f"its {MANIFEST_NAME}): choose another directory"
+        )
+
+
 def _write_blocks(
     todo: list[Block], out_dir, tokenizer, settings, run, concurrency, progress, done, total
 ) -> list[dict]:
@@ -136,17 +160,22 @@ def _write_blocks(
         batch_size = None  # a whole block per call
     if concurrency is None:
         concurrency = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    actors = min(concurrency, len(todo))
+    if isinstance(tokenizer, (str, os.PathLike)) and os.path.exists(tokenizer):
+        tokenizer = os.path.abspath(tokenizer)  # workers have other working directories
     encoded = work.map_batches(
         BlockEncoder,
         fn_constructor_kwargs={"tokenizer": tokenizer, "settings": settings, "run": run},
         batch_size=batch_size,
         batch_format="pyarrow",
-        concurrency=min(concurrency, len(todo)),
+        compute=ray.data.ActorPoolStrategy(size=actors),
     )
     sink = ShardSink(out_dir, run, {block.key: block.input for block in todo})
     try:
         with _reporting(progress, out_dir, todo, done, total):
-            encoded.write_datasink(sink)
+            # Writing is I/O: on no CPU of its own, it runs beside the encoders
+            # (which hold every CPU when concurrency is the cluster's).
+            encoded.write_datasink(sink, ray_remote_args={"num_cpus": 0}, concurrency=actors)
     except ray.exceptions.RayError as e:
         # bbpe's own error (a bad line, naming its file), not Ray's wrapping.
         cause = _cause(e)
@@ -156,7 +185,7 @@ def _write_blocks(
     finally:
         # What killed attempts left and their retries did not overwrite.
         for block in todo:
-            for suffix in (".bin", ".idx", ".receipt.json"):
+            for suffix in (".bin", ".idx", RECEIPT_SUFFIX):
                 name = os.path.join(out_dir, shard_prefix(block.key) + suffix)
                 remove_quietly(name + ".partial")
     return sink.receipts
@@ -177,9 +206,11 @@ def _reporting(progress, out_dir: str, todo: list[Block], done: int, total: int)
         return
     stop = threading.Event()
 
+    receipts = {os.path.basename(receipt_path(out_dir, block.key)) for block in todo}
+
     def watch():
         while True:
-            finished = sum(os.path.exists(receipt_path(out_dir, b.key)) for b in todo)
+            finished = len(receipts.intersection(os.listdir(out_dir)))
             progress(done + finished, total)
             if stop.wait(0.5):
                 return

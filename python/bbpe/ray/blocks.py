@@ -54,7 +54,10 @@ def file_blocks(inputs) -> list[Block]:
 def dataset_blocks(dataset, column: str) -> list[Block]:
     """One block per block of `dataset` (run with its order kept), its texts
     the string column `column`."""
-    names = dataset.schema().names
+    schema = dataset.schema()
+    if schema is None:  # no rows, no blocks
+        return []
+    names = schema.names
     if column not in names:
         raise ValueError(f"the dataset has no column {column!r} (its columns: {names})")
     refs = dataset.select_columns([column]).to_arrow_refs()

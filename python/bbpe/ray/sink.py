@@ -19,6 +19,7 @@ from ray.data.block import BlockAccessor
 from bbpe._publish import remove_quietly, write_durably
 
 PREFIX = "data"
+RECEIPT_SUFFIX = ".receipt.json"
 
 
 def shard_prefix(key: str) -> str:
@@ -26,7 +27,7 @@ def shard_prefix(key: str) -> str:
 
 
 def receipt_path(out_dir: str, key: str) -> str:
-    return os.path.join(out_dir, shard_prefix(key) + ".receipt.json")
+    return os.path.join(out_dir, shard_prefix(key) + RECEIPT_SUFFIX)
 
 
 class ShardSink(Datasink):
