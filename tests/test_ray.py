@@ -264,11 +264,17 @@ def test_the_manifest_step_refuses_a_block_of_another_run():
 
 
 def test_bad_input_is_an_error_naming_the_file_and_line(corpus, tmp_path):
+    out = tmp_path / "ray"
+    bbpe_ray.encode(corpus, out, TOKENIZER)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "fine"}\nnot json\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad\.jsonl, line 2: not valid JSON"):
-        bbpe_ray.encode([*corpus, bad], tmp_path / "ray", TOKENIZER)
-    assert not (tmp_path / "ray" / "manifest.json").exists()
+        bbpe_ray.encode([*corpus, bad], out, TOKENIZER)
+    # No manifest of a run that did not finish; the finished blocks stay.
+    assert not (out / "manifest.json").exists()
+    again = bbpe_ray.encode(corpus, out, TOKENIZER)
+    assert (again["encoded_blocks"], again["skipped_blocks"]) == (0, 3)
+    assert documents(out) == single_machine(corpus, tmp_path / "single")
 
 
 def test_shards_of_another_writer_are_refused(corpus, tmp_path):
