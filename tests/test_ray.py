@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray")
@@ -288,3 +289,31 @@ def test_shards_of_another_writer_are_refused(corpus, tmp_path):
 def test_concurrency_must_be_positive(corpus, tmp_path):
     with pytest.raises(ValueError, match="concurrency"):
         bbpe_ray.encode(corpus, tmp_path, TOKENIZER, concurrency=0)
+
+
+def test_texts_reach_the_pipeline_unchanged():
+    """A dataset's texts go to the pipeline as JSON lines: quotes, escapes,
+    control and line-separator characters come back as the same text."""
+    pyarrow = pytest.importorskip("pyarrow")
+    from bbpe.ray.encoding import BlockEncoder, Settings, run_header
+
+    texts = [
+        'say "hi"\\n\\\\ there',
+        "tab\tcr\rlf\ncrlf\r\n end",
+        "nul\x00 bell\x07 del\x7f",
+        "line\u2028para\u2029 bom\ufeff",
+        "emoji 🙂 and 한국어 and é",
+        "<|endoftext|> </s> <s>",
+        " ",
+    ]
+    settings = Settings(append_eos=True)
+    encoder = BlockEncoder(TOKENIZER, settings, run_header(TOKENIZER, settings))
+    row = encoder.encode_texts("block000000", pyarrow.chunked_array([texts]))
+    tokenizer = bbpe.Tokenizer.from_pretrained(TOKENIZER)
+    want = [
+        tokenizer.encode(t, add_special_tokens=False, allowed_special="none") + [50256]
+        for t in texts
+    ]
+    ids = np.frombuffer(row["bin"], dtype="<u2").tolist()
+    assert ids == [i for doc in want for i in doc]
+    assert (row["documents"], row["input_documents"]) == (len(texts), len(texts))
