@@ -54,7 +54,9 @@ def encode(
     reads them, one block per file; ``format``, ``text_field`` and
     ``on_bad_input`` as in :func:`bbpe.shards.write`) or a `ray.data.Dataset`
     whose string column `text_column` holds the documents (one block per
-    block of the dataset, its order kept). Each block's shards are the ones
+    block of the dataset, its order kept; the dataset is run to the end
+    first, in the object store, so that each block's key is its position and
+    a digest of its texts tells a rerun whether it changed). Each block's shards are the ones
     `bbpe.shards.write` makes of its documents. ``tokenizer`` is a name or
     path for :meth:`bbpe.Tokenizer.from_pretrained`, or a Tokenizer (pickled
     to the workers). ``concurrency`` is the number of encoding actors (default:
