@@ -18,6 +18,7 @@ ray = pytest.importorskip("ray")
 import bbpe  # noqa: E402
 import bbpe.ray as bbpe_ray  # noqa: E402
 from bbpe import shards  # noqa: E402
+from bbpe.packing import ShardDocuments  # noqa: E402
 from bbpe.ray import manifest as ray_manifest  # noqa: E402
 from bbpe.sample import sample_texts  # noqa: E402
 
@@ -81,6 +82,8 @@ def assert_sound(directory: Path) -> dict:
         assert shards.check(directory / entry["prefix"]) == []
     report = shards.info(directory)
     assert report["problems"] == [] and report["unfinished"] == []
+    corpus = ShardDocuments(directory)
+    assert (corpus.num_documents, corpus.num_tokens) == (manifest["documents"], manifest["tokens"])
     assert not list(directory.glob("*.partial"))
     return manifest
 
