@@ -133,6 +133,25 @@ def encode_on_ray(args: argparse.Namespace, inputs: list[str]) -> int:
         from bbpe import ray as bbpe_ray
     except ImportError as e:
         raise ValueError(str(e)) from None
+    import logging
+
+    import ray
+
+    # Ray's own logs and progress bars say what the bar and the summary say.
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        address = None if args.ray == "local" else args.ray
+        ray.init(address=address, logging_level=logging.WARNING, include_dashboard=False)
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    try:
+        return _encode_on_ray(args, inputs, bbpe_ray)
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _encode_on_ray(args: argparse.Namespace, inputs: list[str], bbpe_ray) -> int:
     bar = ProgressBar("encode", None, args.progress or sys.stderr.isatty(), 1, "blocks")
 
     def progress(done: int, total: int) -> None:
@@ -150,7 +169,6 @@ def encode_on_ray(args: argparse.Namespace, inputs: list[str]) -> int:
         append_eos=args.append_eos,
         split_sentences=args.split_sentences,
         concurrency=args.threads,
-        address=None if args.ray == "local" else args.ray,
         progress=progress,
     )
     bar.finish()
