@@ -1,7 +1,9 @@
 """The `bbpe` command line: the README's main job and its errors."""
 
 import json
+import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -280,3 +282,27 @@ def test_encode_on_ray_without_ray_says_how_to_install_it(tmp_path, monkeypatch,
     assert main(args) == 2
     assert "pip install 'bbpe[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_encode_on_ray_starts_a_local_cluster_of_its_own(tmp_path):
+    """In a fresh process: `--ray` alone starts a local cluster, encodes and stops it."""
+    pytest.importorskip("ray")
+    import subprocess
+
+    from bbpe import shards
+
+    env = dict(os.environ, PYTHONPATH=str(Path(bbpe.__file__).parent.parent))
+    args = [sys.executable, "-m", "bbpe", "encode", str(sample_path()), "--tokenizer", "gpt2"]
+    run = subprocess.run(
+        [*args, "-o", str(tmp_path / "ray"), "--ray", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.splitlines()[-1])["encoded_blocks"] == 1
+    shards.write(sample_path(), tmp_path / "single", "gpt2")
+    (entry,) = json.loads((tmp_path / "ray" / "manifest.json").read_text())["shards"]
+    single = tmp_path / "single" / "data_00000.bin"
+    assert (tmp_path / "ray" / f"{entry['prefix']}.bin").read_bytes() == single.read_bytes()
