@@ -99,7 +99,7 @@ class BlockEncoder:
         if "path" in batch.column_names:
             paths = batch.column("path").to_pylist()
             rows = [
-                self.encode_files(key, [path], self.settings)
+                self.encode_file(key, path, self.settings)
                 for key, path in zip(keys, paths, strict=True)
             ]
         else:
@@ -114,23 +114,20 @@ class BlockEncoder:
         with tempfile.TemporaryDirectory(prefix="bbpe-ray-") as directory:
             path = os.path.join(directory, "texts.jsonl")
             with open(path, "w", encoding="utf-8") as f:
-                for row, text in enumerate(texts.to_pylist()):
-                    if not isinstance(text, str):
-                        raise ValueError(
-                            f"block {key}, row {row}: the text is {text!r}, not a string"
-                        )
+                # Strings without nulls: `blocks.dataset_blocks` checked them.
+                for text in texts.to_pylist():
                     f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
             settings = Settings(
                 **TEXTS_AS_JSONL,
                 append_eos=self.settings.append_eos,
                 split_sentences=self.settings.split_sentences,
             )
-            return self.encode_files(key, [path], settings)
+            return self.encode_file(key, path, settings)
 
-    def encode_files(self, key: str, inputs: list[str], settings: Settings) -> dict:
+    def encode_file(self, key: str, path: str, settings: Settings) -> dict:
         with tempfile.TemporaryDirectory(prefix="bbpe-ray-") as directory:
             out = os.path.join(directory, "shards")
-            summary = settings.write(inputs, out, self.tokenizer)
+            summary = settings.write([path], out, self.tokenizer)
             manifest = shards.read_manifest(out)
             self._check_same_vocabulary(manifest, key)
             row = {

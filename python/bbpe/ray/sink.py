@@ -67,6 +67,7 @@ class ShardSink(Datasink):
         return receipt
 
     def write_file(self, path: str, data: bytes) -> None:
+        """Every shard file goes through here: `<path>.partial`, flushed, renamed."""
         write_durably(path, data)
 
     def on_write_complete(self, write_result) -> None:
