@@ -2,8 +2,9 @@
 `bbpe.shards.write` document for document, from files and from a
 `ray.data.Dataset`; a worker killed mid-write is retried without losing or
 repeating documents; a rerun skips the blocks whose receipts still hold; the
-manifest step refuses missing or repeated blocks. One local cluster for the
-module (two CPUs)."""
+manifest step refuses missing or repeated blocks. bbpe.ray.train: parts
+counted by Ray tasks learn the single-machine merges. One local cluster for
+the module (two CPUs)."""
 
 import gzip
 import json
@@ -320,3 +321,48 @@ def test_texts_reach_the_pipeline_unchanged():
     ids = np.frombuffer(row["bin"], dtype="<u2").tolist()
     assert ids == [i for doc in want for i in doc]
     assert (row["documents"], row["input_documents"]) == (len(texts), len(texts))
+
+
+# Training: parts counted by Ray tasks, learned on the driver.
+
+LEARNING = dict(vocab_size=600, min_frequency=2, max_words=None, threads=1)
+
+
+def merges_of(tokenizer) -> list[str]:
+    return json.loads(tokenizer.to_json())["model"]["merges"]
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_training_on_ray_learns_the_single_machine_merges(corpus, parts):
+    want, single = bbpe.train_with_report(corpus, **LEARNING)
+    progress = []
+    tok, report = bbpe_ray.train_with_report(
+        corpus, parts=parts, progress=lambda *p: progress.append(p), **LEARNING
+    )
+    assert merges_of(tok) == merges_of(want)
+    assert tok.get_vocab() == want.get_vocab()
+    assert (report.documents, report.text_bytes) == (single.documents, single.text_bytes)
+    assert (report.files, report.unique_words) == (3, single.unique_words)
+    # Parts are whole files balanced by size: some may be empty and not run.
+    stage, done, counted = progress[0]
+    assert (stage, done) == ("count", 0) and 1 <= counted <= parts
+    assert ("count", counted, counted) in progress
+    assert progress[-1][0] == "merge"
+
+
+def test_training_on_ray_from_the_command_line(corpus, tmp_path, capsys):
+    from bbpe import cli
+
+    out = tmp_path / "vocab"
+    args = ["train", *map(str, corpus), "-o", str(out), "--ray", "--vocab-size", "600"]
+    assert cli.main([*args, "--max-words", "none", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["files"] == 3
+    want = bbpe.train(corpus, **LEARNING)
+    assert merges_of(bbpe.Tokenizer.from_pretrained(out)) == merges_of(want)
+
+
+def test_training_on_ray_names_a_bad_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"text": broken}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.jsonl.*line 2"):
+        bbpe_ray.train(bad, parts=1, **LEARNING)

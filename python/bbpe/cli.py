@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -129,6 +130,14 @@ def encode_on_ray(args: argparse.Namespace, inputs: list[str]) -> int:
             "--ray writes one shard pair data_<key> per input file and always resumes: "
             "--resume, --overwrite, --prefix and --shard-size do not apply"
         )
+    with _ray_session(args.ray) as bbpe_ray:
+        return _encode_on_ray(args, inputs, bbpe_ray)
+
+
+@contextlib.contextmanager
+def _ray_session(address: str):
+    """`bbpe.ray`, on a cluster joined (`address`) or started (``local``) for
+    this command, and left at the end; a clear error without Ray."""
     try:
         from bbpe import ray as bbpe_ray
     except ImportError as e:
@@ -140,12 +149,12 @@ def encode_on_ray(args: argparse.Namespace, inputs: list[str]) -> int:
     # Ray's own logs and progress bars say what the bar and the summary say.
     started_ray = not ray.is_initialized()
     if started_ray:
-        address = None if args.ray == "local" else args.ray
+        address = None if address == "local" else address
         ray.init(address=address, logging_level=logging.WARNING, include_dashboard=False)
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
-        return _encode_on_ray(args, inputs, bbpe_ray)
+        yield bbpe_ray
     finally:
         if started_ray:
             ray.shutdown()
@@ -263,7 +272,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if stage not in bars:
             for bar in bars.values():
                 bar.finish()
-            scale, unit = (1e6, "MB") if stage == "read" else (1.0, "merges")
+            scale, unit = (
+                (1e6, "MB") if stage == "read" else (1.0, {"count": "parts"}.get(stage, "merges"))
+            )
             bars[stage] = ProgressBar(stage, total, show, scale, unit)
         bars[stage].update(done)
 
@@ -279,6 +290,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     if args.from_counts:
         tokenizer, report = train_from_counts_with_report(args.from_counts, **learning)
+    elif args.ray is not None:
+        if args.holdout_every:
+            raise ValueError("--holdout-every is not available with --ray")
+        with _ray_session(args.ray) as bbpe_ray:
+            tokenizer, report = bbpe_ray.train_with_report(
+                inputs,
+                format=args.format,
+                text_field=args.text_field,
+                on_bad_input=args.on_bad_input,
+                **learning,
+            )
     else:
         tokenizer, report = train_with_report(
             inputs,
@@ -567,6 +589,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TABLE",
         help="learn from count tables (bbpe count) instead of reading a corpus; "
         "--max-words then caps the merged counts",
+    )
+    train.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="count on Ray (pip install 'bbpe[ray]'), a task per part of the files, and learn "
+        "here: the merges of training on one machine; a local cluster, or join ADDRESS "
+        "(auto, ray://...)",
     )
     add_corpus_options(train, "train on")
     train.set_defaults(run=cmd_train)

@@ -1,4 +1,5 @@
-"""Encoding a corpus into Megatron shards on a Ray cluster: `encode`.
+"""Encoding a corpus into Megatron shards on a Ray cluster: `encode`; training
+a vocabulary on one: `train` (`training`).
 
 The work is cut into blocks (an input file each, or a block of a
 `ray.data.Dataset`), encoded by actors that load the tokenizer once
@@ -26,9 +27,10 @@ from bbpe.ray import manifest
 from bbpe.ray.blocks import Block, dataset_blocks, file_blocks, finished_blocks
 from bbpe.ray.encoding import TEXTS_AS_JSONL, BlockEncoder, Settings, run_header
 from bbpe.ray.sink import RECEIPT_SUFFIX, ShardSink, receipt_path, shard_prefix
+from bbpe.ray.training import train, train_with_report
 from bbpe.shards.manifest import MANIFEST_NAME, read_manifest, shard_entries
 
-__all__ = ["ShardSink", "encode"]
+__all__ = ["ShardSink", "encode", "train", "train_with_report"]
 
 
 def encode(
