@@ -104,6 +104,16 @@ def vocab_and_merges(tokenizer_json: str):
     return model["vocab"], merges
 
 
+def ray_or_skip():
+    """Ray, or a skip where it is not installed; in CI's second environment,
+    which installs it (BBPE_REQUIRE_RAY=1), a missing Ray is an error."""
+    if os.environ.get("BBPE_REQUIRE_RAY") == "1":
+        import ray
+
+        return ray
+    return pytest.importorskip("ray")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """In the environment that has the real trainers (BBPE_REQUIRE_TRAINERS=1),

@@ -10,6 +10,7 @@ import pytest
 import bbpe
 from bbpe.cli import main
 from bbpe.sample import sample_path, sample_texts
+from conftest import ray_or_skip
 
 
 def test_encode_sample_reports_counts(capsys):
@@ -286,7 +287,7 @@ def test_encode_on_ray_without_ray_says_how_to_install_it(tmp_path, monkeypatch,
 
 def test_encode_on_ray_starts_a_local_cluster_of_its_own(tmp_path):
     """In a fresh process: `--ray` alone starts a local cluster, encodes and stops it."""
-    pytest.importorskip("ray")
+    ray_or_skip()
     import subprocess
 
     from bbpe import shards

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ray = pytest.importorskip("ray")
+from conftest import ray_or_skip
+
+ray = ray_or_skip()
 
 import bbpe  # noqa: E402
 import bbpe.ray as bbpe_ray  # noqa: E402
