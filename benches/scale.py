@@ -12,11 +12,18 @@ process, timed by its wall clock, with its own peak RSS (VmHWM):
   count --merge` of the tables and `bbpe train --from-counts`; the merges must
   be identical. "K machines" is the slowest count plus merge plus learn: the
   wall clock with one machine per part.
+- encode: `bbpe encode -o` of the corpus cut into `--files` files against W
+  ranks (`--rank R --world-size W`, one after another here; "W machines" is
+  the slowest rank plus `bbpe combine`) and, with `--ray`, `bbpe encode
+  --ray` on a local cluster with 1 and 2 encoding actors (Ray's start
+  included). The ids of every run, in manifest order, must be identical.
+- ray-train: `bbpe train` against `bbpe train --ray` on a local cluster.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import lzma
 import os
@@ -146,6 +153,107 @@ def bench_train(args, work: Path) -> tuple[list[str], list[list[str]], list[str]
     return headers, rows, notes
 
 
+def shard_ids_sha256(directory: Path) -> str:
+    """SHA-256 of the ids of every shard in manifest order: equal for two runs
+    only if they hold the same documents, in the same order, with one dtype."""
+    manifest = json.loads((directory / "manifest.json").read_text())
+    digest = hashlib.sha256()
+    for entry in manifest["shards"]:
+        digest.update((directory / (entry["prefix"] + ".bin")).read_bytes())
+    return digest.hexdigest()
+
+
+def bench_encode(args, work: Path) -> tuple[list[str], list[list[str]], list[str]]:
+    """One `bbpe encode -o` against ranks (then `bbpe combine`) and Ray."""
+    encode = ["--tokenizer", "roberta-base", "--append-eos", "--json"]
+    files = cut_corpus(args.corpus, args.max_mb, work, args.files)
+    names = [str(f) for f in files]
+    seconds, rss, out = run(["encode", *names, "-o", str(work / "one"), *encode])
+    tokens = json.loads(out)["tokens"]
+    reference = shard_ids_sha256(work / "one")
+    text_mb = sum(f.stat().st_size for f in files) / MB
+    rows = [["one process: bbpe encode -o", f"{seconds:.2f}", "", f"{rss:.0f}", "(reference)"]]
+    notes = [
+        f"encoding: {args.corpus}, {text_mb:.1f} MB of JSONL in {len(files)} files, "
+        f"{tokens:,} tokens, roberta-base, --append-eos"
+    ]
+    for world in args.parts:
+        out_dir = work / f"ranks{world}"
+        ranks = [
+            run(
+                [
+                    "encode",
+                    *names,
+                    "-o",
+                    str(out_dir),
+                    "--rank",
+                    str(r),
+                    "--world-size",
+                    str(world),
+                    "--threads",
+                    str(args.threads),
+                    *encode,
+                ]
+            )
+            for r in range(world)
+        ]
+        combine_s, combine_rss, _ = run(["combine", str(out_dir)])
+        total = sum(s for s, _, _ in ranks)
+        slowest = max(s for s, _, _ in ranks)
+        same = shard_ids_sha256(out_dir) == reference
+        rows.append(
+            [
+                f"{world} ranks, then bbpe combine",
+                f"{total + combine_s:.2f}",
+                f"{slowest + combine_s:.2f}",
+                f"{max([r for _, r, _ in ranks] + [combine_rss]):.0f}",
+                "identical" if same else "DIFFERENT",
+            ]
+        )
+        notes.append(
+            f"{world} ranks: slowest rank {slowest:.2f} s, combine {combine_s:.2f} s "
+            f"(checksums of every shard)"
+        )
+    if args.ray:
+        for actors in (1, 2):
+            out_dir = work / f"ray{actors}"
+            seconds, rss, out = run(
+                ["encode", *names, "-o", str(out_dir), "--ray", "--threads", str(actors), *encode]
+            )
+            same = shard_ids_sha256(out_dir) == reference
+            rows.append(
+                [
+                    f"Ray, {actors} encoding actor(s), local cluster",
+                    f"{seconds:.2f}",
+                    "",
+                    f"{rss:.0f} (driver)",
+                    "identical" if same else "DIFFERENT",
+                ]
+            )
+        seconds, _, _ = run(["encode", *names, "-o", str(work / "ray1"), "--ray", *encode])
+        notes.append(f"Ray rerun with every block done (receipts checked): {seconds:.2f} s")
+    headers = ["path", "one machine s", "W machines s", "peak RSS MB", "ids"]
+    return headers, rows, notes
+
+
+def bench_ray_train(args, work: Path) -> tuple[list[str], list[list[str]], list[str]]:
+    learn = ["--vocab-size", str(args.vocab_size), "--max-words", "none", "--json"]
+    files = [str(f) for f in cut_corpus(args.corpus, args.max_mb, work, args.files)]
+    one_s, one_rss, _ = run(["train", *files, "-o", str(work / "one"), *learn])
+    ray_s, ray_rss, _ = run(["train", *files, "-o", str(work / "ray"), "--ray", *learn])
+    same = read_merges(work / "ray") == read_merges(work / "one")
+    rows = [
+        ["one process: bbpe train", f"{one_s:.2f}", f"{one_rss:.0f}", "(reference)"],
+        [
+            "bbpe train --ray (local cluster)",
+            f"{ray_s:.2f}",
+            f"{ray_rss:.0f} (driver)",
+            "identical" if same else "DIFFERENT",
+        ],
+    ]
+    return ["path", "seconds", "peak RSS MB", "merges"], rows, []
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", default="en", help="en, ko, multi or code")
@@ -153,15 +261,21 @@ def main() -> None:
     parser.add_argument("--parts", default="1,2,7", help="part counts to cut the corpus into")
     parser.add_argument("--vocab-size", type=int, default=50_265)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--files", type=int, default=8, help="input files for encoding")
+    parser.add_argument("--sections", default="train,encode", help="train, encode, ray-train")
+    parser.add_argument("--ray", action="store_true", help="also time bbpe encode --ray")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     args.parts = [int(p) for p in args.parts.split(",")]
-    with tempfile.TemporaryDirectory(prefix="bbpe-scale-") as work:
-        headers, rows, notes = bench_train(args, Path(work))
+    benches = {"train": bench_train, "encode": bench_encode, "ray-train": bench_ray_train}
     print("\n".join(machine_info()))
-    print(render(headers, rows, args.markdown))
-    for note in notes:
-        print(f"- {note}")
+    for section in args.sections.split(","):
+        with tempfile.TemporaryDirectory(prefix="bbpe-scale-") as work:
+            headers, rows, notes = benches[section](args, Path(work))
+        print(f"\n{section}:")
+        print(render(headers, rows, args.markdown))
+        for note in notes:
+            print(f"- {note}")
 
 
 if __name__ == "__main__":
