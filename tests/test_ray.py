@@ -161,6 +161,13 @@ def test_a_parquet_dataset(tmp_path):
     bbpe_ray.encode(dataset, tmp_path / "ray", tokenizer)
     assert documents(tmp_path / "ray") == want
     assert_sound(tmp_path / "ray")
+    # Named as a file, with other columns beside the text.
+    table = table.append_column("id", pyarrow.array(range(len(texts))))
+    pq.write_table(table, tmp_path / "more.parquet", row_group_size=10)
+    bbpe_ray.encode(tmp_path / "more.parquet", tmp_path / "by-path", tokenizer)
+    assert documents(tmp_path / "by-path") == want
+    with pytest.raises(ValueError, match=r"texts\.jsonl: Parquet and other files"):
+        bbpe_ray.encode([tmp_path / "more.parquet", reference], tmp_path / "mixed", tokenizer)
 
 
 class CrashingSink(bbpe_ray.ShardSink):

@@ -29,6 +29,7 @@ from bbpe.ray.encoding import TEXTS_AS_JSONL, BlockEncoder, Settings, run_header
 from bbpe.ray.sink import RECEIPT_SUFFIX, ShardSink, receipt_path, shard_prefix
 from bbpe.ray.training import train, train_with_report
 from bbpe.shards.manifest import MANIFEST_NAME, read_manifest, shard_entries
+from bbpe.shards.pipeline import input_files
 
 __all__ = ["ShardSink", "encode", "train", "train_with_report"]
 
@@ -54,7 +55,8 @@ def encode(
 
     `source` is corpus files, globs or directories (read as `bbpe encode`
     reads them, one block per file; ``format``, ``text_field`` and
-    ``on_bad_input`` as in :func:`bbpe.shards.write`) or a `ray.data.Dataset`
+    ``on_bad_input`` as in :func:`bbpe.shards.write`), Parquet files (read by
+    Ray Data, the documents in ``text_column``, then as a dataset), or a `ray.data.Dataset`
     whose string column `text_column` holds the documents (one block per
     block of the dataset, its order kept; the dataset is run to the end
     first, in the object store, so that each block's key is its position and
@@ -87,6 +89,7 @@ def encode(
 
 
 def _encode(source, out_dir, tokenizer, text_column, settings, concurrency, progress) -> dict:
+    source = _parquet_as_dataset(source, text_column)
     from_dataset = isinstance(source, ray.data.Dataset)
     if from_dataset:
         dataset_settings = Settings(
@@ -129,6 +132,25 @@ def _encode(source, out_dir, tokenizer, text_column, settings, concurrency, prog
         "text_bytes": sum(r["text_bytes"] for r in receipts),
         "encoded_text_bytes": sum(r["text_bytes"] for r in new),
     }
+
+
+def _parquet_as_dataset(source, text_column: str):
+    """Parquet files as the dataset Ray Data reads from them (their
+    `text_column` only, in file order); anything else unchanged. bbpe's own
+    reader reads text and JSONL, not Parquet."""
+    if isinstance(source, ray.data.Dataset):
+        return source
+    files = input_files(source)
+    parquet = [f.endswith(".parquet") for f in files]
+    if not any(parquet):
+        return source
+    if not all(parquet):
+        first = files[parquet.index(False)]
+        raise ValueError(
+            f"{first}: Parquet and other files cannot be encoded in one run; "
+            "encode the Parquet files separately"
+        )
+    return ray.data.read_parquet(files, columns=[text_column])
 
 
 def _refuse_other_shards(out_dir: str) -> None:
