@@ -375,3 +375,48 @@ def test_training_on_ray_names_a_bad_line(tmp_path):
     bad.write_text('{"text": "fine"}\n{"text": broken}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad\.jsonl.*line 2"):
         bbpe_ray.train(bad, parts=1, **LEARNING)
+
+
+# Large files of one document per line, cut into byte ranges.
+
+
+def test_line_cuts_fall_just_after_line_ends(tmp_path):
+    from bbpe.ray.blocks import line_cuts
+
+    data = b"".join(b"x" * (i % 37) + b"\n" for i in range(400)) + b"no end"
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(data)
+    for block_bytes in (1, 50, 999, len(data) - 3, len(data) + 1):
+        cuts = line_cuts(str(path), block_bytes)
+        assert all(data[cut - 1 : cut] == b"\n" for cut in cuts)
+        bounds = [0, *cuts, len(data)]
+        sizes = [end - start for start, end in zip(bounds, bounds[1:], strict=False)]
+        assert all(size >= block_bytes for size in sizes[:-1]) and sizes[-1] > 0
+
+
+@pytest.mark.parametrize(
+    "settings", [{}, {"append_eos": True, "split_sentences": True}], ids=["plain", "eos+sentences"]
+)
+def test_a_large_file_is_cut_into_blocks_of_whole_lines(corpus, tmp_path, settings):
+    big = tmp_path / "big.jsonl"
+    big.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS), encoding="utf-8")
+    inputs = [big, *corpus]
+    want = single_machine(inputs, tmp_path / "single", **settings)
+    summary = bbpe_ray.encode(
+        inputs, tmp_path / "ray", TOKENIZER, block_size=big.stat().st_size // 5, **settings
+    )
+    # The JSONL files are cut (the gzipped one is not): more blocks than files.
+    assert summary["blocks"] > 3 + 4
+    assert documents(tmp_path / "ray") == want
+    manifest = assert_sound(tmp_path / "ray")
+    ranges = [i for i in manifest["inputs"] if "start" in i and i["path"].endswith("big.jsonl")]
+    assert ranges[0]["start"] == 0 and ranges[-1]["end"] == big.stat().st_size
+
+
+def test_a_bad_line_in_a_block_names_the_file_and_the_block(tmp_path):
+    lines = [json.dumps({"text": t}) for t in TEXTS[:40]]
+    lines[30] = '{"text": broken'
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.jsonl \(the block of bytes \d+-\d+"):
+        bbpe_ray.encode(bad, tmp_path / "out", TOKENIZER, block_size=bad.stat().st_size // 4)

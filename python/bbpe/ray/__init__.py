@@ -29,7 +29,7 @@ from bbpe.ray.encoding import TEXTS_AS_JSONL, BlockEncoder, Settings, run_header
 from bbpe.ray.sink import RECEIPT_SUFFIX, ShardSink, receipt_path, shard_prefix
 from bbpe.ray.training import train, train_with_report
 from bbpe.shards.manifest import MANIFEST_NAME, read_manifest, shard_entries
-from bbpe.shards.pipeline import input_files
+from bbpe.shards.pipeline import input_files, parse_size
 
 __all__ = ["ShardSink", "encode", "train", "train_with_report"]
 
@@ -46,6 +46,7 @@ def encode(
     append_eos: bool = False,
     split_sentences: bool = False,
     concurrency: int | None = None,
+    block_size: int | str = "256MB",
     address: str | None = None,
     progress=None,
 ) -> dict:
@@ -61,7 +62,10 @@ def encode(
     block of the dataset, its order kept; the dataset is run to the end
     first, in the object store, so that each block's key is its position and
     a digest of its texts tells a rerun whether it changed). Each block's shards are the ones
-    `bbpe.shards.write` makes of its documents. ``tokenizer`` is a name or
+    `bbpe.shards.write` makes of its documents. An uncompressed file of one
+    document per line (JSONL, or ``format="lines"``) larger than
+    ``block_size`` is cut at line ends into blocks of about that size, so
+    that one large file is shared out too. ``tokenizer`` is a name or
     path for :meth:`bbpe.Tokenizer.from_pretrained`, or a Tokenizer (pickled
     to the workers). ``concurrency`` is the number of encoding actors (default:
     the cluster's CPUs). Without a running Ray, ``address`` names a cluster to
@@ -81,6 +85,7 @@ def encode(
                 text_column,
                 Settings(format, text_field, on_bad_input, append_eos, split_sentences),
                 concurrency,
+                parse_size(block_size),
                 progress,
             )
     finally:
@@ -88,7 +93,9 @@ def encode(
             ray.shutdown()
 
 
-def _encode(source, out_dir, tokenizer, text_column, settings, concurrency, progress) -> dict:
+def _encode(
+    source, out_dir, tokenizer, text_column, settings, concurrency, block_bytes, progress
+) -> dict:
     source = _parquet_as_dataset(source, text_column)
     from_dataset = isinstance(source, ray.data.Dataset)
     if from_dataset:
@@ -102,7 +109,7 @@ def _encode(source, out_dir, tokenizer, text_column, settings, concurrency, prog
         blocks = dataset_blocks(source, text_column)
     else:
         run = run_header(tokenizer, settings)
-        blocks = file_blocks(source)
+        blocks = file_blocks(source, settings.format, block_bytes)
     os.makedirs(out_dir, exist_ok=True)
     _refuse_other_shards(out_dir)
     kept = finished_blocks(out_dir, blocks, run)
@@ -150,7 +157,7 @@ def _parquet_as_dataset(source, text_column: str):
             f"{first}: Parquet and other files cannot be encoded in one run; "
             "encode the Parquet files separately"
         )
-    return ray.data.read_parquet(files, columns=[text_column])
+    return ray.data.read_parquet(files).select_columns([text_column])
 
 
 def _refuse_other_shards(out_dir: str) -> None:
@@ -178,7 +185,7 @@ def _write_blocks(
     for block in todo:  # a stale receipt must not count as done
         remove_quietly(receipt_path(out_dir, block.key))
     if todo[0].path is not None:
-        items = [{"key": b.key, "path": b.path} for b in todo]
+        items = [{"key": b.key, "path": b.path, "range": b.byte_range} for b in todo]
         work = ray.data.from_items(items, override_num_blocks=len(items))
         batch_size = 1
     else:

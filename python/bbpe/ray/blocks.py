@@ -1,10 +1,16 @@
 """What a run's blocks are, and which of them an earlier run finished.
 
-A block is one input file (its key from the file's real path) or one block
-of a `ray.data.Dataset` (its key from its position; the dataset's order is
-kept). Its input record (path and size, or position, rows and a digest of the
-texts) goes into its receipt, so a rerun re-encodes a block whose input
-changed."""
+A block is one input file, or a byte range of one (its key from the file's
+real path and the range), or one block of a `ray.data.Dataset` (its key from
+its position; the dataset's order is kept). Its input record (path, size and
+range, or position, rows and a digest of the texts) goes into its receipt, so
+a rerun re-encodes a block whose input changed.
+
+Files of one document per line (JSONL, or the `lines` format) that are not
+compressed are cut into ranges of about `block_bytes`, each ending at a line
+end, so that one large file is shared out too; the ranges' documents, in
+order, are the file's. Other files are one block each: a compressed stream
+cannot be entered in the middle, and paragraphs may span any cut."""
 
 from __future__ import annotations
 
@@ -32,23 +38,79 @@ class Block:
     #: A file block's path, or a dataset block's texts (a table of `key` and `text`).
     path: str | None = None
     texts: Any = None
+    #: A file block's byte range (start, end); the whole file when None.
+    byte_range: tuple[int, int] | None = None
 
 
-def file_blocks(inputs) -> list[Block]:
-    """One block per file that `bbpe encode` would read for `inputs`, in its order."""
+#: What the core reads as compressed, by suffix: such files are not cut.
+COMPRESSED_SUFFIXES = (".gz", ".xz", ".zst", ".zstd")
+#: How far to read at a time when looking for the line end after a cut.
+SCAN_BYTES = 1 << 16
+
+
+def file_blocks(inputs, document_format: str, block_bytes: int) -> list[Block]:
+    """The blocks of the files that `bbpe encode` would read for `inputs`, in
+    its order: a file, or ranges of it of about `block_bytes` (see above)."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     if any(os.fspath(p) == "-" for p in inputs):
         raise ValueError("standard input (-) cannot be shared out between workers: name files")
+    if block_bytes < 1:
+        raise ValueError(f"block size must be positive, not {block_bytes}")
     blocks = []
     for path in shards.input_files(inputs):
         real = os.path.realpath(path)
         name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(real))
         key = f"{name}-{hashlib.sha256(real.encode()).hexdigest()[:12]}"
-        record = {"path": path, "bytes": os.path.getsize(path)}
+        size = os.path.getsize(path)
+        record = {"path": path, "bytes": size}
         # Workers read by absolute path: their working directory is not the driver's.
-        blocks.append(Block(key, record, path=os.path.abspath(path)))
+        absolute = os.path.abspath(path)
+        cuts = line_cuts(path, block_bytes) if _one_document_per_line(path, document_format) else []
+        if not cuts:
+            blocks.append(Block(key, record, path=absolute))
+            continue
+        bounds = [0, *cuts, size]
+        for start, end in zip(bounds, bounds[1:], strict=False):
+            ranged = record | {"start": start, "end": end}
+            blocks.append(Block(f"{key}-{start:012d}", ranged, absolute, byte_range=(start, end)))
     return blocks
+
+
+def _one_document_per_line(path: str, document_format: str) -> bool:
+    """Whether `path` is read as one document per line, uncompressed (the
+    core's rule for "auto": JSONL by a `.jsonl` or `.json` name)."""
+    if path.endswith(COMPRESSED_SUFFIXES):
+        return False
+    if document_format == "auto":
+        return path.endswith((".jsonl", ".json"))
+    return document_format in ("jsonl", "lines")
+
+
+def line_cuts(path: str, block_bytes: int) -> list[int]:
+    """Offsets that cut `path` into ranges of at least `block_bytes`, each
+    just after a line end (none for a file of one range)."""
+    cuts = []
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        target = block_bytes
+        while target < size:
+            f.seek(target - 1)
+            position = target - 1
+            while True:
+                chunk = f.read(SCAN_BYTES)
+                newline = chunk.find(b"\n")
+                if newline >= 0 or not chunk:
+                    break
+                position += len(chunk)
+            if newline < 0:  # the last line has no end: it stays in the last range
+                break
+            cut = position + newline + 1
+            if cut >= size:
+                break
+            cuts.append(cut)
+            target = cut + block_bytes
+    return cuts
 
 
 def dataset_blocks(dataset, column: str) -> list[Block]:

@@ -18,6 +18,8 @@ from bbpe.tokenizer import Tokenizer
 
 #: No size limit: a block is always one shard pair.
 ONE_SHARD = 1 << 62
+#: Copying a block's byte range, a piece at a time.
+COPY_BYTES = 1 << 24
 
 #: What the encoder hands the sink for each block; `bin` and `idx` are null
 #: when the block held only empty documents (no shard, as on one machine).
@@ -98,9 +100,12 @@ class BlockEncoder:
         keys = batch.column("key").to_pylist()
         if "path" in batch.column_names:
             paths = batch.column("path").to_pylist()
+            ranges = batch.column("range").to_pylist()
             rows = [
                 self.encode_file(key, path, self.settings)
-                for key, path in zip(keys, paths, strict=True)
+                if byte_range is None
+                else self.encode_range(key, path, byte_range)
+                for key, path, byte_range in zip(keys, paths, ranges, strict=True)
             ]
         else:
             texts = batch.column("text")
@@ -123,6 +128,27 @@ class BlockEncoder:
                 split_sentences=self.settings.split_sentences,
             )
             return self.encode_file(key, path, settings)
+
+    def encode_range(self, key: str, path: str, byte_range: list[int]) -> dict:
+        """A range of a file, copied under the file's own name (which decides
+        how it is read) and encoded as a file; errors name the file and range."""
+        start, end = byte_range
+        with tempfile.TemporaryDirectory(prefix="bbpe-ray-") as directory:
+            piece = os.path.join(directory, os.path.basename(path))
+            with open(path, "rb") as source, open(piece, "wb") as out:
+                source.seek(start)
+                remaining = end - start
+                while remaining:
+                    data = source.read(min(remaining, COPY_BYTES))
+                    if not data:
+                        raise ValueError(f"{path}: ends before byte {end}: it changed while read")
+                    out.write(data)
+                    remaining -= len(data)
+            try:
+                return self.encode_file(key, piece, self.settings)
+            except ValueError as e:
+                where = f"{path} (the block of bytes {start}-{end}; lines counted from there)"
+                raise ValueError(str(e).replace(piece, where)) from None
 
     def encode_file(self, key: str, path: str, settings: Settings) -> dict:
         with tempfile.TemporaryDirectory(prefix="bbpe-ray-") as directory:
