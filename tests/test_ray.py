@@ -194,6 +194,29 @@ def test_a_worker_killed_mid_write_is_retried(corpus, tmp_path, monkeypatch):
     assert len({e["prefix"] for e in manifest["shards"]}) == len(manifest["shards"]) == 3
 
 
+class CrashingEncoder(bbpe_ray.BlockEncoder):
+    """Dies (as a killed worker would) the first time it encodes the second
+    input, halfway through the run."""
+
+    def encode_file(self, key, path, settings):
+        marker = Path(path).parent / "encoder-crashed"
+        if path.endswith("b.txt") and not marker.exists():
+            marker.write_text("once")
+            os._exit(1)
+        return super().encode_file(key, path, settings)
+
+
+def test_an_encoding_actor_killed_mid_block_is_restarted(corpus, tmp_path, monkeypatch):
+    want = single_machine(corpus, tmp_path / "single")
+    monkeypatch.setattr(bbpe_ray, "BlockEncoder", CrashingEncoder)
+    bbpe_ray.encode(corpus, tmp_path / "ray", TOKENIZER, concurrency=1)
+    assert (corpus[1].parent / "encoder-crashed").exists()
+    (corpus[1].parent / "encoder-crashed").unlink()
+    assert documents(tmp_path / "ray") == want
+    manifest = assert_sound(tmp_path / "ray")
+    assert len({e["prefix"] for e in manifest["shards"]}) == len(manifest["shards"]) == 3
+
+
 def test_a_rerun_skips_blocks_whose_receipts_hold(corpus, tmp_path):
     out = tmp_path / "ray"
     want = single_machine(corpus, tmp_path / "single")

@@ -110,7 +110,9 @@ def _count_parts(paths, parts, reading, directory, progress) -> tuple[list[str],
     return tables, summaries
 
 
-@ray.remote(num_cpus=1)
+# A task only writes into its own temporary directory and returns bytes, so
+# Ray may run it again after a worker dies (its retries on system failures).
+@ray.remote(num_cpus=1, max_retries=3)
 def _count_part(files: list[str], reading: dict) -> tuple[bytes, dict]:
     """A part's count table, as bytes for the object store, and its summary."""
     with tempfile.TemporaryDirectory(prefix="bbpe-count-") as directory:
