@@ -11,7 +11,7 @@ import os
 from collections import Counter
 
 from bbpe._publish import write_durably
-from bbpe.shards.manifest import ENTRY_FIELDS, MANIFEST_FORMAT, MANIFEST_NAME
+from bbpe.shards.manifest import ENTRY_FIELDS, MANIFEST_NAME, compose_run
 
 
 def compose(header: dict, keys: list[str], receipts: list[dict]) -> dict:
@@ -29,30 +29,16 @@ def compose(header: dict, keys: list[str], receipts: list[dict]) -> dict:
     if problems:
         raise ValueError("cannot write the manifest: " + "; ".join(problems))
     by_key = {r["key"]: r for r in receipts}
-    shards = []
-    read = written = 0
+    pieces = []
     for key in keys:
         receipt = by_key[key]
-        read += receipt["input_documents"]
-        if receipt["prefix"] is None:  # only empty documents: no shard, as on one machine
-            continue
-        entry = {"prefix": receipt["prefix"]} | {f: receipt[f] for f in ENTRY_FIELDS}
-        shards.append(entry | {"input_documents": read})
-        written += receipt["documents"]
-    total = lambda field: sum(entry[field] for entry in shards)  # noqa: E731
-    return {
-        "tokenizer": header["tokenizer"],
-        "settings": header["settings"],
-        "inputs": [by_key[key]["input"] for key in keys],
-        "format": MANIFEST_FORMAT,
-        "dtype": header["dtype"],
-        "documents": written,
-        "sequences": total("sequences"),
-        "tokens": total("tokens"),
-        "empty_documents": read - written,
-        "shards": shards,
-        "complete": True,
-    }
+        # A block of only empty documents has no shard, as on one machine.
+        entries = []
+        if receipt["prefix"] is not None:
+            entry = {"prefix": receipt["prefix"]} | {f: receipt[f] for f in ENTRY_FIELDS}
+            entries.append(entry | {"input_documents": receipt["input_documents"]})
+        pieces.append((entries, receipt["input_documents"]))
+    return compose_run(header, pieces, [by_key[key]["input"] for key in keys])
 
 
 def write(out_dir: str, manifest: dict) -> None:

@@ -98,3 +98,37 @@ def entry_field_problems(where: str, entry: dict) -> list[str]:
         elif kind is int and value < 0:
             problems.append(f"{where}: {key} is negative ({value})")
     return problems
+
+
+def compose_run(
+    header: dict, pieces: list[tuple[list[dict], int]], inputs: list, extra: dict | None = None
+) -> dict:
+    """One run's manifest, in the single-machine writer's schema, from the
+    consecutive pieces it was written in (a rank's part, a Ray block), in
+    corpus order: each piece's shard entries, whose ``input_documents`` count
+    from the piece's start, and the input documents it read (empty ones
+    included). `header` gives the tokenizer, settings and dtype; `extra`
+    fields follow the inputs. Each entry's ``input_documents`` then counts
+    from the corpus's start, as one writer's would, and the totals are summed."""
+    shards: list[dict] = []
+    read = 0
+    for entries, piece_documents in pieces:
+        shards += [
+            entry | {"input_documents": read + entry["input_documents"]} for entry in entries
+        ]
+        read += piece_documents
+    documents = sum(entry["documents"] for entry in shards)
+    return {
+        "tokenizer": header["tokenizer"],
+        "settings": header["settings"],
+        "inputs": inputs,
+        **(extra or {}),
+        "format": MANIFEST_FORMAT,
+        "dtype": header["dtype"],
+        "documents": documents,
+        "sequences": sum(entry["sequences"] for entry in shards),
+        "tokens": sum(entry["tokens"] for entry in shards),
+        "empty_documents": read - documents,
+        "shards": shards,
+        "complete": True,
+    }

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bbpe._publish import write_durably
 from bbpe.shards.format import PathLike, ShardFormatError
-from bbpe.shards.manifest import MANIFEST_NAME, read_manifest, shard_entries
+from bbpe.shards.manifest import MANIFEST_NAME, compose_run, read_manifest, shard_entries
 from bbpe.shards.ranks import PART_PATTERN, corpus_sha256, part_name
 from bbpe.shards.verify import check
 
@@ -206,40 +206,26 @@ def _check_shards(parts: list[_Part], checksums: bool) -> None:
 def _combined_manifest(parts: list[_Part], inputs: list, output_dir: str) -> dict:
     """One run's manifest: the header, totals and shards of all parts, each
     shard's ``input_documents`` counted from the start of the whole corpus."""
-    first = parts[0].manifest
-    shards: list[dict] = []
-    empty = before = 0
+    pieces = []
     for part in parts:
         part_empty = part.manifest.get("empty_documents")
         if not isinstance(part_empty, int) or isinstance(part_empty, bool) or part_empty < 0:
             raise ShardFormatError(f"{part.path}: empty_documents is {part_empty!r}")
+        entries = []
         for prefix, entry in shard_entries(part.manifest, part.directory):
             if not isinstance(entry.get("input_documents"), int):
                 raise ShardFormatError(
                     f"{part.path}: shard {entry['prefix']!r} has no input_documents"
                 )
-            shards.append(
-                {
-                    **entry,
-                    "prefix": os.path.relpath(prefix, output_dir),
-                    "input_documents": before + entry["input_documents"],
-                }
-            )
-        written = sum(e["documents"] for _, e in shard_entries(part.manifest, part.directory))
-        before += written + part_empty
-        empty += part_empty
-    return {
-        **{key: first.get(key) for key in ("tokenizer", "settings")},
-        "inputs": inputs,
+            entries.append({**entry, "prefix": os.path.relpath(prefix, output_dir)})
+        read = sum(entry["documents"] for entry in entries) + part_empty
+        pieces.append((entries, read))
+    first = parts[0].manifest
+    extra = {
         "parts": {
             "world_size": len(parts),
             "corpus_sha256": first["part"]["corpus_sha256"],
             "manifests": [os.path.relpath(part.path, output_dir) for part in parts],
-        },
-        "format": first.get("format"),
-        "dtype": first.get("dtype"),
-        **{key: sum(s[key] for s in shards) for key in ("documents", "sequences", "tokens")},
-        "empty_documents": empty,
-        "shards": shards,
-        "complete": True,
+        }
     }
+    return compose_run(first, pieces, inputs, extra)
