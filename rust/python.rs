@@ -9,6 +9,7 @@ use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueEr
 use pyo3::prelude::*;
 use std::path::PathBuf;
 
+mod id_lists;
 mod progress;
 mod shards;
 mod tokenizer;

@@ -1,9 +1,10 @@
 //! The tokenizer face: `CoreTokenizer`, behind `bbpe.Tokenizer`.
 
+use super::id_lists::IdObjects;
 use super::to_py;
 use super::utf8::{char_count, Utf8, Utf8Converter};
 use crate::byte_alphabet::token_string_to_bytes;
-use crate::encode::batch::{encode_batch, encode_flat_fed, flat_output_for_chars, FlatIds};
+use crate::encode::batch::{encode_flat_fed, flat_output_for_chars, FlatIds};
 use crate::encode::{Encoder, Specials};
 use crate::error::Error;
 use crate::formats::{self, Loaded};
@@ -12,9 +13,8 @@ use crate::system::threads::run_with_threads;
 use crate::vocab::SpecialToken;
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyList, PyString};
 use rayon::prelude::*;
-use std::borrow::Cow;
 use std::path::PathBuf;
 
 #[pyclass(module = "bbpe._core", frozen)]
@@ -22,15 +22,65 @@ pub(super) struct CoreTokenizer {
     pub(super) encoder: Encoder,
     /// Whether inputs get RoBERTa's template (as the loaded files said).
     pub(super) roberta_template: bool,
+    /// The Python int of every id, for list results.
+    pub(super) id_objects: IdObjects,
 }
 
 impl CoreTokenizer {
+    pub(super) fn new(encoder: Encoder, roberta_template: bool) -> Self {
+        CoreTokenizer {
+            encoder,
+            roberta_template,
+            id_objects: IdObjects::default(),
+        }
+    }
+
+    /// The ids of all `texts` end to end. Strings are turned into UTF-8
+    /// (which needs the GIL) one by one while the pool encodes the ones
+    /// before them; whenever more runs wait than the pool needs, this thread
+    /// encodes one too, so that the buffers of converted texts are used again
+    /// while still in the CPU's caches.
+    fn encode_fed(
+        &self,
+        py: Python<'_>,
+        texts: &[Bound<'_, PyString>],
+        allowed_special: Option<Vec<u32>>,
+        threads: usize,
+    ) -> PyResult<FlatIds> {
+        let chars = (texts.iter().map(char_count)).sum::<PyResult<usize>>()?;
+        let ids = flat_output_for_chars(chars);
+        let specials = Specials::allowed(allowed_special.as_deref());
+        let mut converter = Utf8Converter::default();
+        let (converted, flat) = encode_flat_fed(
+            &self.encoder,
+            specials,
+            threads,
+            ids,
+            |feeder| -> PyResult<()> {
+                for text in texts {
+                    converter.with_utf8(text, |utf8| match utf8 {
+                        Utf8::Borrowed(utf8) => feeder.push(utf8),
+                        Utf8::Converted(utf8) => feeder.push_copy(utf8),
+                    })?;
+                    if feeder.has_backlog() {
+                        py.detach(|| feeder.encode_one());
+                    }
+                }
+                py.detach(|| feeder.wait());
+                Ok(())
+            },
+        )
+        .map_err(to_py)?;
+        converted?;
+        Ok(flat)
+    }
+
     fn from_loaded(loaded: Loaded) -> PyResult<Self> {
         let pretokenizer = Pretokenizer::from_pattern(&loaded.pattern).map_err(to_py)?;
-        Ok(CoreTokenizer {
-            encoder: Encoder::new(loaded.vocab, pretokenizer, loaded.add_prefix_space),
-            roberta_template: loaded.roberta_template,
-        })
+        Ok(CoreTokenizer::new(
+            Encoder::new(loaded.vocab, pretokenizer, loaded.add_prefix_space),
+            loaded.roberta_template,
+        ))
     }
 }
 
@@ -96,10 +146,10 @@ impl CoreTokenizer {
     fn with_prefix_space(&self, add_prefix_space: bool) -> PyResult<Self> {
         let vocab = self.encoder.vocab().clone();
         let pretokenizer = self.encoder.pretokenizer().clone();
-        Ok(CoreTokenizer {
-            encoder: Encoder::new(vocab, pretokenizer, add_prefix_space),
-            roberta_template: self.roberta_template,
-        })
+        Ok(CoreTokenizer::new(
+            Encoder::new(vocab, pretokenizer, add_prefix_space),
+            self.roberta_template,
+        ))
     }
 
     fn special_tokens(&self) -> Vec<(String, u32)> {
@@ -151,17 +201,19 @@ impl CoreTokenizer {
     }
 
     #[pyo3(signature = (text, allowed_special=None))]
-    fn encode(
+    fn encode<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         text: String,
         allowed_special: Option<Vec<u32>>,
-    ) -> PyResult<Vec<u32>> {
-        py.detach(|| {
-            self.encoder
-                .encode(&text, Specials::allowed(allowed_special.as_deref()))
-        })
-        .map_err(to_py)
+    ) -> PyResult<Bound<'py, PyList>> {
+        let ids = py
+            .detach(|| {
+                self.encoder
+                    .encode(&text, Specials::allowed(allowed_special.as_deref()))
+            })
+            .map_err(to_py)?;
+        self.id_objects.list(py, &ids, self.encoder.vocab().size())
     }
 
     /// Ids and the character span of each in `text`.
@@ -181,33 +233,15 @@ impl CoreTokenizer {
     }
 
     #[pyo3(signature = (texts, allowed_special=None, threads=0))]
-    fn encode_batch(
+    fn encode_batch<'py>(
         &self,
-        py: Python<'_>,
-        texts: Vec<Bound<'_, PyString>>,
+        py: Python<'py>,
+        texts: Vec<Bound<'py, PyString>>,
         allowed_special: Option<Vec<u32>>,
         threads: usize,
-    ) -> PyResult<Vec<Vec<u32>>> {
-        // Long non-ASCII strings are copied once, without the copy that
-        // CPython would keep in each; the others are borrowed.
-        let mut converter = Utf8Converter::default();
-        let texts = (texts.iter())
-            .map(|text| {
-                converter.with_utf8(text, |utf8| match utf8 {
-                    Utf8::Borrowed(utf8) => Cow::Borrowed(utf8),
-                    Utf8::Converted(utf8) => Cow::Owned(utf8.to_owned()),
-                })
-            })
-            .collect::<PyResult<Vec<Cow<str>>>>()?;
-        py.detach(|| {
-            encode_batch(
-                &self.encoder,
-                &texts,
-                Specials::allowed(allowed_special.as_deref()),
-                threads,
-            )
-        })
-        .map_err(to_py)
+    ) -> PyResult<Bound<'py, PyList>> {
+        let FlatIds { ids, offsets } = self.encode_fed(py, &texts, allowed_special, threads)?;
+        (self.id_objects).lists(py, &ids, &offsets, self.encoder.vocab().size())
     }
 
     /// All ids in one uint32 array and the int64 offsets of each text's ids:
@@ -225,31 +259,7 @@ impl CoreTokenizer {
         allowed_special: Option<Vec<u32>>,
         threads: usize,
     ) -> PyResult<(Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<i64>>)> {
-        let chars = (texts.iter().map(char_count)).sum::<PyResult<usize>>()?;
-        let ids = flat_output_for_chars(chars);
-        let specials = Specials::allowed(allowed_special.as_deref());
-        let mut converter = Utf8Converter::default();
-        let (converted, FlatIds { ids, offsets }) = encode_flat_fed(
-            &self.encoder,
-            specials,
-            threads,
-            ids,
-            |feeder| -> PyResult<()> {
-                for text in &texts {
-                    converter.with_utf8(text, |utf8| match utf8 {
-                        Utf8::Borrowed(utf8) => feeder.push(utf8),
-                        Utf8::Converted(utf8) => feeder.push_copy(utf8),
-                    })?;
-                    if feeder.has_backlog() {
-                        py.detach(|| feeder.encode_one());
-                    }
-                }
-                py.detach(|| feeder.wait());
-                Ok(())
-            },
-        )
-        .map_err(to_py)?;
-        converted?;
+        let FlatIds { ids, offsets } = self.encode_fed(py, &texts, allowed_special, threads)?;
         let offsets: Vec<i64> = offsets.into_iter().map(|o| o as i64).collect();
         Ok((ids.into_pyarray(py), offsets.into_pyarray(py)))
     }

@@ -92,10 +92,8 @@ fn finish_training<'py>(
     reporter.report("merge", report.merges, Some(report.merges), true);
     reporter.check()?;
     let pretokenizer = settings.pretokenizer().map_err(to_py)?;
-    let tokenizer = CoreTokenizer {
-        roberta_template: has_roberta_specials(&vocab),
-        encoder: Encoder::new(vocab, pretokenizer, false),
-    };
+    let roberta_template = has_roberta_specials(&vocab);
+    let tokenizer = CoreTokenizer::new(Encoder::new(vocab, pretokenizer, false), roberta_template);
     let summary = report_dict(py, &report, count_seconds)?;
     Ok((tokenizer, summary))
 }
