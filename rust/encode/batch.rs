@@ -153,6 +153,12 @@ pub struct Feeder<'scope, 'env> {
     /// [`Encoder::can_cut_texts`]): no run is much longer than another, so
     /// the last runs end together and few finished ones wait for a slow one.
     cut_long_texts: bool,
+    /// `submitted` when [`Self::take_appended`] last took ids, the runs
+    /// appended by then, and whether it has taken any (the output's first
+    /// offset, 0, is then gone).
+    taken_at: usize,
+    taken_runs: usize,
+    taken: bool,
 }
 
 /// Encodes run number `index` and hands it to the collector.
@@ -275,6 +281,52 @@ impl<'env> Feeder<'_, 'env> {
         }
     }
 
+    /// Whether runs were queued since [`Self::take_appended`] last took ids:
+    /// only then can there be new ones, and looking costs a lock.
+    pub fn may_have_appended(&self) -> bool {
+        self.submitted != self.taken_at
+    }
+
+    /// Moves the ids appended to the output so far onto the end of `ids`,
+    /// and the positions in `ids` where the texts they finish end onto
+    /// `ends`: a caller that turns finished texts into something else (such
+    /// as Python lists) does so while the pool encodes the next runs. What
+    /// is taken is no longer in the result of [`encode_flat_fed`].
+    pub fn take_appended(&mut self, ids: &mut Vec<u32>, ends: &mut Vec<usize>) {
+        self.taken_at = self.submitted;
+        let mut collector = self.shared.collector.lock().unwrap();
+        let output = &mut collector.output;
+        let base = ids.len();
+        ids.extend_from_slice(&output.ids);
+        let starts_with_zero = usize::from(!self.taken);
+        let finished = output.offsets.get(starts_with_zero..).unwrap_or_default();
+        ends.extend(finished.iter().map(|&end| base + end as usize));
+        output.ids.clear();
+        output.offsets.clear();
+        self.taken = true;
+        self.taken_runs = collector.next;
+    }
+
+    /// Queues the last partial run: every text pushed is then in a run.
+    pub fn send_last_run(&mut self) {
+        self.submit();
+    }
+
+    /// Blocks until a run that [`Self::take_appended`] has not taken is
+    /// appended; `false` once every queued run has been taken.
+    pub fn wait_for_appended(&self) -> bool {
+        let mut collector = self.shared.collector.lock().unwrap();
+        loop {
+            if collector.next > self.taken_runs {
+                return true;
+            }
+            if self.taken_runs == self.submitted {
+                return false;
+            }
+            collector = self.shared.appended.wait(collector).unwrap();
+        }
+    }
+
     /// Sends the last partial run, encodes runs on this thread too until
     /// none is left, and blocks until every run is appended. (A Python
     /// caller does this without the GIL.)
@@ -347,6 +399,9 @@ pub fn encode_flat_fed<'env, T>(
             submitted: 0,
             backlog_checked: 0,
             cut_long_texts: encoder.can_cut_texts(specials),
+            taken_at: 0,
+            taken_runs: 0,
+            taken: false,
         };
         let fed = feed(&mut feeder);
         feeder.wait();
@@ -406,6 +461,56 @@ mod tests {
             Pretokenizer::Gpt2,
             false,
         )
+    }
+
+    #[test]
+    fn ids_taken_while_feeding_are_each_texts_ids_in_order() {
+        let encoder = toy_encoder();
+        // Long texts (cut into parts across runs), empty ones and short ones.
+        let texts: Vec<String> = (0..300)
+            .map(|i| match i % 5 {
+                0 => String::new(),
+                1 => "ab c".repeat(RUN_BYTES / 2 + i),
+                _ => "ab cab ".repeat(i % 41),
+            })
+            .collect();
+        let expected: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| encoder.encode(t, Specials::None).unwrap())
+            .collect();
+        for threads in [1, 2, 3] {
+            let (mut ids, mut ends) = (Vec::new(), Vec::new());
+            let mut got: Vec<Vec<u32>> = Vec::new();
+            let mut finish = |ids: &mut Vec<u32>, ends: &mut Vec<usize>| {
+                let mut start = 0;
+                for &end in ends.iter() {
+                    got.push(ids[start..end].to_vec());
+                    start = end;
+                }
+                ids.drain(..start);
+                ends.clear();
+            };
+            let (_, rest) = encode_flat_fed(&encoder, Specials::None, threads, vec![], |feeder| {
+                for text in &texts {
+                    feeder.push(text);
+                    if feeder.may_have_appended() {
+                        feeder.take_appended(&mut ids, &mut ends);
+                        finish(&mut ids, &mut ends);
+                    }
+                }
+                feeder.send_last_run();
+                loop {
+                    feeder.take_appended(&mut ids, &mut ends);
+                    finish(&mut ids, &mut ends);
+                    if !(feeder.encode_one() || feeder.wait_for_appended()) {
+                        break;
+                    }
+                }
+            })
+            .unwrap();
+            assert!(ids.is_empty() && rest.ids.is_empty(), "{threads} threads");
+            assert_eq!(got, expected, "{threads} threads");
+        }
     }
 
     #[test]

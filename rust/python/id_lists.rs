@@ -35,22 +35,52 @@ impl IdObjects {
         new_list(py, ids, self.ints(py, size)?)
     }
 
-    /// A list of lists: the ids of text `i` are `ids[offsets[i]..offsets[i + 1]]`.
-    pub(super) fn lists<'py>(
-        &self,
+    /// A list for `texts` lists, filled a batch of finished texts at a time.
+    pub(super) fn lists<'py, 'a>(
+        &'a self,
         py: Python<'py>,
-        ids: &[u32],
-        offsets: &[u64],
+        texts: usize,
         size: usize,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let ints = self.ints(py, size)?;
-        let texts = offsets.len().saturating_sub(1);
-        let outer = empty_list(py, texts)?;
-        for (i, ends) in offsets.windows(2).enumerate() {
-            let inner = new_list(py, &ids[ends[0] as usize..ends[1] as usize], ints)?;
-            set_item(&outer, i, inner.into_any().unbind());
+    ) -> PyResult<Lists<'py, 'a>> {
+        Ok(Lists {
+            ints: self.ints(py, size)?,
+            outer: empty_list(py, texts)?,
+            filled: 0,
+        })
+    }
+}
+
+/// A list of lists being filled in order (slots not yet filled are empty).
+pub(super) struct Lists<'py, 'a> {
+    ints: &'a [Py<PyAny>],
+    outer: Bound<'py, PyList>,
+    filled: usize,
+}
+
+impl<'py> Lists<'py, '_> {
+    /// Makes the lists of the texts that end at `ends` (positions in `ids`),
+    /// and leaves in `ids` only the ids after the last of them.
+    pub(super) fn add_finished(
+        &mut self,
+        ids: &mut Vec<u32>,
+        ends: &mut Vec<usize>,
+    ) -> PyResult<()> {
+        let py = self.outer.py();
+        let mut start = 0;
+        for &end in ends.iter() {
+            let list = new_list(py, &ids[start..end], self.ints)?;
+            set_item(&self.outer, self.filled, list.into_any().unbind());
+            self.filled += 1;
+            start = end;
         }
-        Ok(outer)
+        ids.drain(..start);
+        ends.clear();
+        Ok(())
+    }
+
+    pub(super) fn finish(self) -> Bound<'py, PyList> {
+        debug_assert_eq!(self.filled, self.outer.len());
+        self.outer
     }
 }
 

@@ -240,8 +240,46 @@ impl CoreTokenizer {
         allowed_special: Option<Vec<u32>>,
         threads: usize,
     ) -> PyResult<Bound<'py, PyList>> {
-        let FlatIds { ids, offsets } = self.encode_fed(py, &texts, allowed_special, threads)?;
-        (self.id_objects).lists(py, &ids, &offsets, self.encoder.vocab().size())
+        let mut lists = (self.id_objects).lists(py, texts.len(), self.encoder.vocab().size())?;
+        let specials = Specials::allowed(allowed_special.as_deref());
+        let mut converter = Utf8Converter::default();
+        let (mut ids, mut ends) = (Vec::new(), Vec::new());
+        // Finished texts become lists here, with the GIL, while the pool
+        // encodes the next runs: making lists is as much work as encoding.
+        let (fed, _) = encode_flat_fed(
+            &self.encoder,
+            specials,
+            threads,
+            Vec::new(),
+            |feeder| -> PyResult<()> {
+                for text in &texts {
+                    converter.with_utf8(text, |utf8| match utf8 {
+                        Utf8::Borrowed(utf8) => feeder.push(utf8),
+                        Utf8::Converted(utf8) => feeder.push_copy(utf8),
+                    })?;
+                    if feeder.has_backlog() {
+                        py.detach(|| feeder.encode_one());
+                    }
+                    if feeder.may_have_appended() {
+                        feeder.take_appended(&mut ids, &mut ends);
+                        lists.add_finished(&mut ids, &mut ends)?;
+                    }
+                }
+                // The rest: lists of what is appended, else a run encoded here,
+                // else a wait for the pool, until every run is taken.
+                feeder.send_last_run();
+                loop {
+                    feeder.take_appended(&mut ids, &mut ends);
+                    lists.add_finished(&mut ids, &mut ends)?;
+                    if !py.detach(|| feeder.encode_one() || feeder.wait_for_appended()) {
+                        return Ok(());
+                    }
+                }
+            },
+        )
+        .map_err(to_py)?;
+        fed?;
+        Ok(lists.finish())
     }
 
     /// All ids in one uint32 array and the int64 offsets of each text's ids:
