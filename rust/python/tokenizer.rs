@@ -4,7 +4,7 @@ use super::id_lists::IdObjects;
 use super::to_py;
 use super::utf8::{char_count, Utf8, Utf8Converter};
 use crate::byte_alphabet::token_string_to_bytes;
-use crate::encode::batch::{encode_flat_fed, flat_output_for_chars, FlatIds};
+use crate::encode::batch::{encode_flat_fed, flat_output_for_chars, Feeder, FlatIds};
 use crate::encode::{Encoder, Specials};
 use crate::error::Error;
 use crate::formats::{self, Loaded};
@@ -58,13 +58,7 @@ impl CoreTokenizer {
             ids,
             |feeder| -> PyResult<()> {
                 for text in texts {
-                    converter.with_utf8(text, |utf8| match utf8 {
-                        Utf8::Borrowed(utf8) => feeder.push(utf8),
-                        Utf8::Converted(utf8) => feeder.push_copy(utf8),
-                    })?;
-                    if feeder.has_backlog() {
-                        py.detach(|| feeder.encode_one());
-                    }
+                    feed_text(py, &mut converter, feeder, text)?;
                 }
                 py.detach(|| feeder.wait());
                 Ok(())
@@ -253,13 +247,7 @@ impl CoreTokenizer {
             Vec::new(),
             |feeder| -> PyResult<()> {
                 for text in &texts {
-                    converter.with_utf8(text, |utf8| match utf8 {
-                        Utf8::Borrowed(utf8) => feeder.push(utf8),
-                        Utf8::Converted(utf8) => feeder.push_copy(utf8),
-                    })?;
-                    if feeder.has_backlog() {
-                        py.detach(|| feeder.encode_one());
-                    }
+                    feed_text(py, &mut converter, feeder, text)?;
                     if feeder.may_have_appended() {
                         feeder.take_appended(&mut ids, &mut ends);
                         lists.add_finished(&mut ids, &mut ends)?;
@@ -354,4 +342,22 @@ impl CoreTokenizer {
     fn save_tiktoken(&self, path: PathBuf) -> PyResult<()> {
         formats::tiktoken::save(self.encoder.vocab(), &path).map_err(to_py)
     }
+}
+
+/// Hands one Python string to the feeder as UTF-8, and encodes a run on this
+/// thread (without the GIL) when more wait than the pool needs.
+fn feed_text<'env>(
+    py: Python<'_>,
+    converter: &mut Utf8Converter,
+    feeder: &mut Feeder<'_, 'env>,
+    text: &'env Bound<'_, PyString>,
+) -> PyResult<()> {
+    converter.with_utf8(text, |utf8| match utf8 {
+        Utf8::Borrowed(utf8) => feeder.push(utf8),
+        Utf8::Converted(utf8) => feeder.push_copy(utf8),
+    })?;
+    if feeder.has_backlog() {
+        py.detach(|| feeder.encode_one());
+    }
+    Ok(())
 }
