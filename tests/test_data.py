@@ -390,6 +390,59 @@ def test_set_epoch_repacks_and_remasks_reproducibly(shard_dir, roberta):
     assert same_batches(items(), first)
 
 
+def dataset_variants(shard_dir, roberta):
+    """Datasets in every format, masked dynamically, statically and not at all,
+    of one set of shards and of a blend of two (the second a split)."""
+    blend = [(2, shard_dir), (1, packing.ShardDocuments(shard_dir, split="train", seed=3))]
+    for format in packing.FORMATS:
+        yield MaskedLMDataset(shard_dir, roberta, format=format, max_len=64, seed=3, epoch=2)
+        static = StaticMasker(Masker.from_tokenizer(roberta, seed=3), copies=3)
+        yield MaskedLMDataset(shard_dir, roberta, format=format, max_len=40, seed=3, masker=static)
+        yield MaskedLMDataset(shard_dir, roberta, format=format, max_len=64, masker=False)
+        yield MaskedLMDataset(blend, roberta, format=format, max_len=48, seed=3, epoch=1)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.data())
+def test_a_batch_is_made_whole_as_collate_makes_it_of_the_items(shard_dir, roberta, data):
+    for dataset in dataset_variants(shard_dir, roberta):
+        n = len(dataset)
+        indices = data.draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=20))
+        multiple = data.draw(st.sampled_from([None, 1, 8]))
+        items = [dataset[i] for i in indices]
+        whole = dataset.batch(indices, pad_to_multiple_of=multiple)
+        assert same_batches([whole], [collate(items, PAD, pad_to_multiple_of=multiple)])
+        assert list(whole) == list(collate(items, PAD))  # the same keys in the same order
+        assert all(array.dtype == np.int64 for array in whole.values())
+        fetched = dataset.__getitems__(indices)
+        assert len(fetched) == len(items)
+        for got, item in zip(fetched, items, strict=True):
+            assert got.keys() == item.keys()
+            assert all(np.array_equal(got[key], item[key]) for key in item)
+
+
+def test_batches_of_a_dataset_are_those_of_its_items(shard_dir, roberta):
+    """`batches` makes each batch whole; with another pad id it collates items."""
+    dataset = MaskedLMDataset(shard_dir, roberta, format="segment-pair", max_len=64, seed=5)
+    sampler = TokenBudgetBatches.for_dataset(dataset, 256)
+    expected = [collate([dataset[i] for i in b], PAD, pad_to_multiple_of=8) for b in sampler]
+    assert len(expected) > 3
+    assert same_batches(list(batches(dataset, sampler, PAD, pad_to_multiple_of=8)), expected)
+    other = [collate([dataset[i] for i in b], 7) for b in sampler]
+    assert same_batches(list(batches(dataset, sampler, 7)), other)
+
+
+def test_a_batch_refuses_bad_indices(shard_dir, roberta):
+    dataset = MaskedLMDataset(shard_dir, roberta, max_len=64)
+    n = len(dataset)
+    with pytest.raises(IndexError, match=f"block {-n - 1} out of range for {n} blocks"):
+        dataset.batch([0, -n - 1])
+    with pytest.raises(ValueError, match="at least one block"):
+        dataset.batch([])
+    with pytest.raises(ValueError, match="pad_to_multiple_of must be positive"):
+        dataset.batch([0], pad_to_multiple_of=0)
+
+
 @pytest.fixture(scope="module")
 def small_shard_dir(tmp_path_factory) -> str:
     return write_shards(tmp_path_factory.mktemp("small"), sample_texts()[:6])

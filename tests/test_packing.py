@@ -498,3 +498,115 @@ def test_a_document_index_that_does_not_match_is_named(tmp_path, entries):
     idx.write_bytes(idx.read_bytes()[:-24] + np.array(entries, dtype="<i8").tobytes())
     with pytest.raises(ValueError, match="part_00.idx: the document index must start at 0"):
         ShardDocuments(tmp_path / "part_00")
+
+
+# ---------------------------------------------------------------------------
+# reading blocks a batch at a time
+
+
+@SETTINGS
+@given(
+    documents,
+    st.sampled_from(FORMATS),
+    st.integers(6, 16),
+    st.integers(1, 3),
+    st.integers(0, 3),
+    st.data(),
+)
+def test_a_batch_is_its_blocks_side_by_side(documents, format, max_len, shard_count, seed, data):
+    assume_pairs = format in PAIR_FORMATS
+    with tempfile.TemporaryDirectory() as directory:
+        corpus = write_documents(directory, documents, shard_count)
+        try:
+            blocks = pack(corpus, format, SPECIALS, max_len=max_len, seed=seed)
+        except ValueError:  # a pair format over too few documents or sentences
+            assert assume_pairs
+            return
+        n = len(blocks)
+        indices = data.draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=12))
+        extra = data.draw(st.integers(0, 3))
+        width = int(blocks.lengths()[indices].max()) + extra
+        ids, lengths, labels = blocks.batch(indices, width)
+        assert ids.shape == (len(indices), width) and ids.dtype == np.int64
+        for row, i in enumerate(indices):
+            block = blocks[i]
+            size = len(block.input_ids)
+            assert lengths[row] == size
+            assert ids[row, :size].tolist() == block.input_ids.tolist()
+            assert (ids[row, size:] == SPECIALS.pad).all()
+            assert (labels is None) == (block.nsp_label is None)
+            if labels is not None:
+                assert labels[row] == block.nsp_label
+        with pytest.raises(IndexError, match=f"block {n} out of range for {n} blocks"):
+            blocks.batch([0, n])
+        if extra == 0 and width > 2:
+            with pytest.raises(ValueError, match="less than the longest block"):
+                blocks.batch(indices, width - 1)
+
+
+def full_sentences_text(blocks) -> list[int]:
+    """The text of every full-sentences block, after checking that each piece
+    (the text between separators) is one document's consecutive ids."""
+    text = []
+    for block in blocks:
+        for piece in pieces_of(block, "full-sentences", blocks.max_len):
+            assert piece == list(range(piece[0], piece[0] + len(piece)))
+            text += piece
+    return text
+
+
+@SETTINGS
+@given(documents, st.sampled_from(["train", "validation"]), st.integers(1, 3), st.integers(0, 3))
+def test_blocks_of_a_split_hold_its_text_once(documents, split, shard_count, seed):
+    with tempfile.TemporaryDirectory() as directory:
+        write_documents(directory, documents, shard_count)
+        try:
+            corpus = ShardDocuments(directory, split=split, split_weights=(1, 1, 0), seed=seed)
+        except ValueError as error:  # the split drew only documents without text
+            assert "holds no tokens" in str(error)
+            return
+        blocks = pack(corpus, "full-sentences", SPECIALS, max_len=9, seed=seed)
+        expected = [int(t) for i in range(corpus.num_sentences) for t in corpus.sentence(i)]
+        assert sorted(full_sentences_text(blocks)) == sorted(expected)
+
+
+def test_sequences_stored_out_of_order_are_read_where_they_lie(tmp_path):
+    """Megatron's format allows any pointers: here sentences lie in the .bin
+    last to first (ids count up in corpus order), so no two are end to end."""
+    lengths = [3, 0, 4, 2, 5, 1]
+    ids = np.arange(FIRST_ID, FIRST_ID + sum(lengths), dtype="<i4")
+    starts = np.cumsum([0, *lengths[:-1]])
+    stored = np.concatenate([ids[s : s + n] for s, n in zip(starts, lengths, strict=True)][::-1])
+    stored.tofile(tmp_path / "part.bin")
+    shards.write_index(tmp_path / "part.idx", lengths, [0, 2, 4, 6], np.int32)
+    size = np.dtype("<i4").itemsize
+    pointers = (sum(lengths) - np.cumsum(lengths)) * size  # the later sentences come first
+    patch_pointers(tmp_path / "part.idx", pointers)
+    corpus = ShardDocuments(tmp_path / "part")
+    assert [corpus.sentence(i).tolist() for i in range(6)] == [
+        ids[s : s + n].tolist() for s, n in zip(starts, lengths, strict=True)
+    ]
+    blocks = pack(corpus, "full-sentences", SPECIALS, max_len=6, seed=2)
+    assert sorted(full_sentences_text(blocks)) == ids.tolist()
+
+
+def patch_pointers(idx: Path, pointers) -> None:
+    """Overwrite the sequence pointers of an index file."""
+    from bbpe.shards.format import HEADER_SIZE
+
+    data = bytearray(idx.read_bytes())
+    n = len(pointers)
+    offset = HEADER_SIZE + 4 * n  # after the header and the int32 lengths
+    data[offset : offset + 8 * n] = np.asarray(pointers, dtype="<i8").tobytes()
+    idx.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "pointer, what", [(2, "at byte 2"), (-4, "at byte -4"), (400, "at byte 400")]
+)
+def test_a_sequence_outside_its_bin_is_named_when_blocks_are_read(tmp_path, pointer, what):
+    write_documents(tmp_path, [[2, 3], [4]])
+    patch_pointers(tmp_path / "part_00.idx", [0, pointer, 20])
+    blocks = pack(ShardDocuments(tmp_path), "full-sentences", SPECIALS, max_len=8)
+    with pytest.raises(shards.ShardFormatError, match=f"part_00.idx: sequence 1 .3 tokens {what}"):
+        blocks.batch([0])

@@ -64,6 +64,30 @@ class BlendedBlocks(Sequence[packing.Block]):
             raise IndexError(f"block {i} out of range for {n} blocks")
         return self.parts[int(self.sets[j])][int(self.positions[j])]
 
+    def batch(
+        self, indices: Sequence[int] | np.ndarray, width: int | None = None
+    ) -> packing.BlockBatch:
+        """Blocks `indices` as the rows of one array, as `packing.Blocks.batch`
+        gives them: each set's blocks are read together and put in their rows."""
+        order = packing.check_indices(indices, len(self))
+        lengths = self._lengths[order]
+        longest = int(lengths.max(initial=0))
+        width = longest if width is None else width
+        sets = self.sets[order]
+        ids = labels = None
+        for j in np.unique(sets):
+            rows = np.flatnonzero(sets == j)
+            part = self.parts[j].batch(self.positions[order[rows]], width)
+            if ids is None:
+                ids = np.empty((len(order), width), dtype=np.int64)
+                labels = None if part.nsp_labels is None else np.empty(len(order), np.int64)
+            ids[rows] = part.input_ids
+            if labels is not None:
+                labels[rows] = part.nsp_labels
+        if ids is None:  # no blocks asked for
+            ids = np.empty((0, width), dtype=np.int64)
+        return packing.BlockBatch(ids, lengths, labels)
+
     def __repr__(self) -> str:
         counts = np.bincount(self.sets, minlength=len(self.parts)).tolist()
         return f"BlendedBlocks({len(self)} blocks, per set {counts}, epoch={self.epoch})"

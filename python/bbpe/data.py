@@ -3,10 +3,12 @@
     shards ──► ShardDocuments ──► pack (blocks of one epoch) ──► Masker ──► collate ──► batches
                packing            packing                       masking    data        data
 
-`MaskedLMDataset` is map-style over one epoch's blocks; `FixedBatches` and
-`TokenBudgetBatches` cut its indices into batches for one data-parallel rank;
-`MaskedLMIterable` (or the plain generator `batches`) yields collated batches and
-splits them across data-loader workers. Everything is decided by (seed, epoch) and
+`MaskedLMDataset` is map-style over one epoch's blocks, and makes a batch of them
+whole (`batch`: read together, masked together; the same arrays as collating
+its items one by one); `FixedBatches` and `TokenBudgetBatches` cut its indices
+into batches for one data-parallel rank; `MaskedLMIterable` (or the plain
+generator `batches`) yields collated batches and splits them across data-loader
+workers. Everything is decided by (seed, epoch) and
 the block's index, never by what was drawn before, so any batch of any epoch can
 be rebuilt on its own: resuming mid-epoch (`start=`) gives the batches an
 uninterrupted run would have given.
@@ -193,6 +195,52 @@ class MaskedLMDataset:
         example["index"] = i
         return example
 
+    def batch(
+        self, indices: Sequence[int] | np.ndarray, *, pad_to_multiple_of: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """The collated batch of blocks `indices`: what `collate([self[i] for i in
+        indices], self.specials.pad, pad_to_multiple_of=...)` gives, made for the
+        whole batch at once (the blocks read together, masked by one
+        `mask_batch`)."""
+        order = packing.check_indices(indices, len(self.blocks))
+        if len(order) == 0:
+            raise ValueError("a batch needs at least one block")
+        width = _padded_width(int(self.blocks.lengths()[order].max()), pad_to_multiple_of)
+        ids, lengths, nsp_labels = self.blocks.batch(order, width)
+        attention_mask = (np.arange(width) < lengths[:, None]).astype(np.int64)
+        batch = {"input_ids": ids, "attention_mask": attention_mask}
+        if self.masker is not False:
+            masked, labels = self.masker.mask_batch(ids, self.epoch, order.tolist(), attention_mask)
+            batch.update(input_ids=masked, labels=labels)
+        if nsp_labels is not None:
+            batch["nsp_label"] = nsp_labels
+        batch["index"] = order
+        return batch
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        """`[self[i] for i in indices]`, made as one `batch` (torch's DataLoader
+        fetches a batch sampler's indices through this)."""
+        batch = self.batch(indices)
+        lengths = batch["attention_mask"].sum(axis=1).tolist()
+        examples = []
+        for row, n in enumerate(lengths):
+            example: dict[str, Any] = {"input_ids": batch["input_ids"][row, :n]}
+            if "labels" in batch:
+                example["labels"] = batch["labels"][row, :n]
+            if "nsp_label" in batch:
+                example["nsp_label"] = int(batch["nsp_label"][row])
+            example["index"] = int(batch["index"][row])
+            examples.append(example)
+        return examples
+
+
+def _padded_width(longest: int, pad_to_multiple_of: int | None) -> int:
+    if pad_to_multiple_of is None:
+        return longest
+    if pad_to_multiple_of < 1:
+        raise ValueError(f"pad_to_multiple_of must be positive, not {pad_to_multiple_of}")
+    return -(-longest // pad_to_multiple_of) * pad_to_multiple_of
+
 
 def _blend_entries(shards: Any) -> list[tuple[Any, Any]] | None:
     """The (weight, shards) pairs of a blend, or None when `shards` is one set.
@@ -239,11 +287,8 @@ def collate(
     as 1-D arrays when they have those."""
     if not examples:
         raise ValueError("collate needs at least one example")
-    if pad_to_multiple_of is not None and pad_to_multiple_of < 1:
-        raise ValueError(f"pad_to_multiple_of must be positive, not {pad_to_multiple_of}")
-    width = max(len(example["input_ids"]) for example in examples)
-    if pad_to_multiple_of is not None:
-        width = -(-width // pad_to_multiple_of) * pad_to_multiple_of
+    longest = max(len(example["input_ids"]) for example in examples)
+    width = _padded_width(longest, pad_to_multiple_of)
     first = examples[0]
     shape = (len(examples), width)
     batch = {
@@ -579,9 +624,14 @@ def batches(
         raise ValueError(f"need 0 <= worker_id < num_workers, not {worker_id}, {num_workers}")
     if start < 0:
         raise ValueError(f"start must be non-negative, not {start}")
+    # A MaskedLMDataset padding with `pad_id` makes each batch whole.
+    whole = isinstance(dataset, MaskedLMDataset) and dataset.specials.pad == pad_id
     for indices in itertools.islice(sampler, start + worker_id, None, num_workers):
-        examples = [dataset[i] for i in indices]
-        yield collate(examples, pad_id, pad_to_multiple_of=pad_to_multiple_of)
+        if whole:
+            yield dataset.batch(indices, pad_to_multiple_of=pad_to_multiple_of)
+        else:
+            examples = [dataset[i] for i in indices]
+            yield collate(examples, pad_id, pad_to_multiple_of=pad_to_multiple_of)
 
 
 def _torch_worker() -> tuple[int, int]:

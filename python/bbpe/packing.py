@@ -8,8 +8,10 @@ RoBERTa's ablation (Liu et al. 2019, section 4.2)::
     sentence-pair   two single sentences, with an NSP label            <s> A </s></s> B </s>
 
 `pack` plans one epoch eagerly and cheaply (a few arrays); a block's ids are read
-from the shards only when it is indexed. Every random choice comes from a NumPy
-Generator keyed by (seed, epoch) (`bbpe.streams`), so a plan is the same in any process.
+from the shards only when it is asked for, a batch of blocks at a time
+(`Blocks.batch`: a few array operations per batch, none per block or sentence).
+Every random choice comes from a NumPy Generator keyed by (seed, epoch)
+(`bbpe.streams`), so a plan is the same in any process.
 
 The plan lives in token coordinates: the shards' sentences laid end to end. A
 document's sentences are consecutive there, so any run of one document's text (a
@@ -28,11 +30,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from bbpe import streams
-from bbpe.shards import IndexedDataset, read_manifest
+from bbpe.shards import IndexedDataset, ShardFormatError, read_manifest
 
 FORMATS = ("full-sentences", "doc-sentences", "segment-pair", "sentence-pair")
 PAIR_FORMATS = FORMATS[2:]
@@ -135,6 +138,7 @@ class ShardDocuments:
             if split is not None:
                 what = f"the {split} split ({self.num_documents} of {total_documents} documents)"
             raise ValueError(f"{what} holds no tokens ({names})")
+        self._locations: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def sentence(self, i: int) -> np.ndarray:
         """Sentence i's token ids, a read-only view into its shard (i < 0 counts from the end)."""
@@ -149,18 +153,75 @@ class ShardDocuments:
         k = _position(d, self.num_documents, "document")
         return range(int(self.document_starts[k]), int(self.document_starts[k + 1]))
 
-    def _read(self, start: int, stop: int) -> list[np.ndarray]:
-        """Tokens [start, stop) in token coordinates, as views of the sentences they span."""
-        views = []
-        i = int(np.searchsorted(self._token_starts, start, side="right")) - 1
-        while start < stop:
-            offset = start - int(self._token_starts[i])
-            take = min(stop - start, int(self.sentence_lengths[i]) - offset)
-            if take > 0:
-                views.append(self.sentence(i)[offset : offset + take])
-                start += take
-            i += 1
-        return views
+    def _gather(self, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        """The tokens of the intervals [starts[k], stops[k]) of token coordinates,
+        laid end to end (int64): each interval is cut where it crosses from one
+        extent (`_locate`) to the next, and each shard's runs are read with one
+        fancy index."""
+        extent_starts, shards, firsts = self._locate()
+        first = np.searchsorted(extent_starts, starts, side="right") - 1
+        counts = np.searchsorted(extent_starts, stops - 1, side="right") - first
+        counts = np.where(stops > starts, counts, 0)
+        extent = _concat_ranges(first, counts)
+        run_starts = np.maximum(extent_starts[extent], np.repeat(starts, counts))
+        run_stops = np.minimum(extent_starts[extent + 1], np.repeat(stops, counts))
+        run_lengths = run_stops - run_starts
+        sources = firsts[extent] + (run_starts - extent_starts[extent])
+        owners = shards[extent]
+        out = np.empty(int(run_lengths.sum()), dtype=np.int64)
+        used = np.unique(owners)
+        if len(used) == 1:
+            out[:] = self._datasets[used[0]].tokens()[_concat_ranges(sources, run_lengths)]
+            return out
+        destinations = np.cumsum(run_lengths) - run_lengths
+        for shard in used:
+            mine = owners == shard
+            tokens = self._datasets[shard].tokens()
+            taken = tokens[_concat_ranges(sources[mine], run_lengths[mine])]
+            out[_concat_ranges(destinations[mine], run_lengths[mine])] = taken
+        return out
+
+    def _locate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The text in extents: runs of sentences that lie end to end in one
+        shard's `tokens()`, so that within one a token coordinate maps to a
+        token by an offset (a whole shard written by bbpe is one extent; a
+        split's documents make more). Returns each extent's start in token
+        coordinates (then the end of the text), its shard and its first token
+        in that shard's `tokens()`. Made on the first read, after checking once
+        that every sequence lies within its `.bin` at a whole token (a fancy
+        index would otherwise wrap a negative position round)."""
+        if self._locations is None:
+            shards, firsts = [], []
+            for k, ds in enumerate(self._datasets):
+                size = ds.dtype.itemsize
+                pointers = np.asarray(ds.sequence_pointers, dtype=np.int64)
+                lengths = np.asarray(ds.sequence_lengths, dtype=np.int64)
+                available = len(ds.tokens())
+                bad = (pointers < 0) | (pointers % size != 0) | (lengths < 0)
+                bad |= pointers // size + lengths > available
+                if bad.any():
+                    j = int(np.flatnonzero(bad)[0])
+                    raise ShardFormatError(
+                        f"{ds.idx_path}: sequence {j} ({lengths[j]} tokens at byte "
+                        f"{pointers[j]}) is not whole {ds.dtype.name} tokens within "
+                        f"{ds.bin_path}; run check() on {ds.prefix}"
+                    )
+                shards.append(np.full(len(ds), k, dtype=np.int32))
+                firsts.append(pointers // size)
+            shard_of = np.concatenate([np.zeros(0, np.int32), *shards])
+            first_of = np.concatenate([np.zeros(0, np.int64), *firsts])
+            if self._sentence_ids is not None:
+                shard_of, first_of = shard_of[self._sentence_ids], first_of[self._sentence_ids]
+            # Empty sentences hold no text: an extent starts at every sentence
+            # with text that does not continue the previous one's.
+            text = np.flatnonzero(self.sentence_lengths > 0)
+            shard_of, first_of = shard_of[text], first_of[text]
+            ends = first_of + self.sentence_lengths[text]
+            breaks = (shard_of[1:] != shard_of[:-1]) | (first_of[1:] != ends[:-1])
+            new = np.flatnonzero(np.concatenate([[True], breaks]))
+            extent_starts = np.append(self._token_starts[text[new]], self.num_tokens)
+            self._locations = (extent_starts, shard_of[new], first_of[new])
+        return self._locations
 
 
 SPLITS = ("train", "validation", "test")
@@ -234,6 +295,17 @@ def _directory_shards(directory: str) -> list[str]:
     return prefixes
 
 
+def check_indices(indices: Sequence[int] | np.ndarray, n: int) -> np.ndarray:
+    """Block `indices` (negative ones count from the end) as int64 positions in
+    [0, n); an IndexError naming the first one out of range."""
+    given = np.asarray(indices, dtype=np.int64).reshape(-1)
+    order = np.where(given < 0, given + n, given)
+    outside = (order < 0) | (order >= n)
+    if outside.any():
+        raise IndexError(f"block {int(given[outside][0])} out of range for {n} blocks")
+    return order
+
+
 def _position(i: int, n: int, what: str) -> int:
     j = operator.index(i)
     j = j + n if j < 0 else j
@@ -253,6 +325,14 @@ class Block:
     input_ids: np.ndarray  # int64, length <= max_len
     nsp_label: int | None  # IS_NEXT (0) or NOT_NEXT (1) in the pair formats, else None
     segment_boundary: int | None  # where segment B starts in input_ids (pair formats)
+
+
+class BlockBatch(NamedTuple):
+    """Several blocks as the rows of one array."""
+
+    input_ids: np.ndarray  # int64 (blocks, width), each row right-padded with <pad>
+    lengths: np.ndarray  # int64, each block's length (its specials included)
+    nsp_labels: np.ndarray | None  # int64, the pair formats' labels, else None
 
 
 class Blocks(Sequence[Block]):
@@ -293,18 +373,46 @@ class Blocks(Sequence[Block]):
 
     def __getitem__(self, i: int) -> Block:
         j = _position(i, len(self), "block")
-        first, last = int(self._block_pieces[j]), int(self._block_pieces[j + 1])
-        parts: list = [[self.specials.bos]]
-        for k in range(first, last):
-            if k > first:
-                parts.append(self._separator)
-            parts += self.documents._read(int(self._piece_starts[k]), int(self._piece_stops[k]))
-        parts.append([self.specials.eos])
-        ids = np.concatenate(parts, dtype=np.int64)
-        if self._nsp_labels is None:
-            return Block(ids, None, None)
+        ids, lengths, labels = self.batch([j])
+        if labels is None:
+            return Block(ids[0], None, None)
+        first = self._block_pieces[j]
         a_length = int(self._piece_stops[first] - self._piece_starts[first])
-        return Block(ids, int(self._nsp_labels[j]), 1 + a_length + len(self._separator))
+        return Block(ids[0], int(labels[0]), 1 + a_length + len(self._separator))
+
+    def batch(self, indices: Sequence[int] | np.ndarray, width: int | None = None) -> BlockBatch:
+        """Blocks `indices` (negative ones count from the end) as the rows of one
+        int64 array `width` wide (at least their longest; by default, that),
+        right-padded with `<pad>`: row r is `self[indices[r]].input_ids` padded."""
+        order = check_indices(indices, len(self))
+        lengths = self._lengths[order]
+        longest = int(lengths.max(initial=0))
+        width = longest if width is None else width
+        if width < longest:
+            raise ValueError(f"width {width} is less than the longest block asked for ({longest})")
+        rows = len(order)
+        firsts = self._block_pieces[order]
+        counts = self._block_pieces[order + 1] - firsts
+        pieces = _concat_ranges(firsts, counts)
+        starts, stops = self._piece_starts[pieces], self._piece_stops[pieces]
+        text = self.documents._gather(starts, stops)
+        # Where each piece's first token goes: after <s>, the block's earlier
+        # pieces and a separator before every piece but the first.
+        sizes = stops - starts
+        before = np.cumsum(sizes) - sizes
+        first_piece = np.cumsum(counts) - counts
+        rank = np.arange(len(pieces)) - np.repeat(first_piece, counts)
+        columns = 1 + before - np.repeat(before[first_piece], counts) + rank * len(self._separator)
+        targets = np.repeat(np.arange(rows) * width, counts) + columns
+        ids = np.full((rows, width), self.specials.pad, dtype=np.int64)
+        flat = ids.reshape(-1)
+        flat[_concat_ranges(targets, sizes)] = text
+        for back in range(1, len(self._separator) + 1):
+            flat[targets[rank > 0] - back] = self.specials.eos
+        ids[:, 0] = self.specials.bos
+        ids[np.arange(rows), lengths - 1] = self.specials.eos
+        labels = None if self._nsp_labels is None else self._nsp_labels[order].astype(np.int64)
+        return BlockBatch(ids, lengths, labels)
 
     def __repr__(self) -> str:
         return (

@@ -186,6 +186,14 @@ class IndexedDataset:
         for i in range(len(self)):
             yield self[i]
 
+    def tokens(self) -> np.ndarray:
+        """Every token of the `.bin` as one read-only array of `dtype`, a view of
+        the mapping: sequence i is its `sequence_pointers[i] // dtype.itemsize`
+        and following `sequence_lengths[i]` tokens."""
+        self._idx()  # refuses a closed dataset
+        size = self.dtype.itemsize
+        return np.frombuffer(self._bin, dtype=self.dtype, count=len(self._bin) // size)
+
     def get(self, i: int, offset: int = 0, length: int | None = None) -> np.ndarray:
         """Tokens [offset, offset + length) of sequence i (to its end when length is
         None), as megatron-core's `IndexedDataset.get`; out-of-range parts raise."""
