@@ -256,8 +256,11 @@ def measure_pipeline(
     `TokenBudgetBatches` (read blocks, pack, mask, collate), one format at a time,
     against transformers' collator masking and padding the same blocks,
     handed over ready-made (so its row reading is not timed). Rates count real
-    tokens (padding excluded). The digest is SHA-256 of every array of every
-    batch, so two builds can be shown to deliver the same batches."""
+    tokens (padding excluded). Memory: the process's RSS before a format (the
+    shards' mapped pages it touched, transformers, earlier formats' leftovers) and
+    how far its peak rose above that while bbpe delivered the batches. The
+    digest is SHA-256 of every array of every batch, so two builds can be shown
+    to deliver the same batches."""
     import hashlib
     import tempfile
 
@@ -278,17 +281,21 @@ def measure_pipeline(
             dataset = data.MaskedLMDataset(tmp, roberta, format=name, max_len=max_len)
             sampler = data.TokenBudgetBatches.for_dataset(dataset, budget)
             taken = min(count, len(sampler))
+            held = _rss_mb("VmRSS")
+            _reset_peak_rss()
             best = float("inf")
             for _ in range(repeats):
-                digest = hashlib.sha256()
                 start = time.perf_counter()
                 stream = data.MaskedLMIterable(dataset, sampler)
-                delivered = list(itertools.islice(stream, taken))
+                tokens = sum(
+                    int(b["attention_mask"].sum()) for b in itertools.islice(stream, taken)
+                )
                 best = min(best, time.perf_counter() - start)
-                for batch in delivered:
-                    for key in sorted(batch):
-                        digest.update(key.encode() + np.ascontiguousarray(batch[key]).tobytes())
-            tokens = sum(int(batch["attention_mask"].sum()) for batch in delivered)
+            growth = _rss_mb("VmHWM") - held
+            digest = hashlib.sha256()
+            for batch in itertools.islice(data.MaskedLMIterable(dataset, sampler), taken):
+                for key in sorted(batch):
+                    digest.update(key.encode() + np.ascontiguousarray(batch[key]).tobytes())
             ready = [
                 [dataset.blocks[i].input_ids for i in indices]
                 for indices in itertools.islice(sampler, taken)
@@ -308,6 +315,7 @@ def measure_pipeline(
                     f"{rate / 1e6:.2f}",
                     f"{hf_rate / 1e6:.2f}",
                     f"{rate / hf_rate:.2f}x",
+                    f"{held:,.0f} + {growth:,.0f}",
                     digest.hexdigest()[:16],
                 ]
             )
@@ -318,6 +326,7 @@ def measure_pipeline(
         "bbpe Mtok/s (end to end)",
         "collator Mtok/s (ready blocks)",
         "bbpe / collator",
+        "RSS MB: held + peak growth",
         "batches' SHA-256",
     ]
     print(
@@ -326,6 +335,19 @@ def measure_pipeline(
         f"{transformers.__version__}"
     )
     print(render(headers, rows, markdown))
+
+
+def _reset_peak_rss() -> None:
+    """Start the process's peak RSS (VmHWM) afresh from what it holds now (Linux)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _rss_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (the peak) of this process, in MB."""
+    with open("/proc/self/status") as status:
+        kb = next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+    return kb / 1024
 
 
 def _batch_stats(lengths: np.ndarray, sampler) -> tuple[float, float, float]:
