@@ -3,28 +3,32 @@
 //! policy to lines that cannot be read.
 
 use super::decompress::{self, compression_of};
+use super::read_ahead::{read_documents_ahead, AHEAD_BYTES};
 use super::{jsonl, DocumentFormat, OnBadInput, ReadOptions, ReadStats};
 use crate::error::Error;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-/// Reads every document of `files` in order and hands each to `emit`.
+/// Reads every document of `files` in order and hands each to `emit`, with
+/// up to `readers` files read at once on threads of their own
+/// ([`super::read_ahead`]; 0 or 1 reads them one by one on this thread).
 ///
 /// `progress` gets the number of on-disk (compressed) bytes consumed so far,
-/// whenever more have been read from disk (about once per megabyte of
-/// uncompressed input, more often for compressed input) and at the end of
-/// each file. An error from `emit` stops reading and is returned as is.
+/// read ahead included, whenever more have been read from disk (about once
+/// per megabyte of uncompressed input, more often for compressed input) and
+/// at the end of each file. An error from `emit` stops reading and is
+/// returned as is.
 pub fn read_documents(
     files: &[PathBuf],
     options: &ReadOptions,
+    readers: usize,
     progress: &mut dyn FnMut(u64),
     emit: &mut dyn FnMut(&str) -> Result<(), Error>,
 ) -> Result<ReadStats, Error> {
-    let mut output = Output {
-        emit,
-        on_bad_input: options.on_bad_input,
-        stats: ReadStats::default(),
-    };
+    if readers > 1 && files.len() > 1 {
+        return read_documents_ahead(files, options, readers, AHEAD_BYTES, progress, emit);
+    }
+    let mut output = Output::new(emit, options.on_bad_input);
     let mut buffers = Buffers::default();
     let mut done = 0;
     for path in files {
@@ -38,7 +42,7 @@ pub fn read_documents(
 
 /// Reads one file's documents; returns (and last reports) the bytes it took
 /// from disk.
-fn read_file(
+pub(super) fn read_file(
     path: &Path,
     options: &ReadOptions,
     buffers: &mut Buffers,
@@ -114,7 +118,7 @@ fn format_of(path: &Path, format: DocumentFormat) -> DocumentFormat {
 /// Reused across lines and files so that reading allocates only when a line
 /// or document is longer than any before it.
 #[derive(Default)]
-struct Buffers {
+pub(super) struct Buffers {
     line: Vec<u8>,
     /// The paragraph being gathered.
     paragraph: String,
@@ -143,13 +147,28 @@ impl Line<'_> {
 }
 
 /// Where documents and bad lines go.
-struct Output<'e> {
+pub(super) struct Output<'e> {
     emit: &'e mut dyn FnMut(&str) -> Result<(), Error>,
     on_bad_input: OnBadInput,
     stats: ReadStats,
 }
 
-impl Output<'_> {
+impl<'e> Output<'e> {
+    pub(super) fn new(
+        emit: &'e mut dyn FnMut(&str) -> Result<(), Error>,
+        on_bad_input: OnBadInput,
+    ) -> Self {
+        Output {
+            emit,
+            on_bad_input,
+            stats: ReadStats::default(),
+        }
+    }
+
+    pub(super) fn into_stats(self) -> ReadStats {
+        self.stats
+    }
+
     fn document(&mut self, text: &str) -> Result<(), Error> {
         self.stats.documents += 1;
         self.stats.text_bytes += text.len() as u64;
@@ -243,7 +262,7 @@ mod tests {
 
     fn read(files: &[PathBuf], options: &ReadOptions) -> Result<(Vec<String>, ReadStats), Error> {
         let mut documents = Vec::new();
-        let stats = read_documents(files, options, &mut |_| {}, &mut |text| {
+        let stats = read_documents(files, options, 1, &mut |_| {}, &mut |text| {
             documents.push(text.to_string());
             Ok(())
         })?;
@@ -338,6 +357,7 @@ mod tests {
         read_documents(
             &files,
             &ReadOptions::default(),
+            1,
             &mut |n| seen.push(n),
             &mut |_| Ok(()),
         )
@@ -509,13 +529,19 @@ mod tests {
         let dir = TempDir::new();
         let path = dir.write("x.txt", b"a\n\nb\n\nc\n");
         let mut seen = Vec::new();
-        let error = read_documents(&[path], &ReadOptions::default(), &mut |_| {}, &mut |text| {
-            seen.push(text.to_string());
-            match text {
-                "b" => Err(Error::Invalid("enough".to_string())),
-                _ => Ok(()),
-            }
-        })
+        let error = read_documents(
+            &[path],
+            &ReadOptions::default(),
+            1,
+            &mut |_| {},
+            &mut |text| {
+                seen.push(text.to_string());
+                match text {
+                    "b" => Err(Error::Invalid("enough".to_string())),
+                    _ => Ok(()),
+                }
+            },
+        )
         .unwrap_err();
         assert_eq!(error.to_string(), "enough");
         assert_eq!(seen, ["a", "b"]);

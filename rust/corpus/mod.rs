@@ -7,11 +7,13 @@
 //! - `decompress`: a file → its decompressed bytes, counting bytes read from disk
 //! - `jsonl`: one JSON line → the text field, without building a JSON tree
 //! - `documents`: lines → documents in the chosen format, bad-input policy
+//! - `read_ahead`: several files read at once on threads, documents in file order
 
 mod decompress;
 mod documents;
 mod inputs;
 mod jsonl;
+mod read_ahead;
 #[cfg(test)]
 mod testing;
 mod text_batch;

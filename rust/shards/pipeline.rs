@@ -255,6 +255,8 @@ fn run(
         total_bytes: crate::corpus::total_size(files),
         ..Default::default()
     };
+    // As many files read at once as threads encode.
+    let readers = threads::resolve(settings.threads)?;
     let input_bytes = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let (batch_sender, batches) = sync_channel::<TextBatch>(2);
@@ -274,6 +276,7 @@ fn run(
             let stats = read_documents(
                 files,
                 read,
+                readers,
                 &mut |bytes| input_bytes.store(bytes, Ordering::Relaxed),
                 &mut |document| {
                     if stop.load(Ordering::Relaxed) {
