@@ -141,6 +141,24 @@ def test_batch_matches_single(roberta, sample_texts):
     assert pairs == [roberta.encode(a, b) for a, b in zip(texts[:5], texts[5:10], strict=True)]
 
 
+def test_id_lists_are_plain_lists_the_collector_skips(gpt2, sample_texts):
+    """Lists of ints cannot form cycles, so bbpe untracks them; they behave as
+    any list (and a copy is tracked as usual)."""
+    import gc
+
+    batch = gpt2.encode_batch(sample_texts[:3], add_special_tokens=False)
+    single = gpt2.encode(sample_texts[0], add_special_tokens=False)
+    assert single == batch[0] and type(single) is list
+    for ids in [*batch, single]:
+        assert not gc.is_tracked(ids)
+    assert gc.is_tracked(batch)  # the outer list holds lists
+    copy = list(single)
+    copy.append(copy)
+    assert gc.is_tracked(copy) and copy[:-1] == single
+    single.extend([1, 2])
+    assert single[-2:] == [1, 2]
+
+
 def test_batch_independent_of_thread_count(gpt2, sample_texts):
     reference = gpt2.encode_batch(sample_texts, threads=1)
     for threads in (2, 3, 7):

@@ -423,6 +423,8 @@ class Tokenizer:
 
         Returns lists; with ``return_numpy`` a 2-D int64 array when padded, else
         a list of 1-D arrays. Results do not depend on the number of threads.
+        Lists of ids come untracked by the cyclic garbage collector (lists of
+        ints cannot form cycles), so collections do not walk them.
         """
         texts = _text_list(texts, "texts")
         _check_shaping(max_length, truncation, padding)
