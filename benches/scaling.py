@@ -10,7 +10,10 @@ them last) and told to use n threads:
 - encode: `benches/encode.py`'s worker, one engine at a time (bbpe's flat output, bbpe's lists,
   tiktoken's `encode_ordinary_batch`, HF tokenizers' `encode_batch_fast`, gigatoken where
   installed), texts already in memory, the GPT-2 vocabulary;
-- shards: `bbpe encode FILE -o DIR` on the corpus as plain JSONL (reading, encoding, writing);
+- shards: `bbpe encode FILE -o DIR` on the corpus as plain JSONL (reading, encoding, writing),
+  then on the same text cut into `--files` plain JSONL files and into as many .xz files
+  (xz preset 6): bbpe reads as many files at once as it has threads, so these show whether
+  reading (JSON scanning, decompression) keeps up with the encoders;
 - train: `bbpe train FILE` (50,257 tokens, GPT-2's special token, no word cap): counting,
   which spreads over the threads, then learning the merges, which mostly does not.
 The two commands are timed by the seconds they report, without Python's start.
@@ -71,19 +74,33 @@ def command_seconds(args: list[str], threads: int) -> float:
     return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
 
 
-def plain_corpus(corpus: Path, max_mb: float, directory: Path) -> tuple[Path, int]:
-    """The first `max_mb` MB of text of an xz JSONL corpus as plain JSONL; its text bytes."""
+def plain_corpus(
+    corpus: Path, max_mb: float, files: int, directory: Path
+) -> tuple[dict[str, list[Path]], int]:
+    """The first `max_mb` MB of text of an xz JSONL corpus as one plain JSONL file, as
+    `files` plain files and as `files` .xz files (by workload name); its text bytes."""
     import lzma
 
-    path = directory / "corpus.jsonl"
-    size = 0
-    with lzma.open(corpus, "rt", encoding="utf-8") as lines, open(path, "w") as out:
-        for line in lines:
-            out.write(line)
+    lines, size = [], 0
+    with lzma.open(corpus, "rb") as source:
+        for line in source:
+            lines.append(line)
             size += len(json.loads(line)["text"].encode("utf-8"))
             if size >= max_mb * MB:
                 break
-    return path, size
+    whole = directory / "corpus.jsonl"
+    whole.write_bytes(b"".join(lines))
+    inputs = {"shards: bbpe encode -o": [whole]}
+    plain, packed = [], []
+    for k in range(files):
+        part = b"".join(lines[k * len(lines) // files : (k + 1) * len(lines) // files])
+        plain.append(directory / f"part{k:03d}.jsonl")
+        plain[-1].write_bytes(part)
+        packed.append(directory / f"part{k:03d}.jsonl.xz")
+        packed[-1].write_bytes(lzma.compress(part, preset=6))
+    inputs[f"shards: bbpe encode -o, {files} files"] = plain
+    inputs[f"shards: bbpe encode -o, {files} .xz files"] = packed
+    return inputs, size
 
 
 def main() -> None:
@@ -93,6 +110,7 @@ def main() -> None:
     parser.add_argument("--max-mb", type=float, default=20)
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--repeats", type=int, default=1, help="best of this many runs")
+    parser.add_argument("--files", type=int, default=16, help="files the text is cut into")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     available = len(os.sched_getaffinity(0))
@@ -103,17 +121,19 @@ def main() -> None:
     speeds: dict[str, dict[int, float | None]] = {}
     with tempfile.TemporaryDirectory(prefix="bbpe-scaling-") as work:
         work = Path(work)
-        plain, text_bytes = plain_corpus(corpus, args.max_mb, work)
+        inputs, text_bytes = plain_corpus(corpus, args.max_mb, args.files, work)
+        plain = inputs["shards: bbpe encode -o"][0]
         for _ in range(args.repeats):
             for n in counts:
                 for engine in args.engines.split(","):
                     got = encode_speed(engine, corpus, n, args.max_mb, str(work / "ids"))
                     best = speeds.setdefault(f"encode: {engine}", {}).get(n)
                     speeds[f"encode: {engine}"][n] = max(filter(None, [got, best]), default=None)
-                shards = ["encode", str(plain), "-o", str(work / "shards"), "--overwrite"]
-                seconds = command_seconds([*shards, "--tokenizer", "gpt2"], n)
-                row = speeds.setdefault("shards: bbpe encode -o", {})
-                row[n] = max(row.get(n) or 0, text_bytes / seconds / MB)
+                for name, files in inputs.items():
+                    shards = ["encode", *map(str, files), "-o", str(work / "shards")]
+                    seconds = command_seconds([*shards, "--overwrite", "--tokenizer", "gpt2"], n)
+                    row = speeds.setdefault(name, {})
+                    row[n] = max(row.get(n) or 0, text_bytes / seconds / MB)
                 train = ["train", str(plain), "-o", str(work / "vocab"), "--vocab-size", "50257"]
                 seconds = command_seconds([*train, "--gpt2-specials", "--max-words", "none"], n)
                 row = speeds.setdefault("train: bbpe train", {})
