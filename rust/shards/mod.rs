@@ -1,10 +1,12 @@
 //! Stage: ids -> shards. A corpus encoded into Megatron's indexed format
 //! (`prefix.bin` + `prefix.idx`, see [`format`]), in shard pairs written
-//! safely ([`writer`]) by an overlapping read-encode-write pipeline
-//! ([`pipeline`]); with sentence splitting ([`sentences`]) each sentence is a
-//! sequence and documents group them.
+//! safely ([`writer`], each `.bin` hashed beside it by [`hasher`]) by an
+//! overlapping read-encode-write pipeline ([`pipeline`]); with sentence
+//! splitting ([`sentences`]) each sentence is a sequence and documents group
+//! them.
 
 pub mod format;
+mod hasher;
 pub mod pipeline;
 pub mod sentences;
 pub mod writer;

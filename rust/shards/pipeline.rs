@@ -267,68 +267,76 @@ fn run(
 
     thread::scope(|scope| {
         let (input_bytes, stop) = (&input_bytes, &stop);
-        let reader = scope.spawn(move || {
-            let mut batch = TextBatch::default();
-            let mut seen = 0u64;
-            // The resumed documents are read again only to be skipped; their
-            // size makes the run's totals (bytes per token) the whole dataset's.
-            let mut skipped_bytes = 0u64;
-            let stats = read_documents(
-                files,
-                read,
-                readers,
-                &mut |bytes| input_bytes.store(bytes, Ordering::Relaxed),
-                &mut |document| {
-                    if stop.load(Ordering::Relaxed) {
-                        return Err(Error::Invalid("encoding was stopped".into()));
-                    }
-                    seen += 1;
-                    if seen <= skip {
-                        skipped_bytes += document.len() as u64;
-                        return Ok(());
-                    }
-                    batch.push(document);
-                    if batch.bytes() >= BATCH_BYTES {
-                        let next = empties.try_recv().unwrap_or_default();
-                        let full = std::mem::replace(&mut batch, next);
-                        batch_sender
-                            .send(full)
-                            .map_err(|_| Error::Invalid("encoding was stopped".into()))?;
-                    }
-                    Ok(())
-                },
-            );
-            if stats.is_ok() && !batch.is_empty() {
-                let _ = batch_sender.send(batch);
-            }
-            drop(batch_sender);
-            stats.map(|stats| (stats, skipped_bytes))
-        });
-        let writer = scope.spawn(move || -> Result<Option<ShardSet>, Error> {
-            let (mut shards, eos) = shards.unzip();
-            let eos = eos.flatten();
-            for batch in encoded {
-                let Some(shards) = shards.as_mut() else {
-                    let _ = buffer_sender.try_send(batch.ids);
-                    continue;
-                };
-                let ids = &batch.ids;
-                let mut sequences = batch.ends.iter().scan(0usize, |start, &end| {
-                    let ids = &ids[*start..end as usize];
-                    *start = end as usize;
-                    Some(ids)
-                });
-                let mut document: Vec<&[u32]> = Vec::new();
-                for &count in &batch.sequences_per_document {
-                    document.clear();
-                    document.extend(sequences.by_ref().take(count as usize));
-                    shards.add_document(&document, eos)?;
+        // Named, so that profiles show each stage's share.
+        let named = |name: &str| thread::Builder::new().name(format!("bbpe-{name}"));
+        let cannot_start =
+            |e: std::io::Error| Error::Invalid(format!("cannot start a thread: {e}"));
+        let reader = named("reader")
+            .spawn_scoped(scope, move || {
+                let mut batch = TextBatch::default();
+                let mut seen = 0u64;
+                // The resumed documents are read again only to be skipped; their
+                // size makes the run's totals (bytes per token) the whole dataset's.
+                let mut skipped_bytes = 0u64;
+                let stats = read_documents(
+                    files,
+                    read,
+                    readers,
+                    &mut |bytes| input_bytes.store(bytes, Ordering::Relaxed),
+                    &mut |document| {
+                        if stop.load(Ordering::Relaxed) {
+                            return Err(Error::Invalid("encoding was stopped".into()));
+                        }
+                        seen += 1;
+                        if seen <= skip {
+                            skipped_bytes += document.len() as u64;
+                            return Ok(());
+                        }
+                        batch.push(document);
+                        if batch.bytes() >= BATCH_BYTES {
+                            let next = empties.try_recv().unwrap_or_default();
+                            let full = std::mem::replace(&mut batch, next);
+                            batch_sender
+                                .send(full)
+                                .map_err(|_| Error::Invalid("encoding was stopped".into()))?;
+                        }
+                        Ok(())
+                    },
+                );
+                if stats.is_ok() && !batch.is_empty() {
+                    let _ = batch_sender.send(batch);
                 }
-                // The encoder may have stopped; then the buffer is just dropped.
-                let _ = buffer_sender.try_send(batch.ids);
-            }
-            Ok(shards)
-        });
+                drop(batch_sender);
+                stats.map(|stats| (stats, skipped_bytes))
+            })
+            .map_err(cannot_start)?;
+        let writer = named("writer")
+            .spawn_scoped(scope, move || -> Result<Option<ShardSet>, Error> {
+                let (mut shards, eos) = shards.unzip();
+                let eos = eos.flatten();
+                for batch in encoded {
+                    let Some(shards) = shards.as_mut() else {
+                        let _ = buffer_sender.try_send(batch.ids);
+                        continue;
+                    };
+                    let ids = &batch.ids;
+                    let mut sequences = batch.ends.iter().scan(0usize, |start, &end| {
+                        let ids = &ids[*start..end as usize];
+                        *start = end as usize;
+                        Some(ids)
+                    });
+                    let mut document: Vec<&[u32]> = Vec::new();
+                    for &count in &batch.sequences_per_document {
+                        document.clear();
+                        document.extend(sequences.by_ref().take(count as usize));
+                        shards.add_document(&document, eos)?;
+                    }
+                    // The encoder may have stopped; then the buffer is just dropped.
+                    let _ = buffer_sender.try_send(batch.ids);
+                }
+                Ok(shards)
+            })
+            .map_err(cannot_start)?;
 
         let mut outcome = Ok(());
         for mut batch in batches {
