@@ -441,6 +441,8 @@ def test_a_batch_refuses_bad_indices(shard_dir, roberta):
         dataset.batch([])
     with pytest.raises(ValueError, match="pad_to_multiple_of must be positive"):
         dataset.batch([0], pad_to_multiple_of=0)
+    with pytest.raises(TypeError, match="must be integers, not float64"):
+        dataset.batch([0, 1.5])
 
 
 @pytest.fixture(scope="module")

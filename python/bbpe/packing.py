@@ -297,8 +297,12 @@ def _directory_shards(directory: str) -> list[str]:
 
 def check_indices(indices: Sequence[int] | np.ndarray, n: int) -> np.ndarray:
     """Block `indices` (negative ones count from the end) as int64 positions in
-    [0, n); an IndexError naming the first one out of range."""
-    given = np.asarray(indices, dtype=np.int64).reshape(-1)
+    [0, n); an IndexError naming the first one out of range, a TypeError for
+    indices that are not integers."""
+    given = np.asarray(indices).reshape(-1)
+    if given.size and given.dtype.kind not in "iu":
+        raise TypeError(f"block indices must be integers, not {given.dtype}")
+    given = given.astype(np.int64, copy=False)
     order = np.where(given < 0, given + n, given)
     outside = (order < 0) | (order >= n)
     if outside.any():
