@@ -162,11 +162,6 @@ def _ray_session(address: str):
 
 def _encode_on_ray(args: argparse.Namespace, inputs: list[str], bbpe_ray) -> int:
     bar = ProgressBar("encode", None, args.progress or sys.stderr.isatty(), 1, "blocks")
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done)
-
     started = time.perf_counter()
     summary = bbpe_ray.encode(
         inputs,
@@ -178,7 +173,7 @@ def _encode_on_ray(args: argparse.Namespace, inputs: list[str], bbpe_ray) -> int
         append_eos=args.append_eos,
         split_sentences=args.split_sentences,
         concurrency=args.threads,
-        progress=progress,
+        progress=lambda done, total: bar.update(done, total=total),
     )
     bar.finish()
     summary["seconds"] = round(time.perf_counter() - started, 3)
@@ -219,7 +214,7 @@ def cmd_count(args: argparse.Namespace) -> int:
             threads=args.threads,
             rank=args.rank,
             world_size=args.world_size,
-            progress=lambda _stage, done, total: _set_total(bar, total).update(done),
+            progress=lambda _stage, done, total: bar.update(done, total=total),
         )
         bar.finish()
     summary["seconds"] = round(time.perf_counter() - started, 3)
@@ -241,11 +236,6 @@ def cmd_count(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-def _set_total(bar: ProgressBar, total: int | None) -> ProgressBar:
-    bar.total = total
-    return bar
 
 
 def _corpus_inputs(args: argparse.Namespace) -> list[str]:

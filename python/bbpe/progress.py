@@ -24,8 +24,13 @@ class ProgressBar:
         self.done = 0
         self.width = 0
 
-    def update(self, done: int, extra: str = "", final: bool = False) -> None:
+    def update(
+        self, done: int, extra: str = "", final: bool = False, total: int | None = None
+    ) -> None:
+        """Shows `done`; `total` replaces the total when the work learns it as it goes."""
         self.done = done
+        if total is not None:
+            self.total = total
         now = time.perf_counter()
         if not self.enabled or (not final and now - self.last_draw < 0.2):
             return
