@@ -8,9 +8,9 @@
 //! pieces in file order, so documents, errors and statistics come out as one
 //! reader would give them.
 //!
-//! Memory: each channel holds at most [`AHEAD_BYTES`] / `readers` bytes of
-//! text, so a reader gets that far into its next file while the files before
-//! it are handed on. A file much longer than its share is mostly read at one
+//! Memory: each reader queues at most [`AHEAD_BYTES`] / `readers` bytes of
+//! text (or one piece, however large its documents), so a reader gets that
+//! far into its next file while the files before it are handed on. A file much longer than its share is mostly read at one
 //! decompressor's pace when its turn comes: many files of moderate size (or
 //! zstd, which decompresses ten times faster than xz) make the most of it.
 //!
@@ -24,12 +24,42 @@ use crate::system::threads;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::thread;
 
 /// Text queued ahead of the caller, all readers together.
 pub(super) const AHEAD_BYTES: usize = 512 << 20;
 /// Text per piece handed from a reader to the caller.
 pub(super) const PIECE_BYTES: usize = 1 << 20;
+
+/// The text a reader has queued, and a wait for room under its budget.
+#[derive(Default)]
+struct Queued {
+    bytes: Mutex<usize>,
+    drained: Condvar,
+}
+
+impl Queued {
+    /// Waits until `size` more bytes fit in `budget` (at once when nothing is
+    /// queued, so a document larger than the budget still passes) or reading
+    /// stops, then counts them.
+    fn reserve(&self, size: usize, budget: usize, stop: &AtomicBool) {
+        let mut bytes = self.bytes.lock().unwrap_or_else(PoisonError::into_inner);
+        while *bytes > 0 && *bytes + size > budget && !stop.load(Ordering::Relaxed) {
+            bytes = self
+                .drained
+                .wait(bytes)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *bytes += size;
+    }
+
+    fn release(&self, size: usize) {
+        let mut bytes = self.bytes.lock().unwrap_or_else(PoisonError::into_inner);
+        *bytes = bytes.saturating_sub(size);
+        self.drained.notify_all();
+    }
+}
 
 /// What a reader queues for the caller.
 enum Piece {
@@ -48,21 +78,33 @@ pub(super) fn read_documents_ahead(
     progress: &mut dyn FnMut(u64),
     emit: &mut dyn FnMut(&str) -> Result<(), Error>,
 ) -> Result<ReadStats, Error> {
-    let queued = (ahead_bytes / readers / PIECE_BYTES).max(2);
+    let budget = ahead_bytes / readers;
+    let queued = (budget / PIECE_BYTES).max(2);
     let consumed = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
+    let room: Vec<Queued> = (0..readers).map(|_| Queued::default()).collect();
+    let wake_all = || {
+        for lane in &room {
+            lane.release(0);
+        }
+    };
     thread::scope(|scope| {
         let mut lanes = Vec::with_capacity(readers);
-        for first in 0..readers.min(files.len()) {
+        for (first, queued_text) in room.iter().enumerate().take(files.len()) {
             let (pieces, received) = sync_channel(queued);
             let (returned, recycled) = sync_channel(queued);
-            let (consumed, stop) = (&consumed, &stop);
+            let lane = Lane {
+                pieces,
+                recycled,
+                queued: queued_text,
+                budget,
+                consumed: &consumed,
+                stop: &stop,
+            };
             let mine = files.iter().skip(first).step_by(readers);
             let reader = thread::Builder::new()
                 .name("bbpe-read".into())
-                .spawn_scoped(scope, move || {
-                    read_files(mine, options, consumed, stop, &pieces, &recycled)
-                })
+                .spawn_scoped(scope, move || read_files(mine, options, &lane))
                 .map_err(|e| Error::Invalid(format!("cannot start a reader thread: {e}")))?;
             lanes.push((received, returned, reader));
         }
@@ -73,6 +115,7 @@ pub(super) fn read_documents_ahead(
             loop {
                 match received.recv() {
                     Ok(Piece::Documents(mut batch)) => {
+                        room[index % readers].release(batch.bytes());
                         progress(consumed.load(Ordering::Relaxed));
                         if let Err(e) = batch.documents(0..batch.len()).try_for_each(&mut *emit) {
                             outcome = Err(e);
@@ -96,6 +139,7 @@ pub(super) fn read_documents_ahead(
             }
         }
         stop.store(true, Ordering::Relaxed);
+        wake_all(); // a reader waiting for room sees the stop
         let mut panicked = None;
         for (received, returned, reader) in lanes {
             drop((received, returned)); // a reader blocked on a full channel wakes and stops
@@ -113,20 +157,32 @@ pub(super) fn read_documents_ahead(
     })
 }
 
+/// A reader's end of its queue.
+struct Lane<'a> {
+    pieces: SyncSender<Piece>,
+    recycled: Receiver<TextBatch>,
+    queued: &'a Queued,
+    budget: usize,
+    consumed: &'a AtomicU64,
+    stop: &'a AtomicBool,
+}
+
 /// One reader: its files in turn, each as pieces of documents and an end.
-fn read_files<'a>(
-    files: impl Iterator<Item = &'a PathBuf>,
-    options: &ReadOptions,
-    consumed: &AtomicU64,
-    stop: &AtomicBool,
-    pieces: &SyncSender<Piece>,
-    recycled: &Receiver<TextBatch>,
-) {
+fn read_files<'a>(files: impl Iterator<Item = &'a PathBuf>, options: &ReadOptions, lane: &Lane) {
+    let Lane {
+        pieces,
+        recycled,
+        queued,
+        budget,
+        consumed,
+        stop,
+    } = lane;
     let stopped = || Error::Invalid("reading was stopped".into());
     let mut buffers = Buffers::default();
     for path in files {
         let mut batch = TextBatch::default();
         let send = |batch: &mut TextBatch| {
+            queued.reserve(batch.bytes(), *budget, stop);
             let next = recycled.try_recv().unwrap_or_default();
             let full = std::mem::replace(batch, next);
             pieces.send(Piece::Documents(full)).map_err(|_| stopped())
@@ -272,6 +328,27 @@ mod tests {
             ..ReadOptions::default()
         };
         assert!(read(&files, &lines, 2, 0) == read(&files, &lines, 1, 0));
+    }
+
+    #[test]
+    fn documents_larger_than_the_budget_pass_one_at_a_time() {
+        let dir = TempDir::new();
+        let big = |tag: &str| -> Vec<u8> {
+            (0..3)
+                .flat_map(|i| {
+                    format!("{{\"text\": \"{tag}{i} {}\"}}\n", "y".repeat(3 << 20)).into_bytes()
+                })
+                .collect()
+        };
+        let files = vec![
+            dir.write("a.jsonl.gz", &gzip(&big("a"))),
+            dir.write("b.jsonl", &big("b")),
+            dir.write("c.jsonl.zst", &zstd(&big("c"))),
+        ];
+        let serial = read(&files, &ReadOptions::default(), 1, 0);
+        assert_eq!(serial.0.len(), 9);
+        // A budget of 1 MB, split between the readers: every piece is over it.
+        assert!(read(&files, &ReadOptions::default(), 2, 1 << 20) == serial);
     }
 
     #[test]
