@@ -59,6 +59,12 @@ impl Queued {
         *bytes = bytes.saturating_sub(size);
         self.drained.notify_all();
     }
+
+    /// Wakes a reader waiting for room, to see that reading stopped.
+    fn wake(&self) {
+        let _bytes = self.bytes.lock().unwrap_or_else(PoisonError::into_inner);
+        self.drained.notify_all();
+    }
 }
 
 /// What a reader queues for the caller.
@@ -83,11 +89,6 @@ pub(super) fn read_documents_ahead(
     let consumed = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let room: Vec<Queued> = (0..readers).map(|_| Queued::default()).collect();
-    let wake_all = || {
-        for lane in &room {
-            lane.release(0);
-        }
-    };
     thread::scope(|scope| {
         let mut lanes = Vec::with_capacity(readers);
         for (first, queued_text) in room.iter().enumerate().take(files.len()) {
@@ -139,7 +140,7 @@ pub(super) fn read_documents_ahead(
             }
         }
         stop.store(true, Ordering::Relaxed);
-        wake_all(); // a reader waiting for room sees the stop
+        room.iter().for_each(Queued::wake); // a reader waiting for room sees the stop
         let mut panicked = None;
         for (received, returned, reader) in lanes {
             drop((received, returned)); // a reader blocked on a full channel wakes and stops
