@@ -10,5 +10,9 @@ cargo build --release --features python,portable --lib --target-dir target/porta
 rm -rf "$out/bbpe"
 mkdir -p "$out"
 cp -r python/bbpe "$out/bbpe"
-cp target/portable/release/libbbpe.so "$out/bbpe/_core.abi3.so"
+# The name this interpreter gives extension modules (bbpe is built for one
+# CPython version), so it replaces any copy of the regular build.
+suffix=$(python -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+rm -f "$out"/bbpe/_core*.so
+cp target/portable/release/libbbpe.so "$out/bbpe/_core$suffix"
 echo "built $out/bbpe"

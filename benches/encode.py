@@ -28,6 +28,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -492,7 +493,8 @@ def parse_args() -> argparse.Namespace:
         if unknown:
             parser.error(f"unknown engines: {', '.join(sorted(unknown))}")
         args.portable_path = str(Path(args.portable_path).resolve())
-        portable_core = Path(args.portable_path) / "bbpe" / "_core.abi3.so"
+        suffix = sysconfig.get_config_var("EXT_SUFFIX")
+        portable_core = Path(args.portable_path) / "bbpe" / f"_core{suffix}"
         if PORTABLE in args.engines and not portable_core.is_file():
             parser.error(
                 f"{PORTABLE} needs bbpe built with the portable feature, and there is no "
