@@ -1,32 +1,88 @@
-//! Lines → documents: reads each file line by line into reused buffers, makes
-//! documents of the lines in the file's format, and applies the bad-input
-//! policy to lines that cannot be read.
+//! Lines → documents: makes documents of a block of lines ([`super::blocks`])
+//! in the file's format, and applies the bad-input policy to lines that
+//! cannot be read.
 
-use super::decompress::{self, compression_of};
+use super::blocks::{is_blank, Block, BlockReader, BLOCK_BYTES};
+use super::decompress::{compression_of, Compression};
+use super::parse_ahead::{read_documents_parsed_ahead, Budget};
 use super::read_ahead::{read_documents_ahead, AHEAD_BYTES};
 use super::{jsonl, DocumentFormat, OnBadInput, ReadOptions, ReadStats};
 use crate::error::Error;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-/// Reads every document of `files` in order and hands each to `emit`, with
-/// up to `readers` files read at once on threads of their own
-/// ([`super::read_ahead`]; 0 or 1 reads them one by one on this thread).
-///
-/// `progress` gets the number of on-disk (compressed) bytes consumed so far,
-/// read ahead included, whenever more have been read from disk (about once
-/// per megabyte of uncompressed input, more often for compressed input) and
-/// at the end of each file. An error from `emit` stops reading and is
-/// returned as is.
+/// How [`read_documents_with`] reads files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Everything on the calling thread.
+    OneThread,
+    /// Up to this many files decompressed and parsed at once, a thread each
+    /// ([`super::read_ahead`]).
+    FilesAtOnce(usize),
+    /// Each file cut into blocks of lines on one thread, and the blocks
+    /// parsed on this many ([`super::parse_ahead`]).
+    BlocksAtOnce(usize),
+}
+
+/// Threads from which blocks are parsed at once. One thread makes documents
+/// of 714-819 MB/s of plain JSONL (`benches/read_documents.rs`, English),
+/// about five cores' worth of encoding at 150 MB/s each, so below six threads
+/// one reader keeps up, and the splitter and parsers would only take cores
+/// from encoding (114 MB of English to shards, 4 threads on 2 cores: 158-167
+/// MB/s with blocks parsed at once, 173-184 with one reader).
+const BLOCKS_AT_ONCE_FROM: usize = 6;
+
+impl Reading {
+    /// The way to read `files` for `threads` threads of work: several
+    /// compressed files decompress at once (one decompressor is slower than
+    /// a core's encoding), and otherwise blocks are parsed at once when one
+    /// reader could not keep up.
+    pub fn for_files(files: &[PathBuf], threads: usize) -> Self {
+        if threads > 1 && files.len() > 1 && files.iter().any(|path| is_compressed(path)) {
+            Reading::FilesAtOnce(threads)
+        } else if threads >= BLOCKS_AT_ONCE_FROM {
+            Reading::BlocksAtOnce(threads)
+        } else {
+            Reading::OneThread
+        }
+    }
+}
+
+/// Reads every document of `files` in order and hands each to `emit`, on
+/// threads as [`Reading::for_files`] chooses for `threads`.
 pub fn read_documents(
     files: &[PathBuf],
     options: &ReadOptions,
-    readers: usize,
+    threads: usize,
     progress: &mut dyn FnMut(u64),
     emit: &mut dyn FnMut(&str) -> Result<(), Error>,
 ) -> Result<ReadStats, Error> {
-    if readers > 1 && files.len() > 1 {
-        return read_documents_ahead(files, options, readers, AHEAD_BYTES, progress, emit);
+    let reading = Reading::for_files(files, threads);
+    read_documents_with(files, options, reading, progress, emit)
+}
+
+/// Reads every document of `files` in order and hands each to `emit`; every
+/// way of `reading` gives the same documents, statistics and errors.
+///
+/// `progress` gets the number of on-disk (compressed) bytes consumed so far,
+/// read ahead included, whenever more have been read from disk (about once
+/// per megabyte of text) and at the end of each file. An error from `emit`
+/// stops reading and is returned as is.
+pub fn read_documents_with(
+    files: &[PathBuf],
+    options: &ReadOptions,
+    reading: Reading,
+    progress: &mut dyn FnMut(u64),
+    emit: &mut dyn FnMut(&str) -> Result<(), Error>,
+) -> Result<ReadStats, Error> {
+    match reading {
+        Reading::FilesAtOnce(readers) if readers > 1 && files.len() > 1 => {
+            return read_documents_ahead(files, options, readers, AHEAD_BYTES, progress, emit);
+        }
+        Reading::BlocksAtOnce(parsers) if parsers > 0 && !files.is_empty() => {
+            let budget = Budget::for_parsers(parsers);
+            return read_documents_parsed_ahead(files, options, parsers, budget, progress, emit);
+        }
+        _ => {}
     }
     let mut output = Output::new(emit, options.on_bad_input);
     let mut buffers = Buffers::default();
@@ -40,6 +96,11 @@ pub fn read_documents(
     Ok(output.stats)
 }
 
+fn is_compressed(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    compression_of(&name).0 != Compression::None
+}
+
 /// Reads one file's documents; returns (and last reports) the bytes it took
 /// from disk.
 pub(super) fn read_file(
@@ -50,35 +111,40 @@ pub(super) fn read_file(
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, Error> {
     let format = format_of(path, options.format);
-    let name = path.display().to_string();
-    let mut opened = decompress::open(path).map_err(|e| Error::io(&name, e))?;
-    if let Some(message) = decompress::misnamed(path, &mut opened.reader) {
-        return Err(Error::file(&name, "", message));
+    let mut blocks = BlockReader::open(path, format, BLOCK_BYTES)?;
+    let mut bytes = Vec::new();
+    while let Some(block) = blocks.next_block(bytes)? {
+        progress(block.consumed);
+        parse_block(&block, blocks.name(), format, options, buffers, output)?;
+        bytes = block.bytes;
     }
-    let mut number = 0;
-    let mut reported = 0;
+    progress(blocks.consumed());
+    Ok(blocks.consumed())
+}
+
+/// Makes the documents of one block of `file`, whose format is `format`
+/// (not `Auto`).
+pub(super) fn parse_block(
+    block: &Block,
+    file: &str,
+    format: DocumentFormat,
+    options: &ReadOptions,
+    buffers: &mut Buffers,
+    output: &mut Output,
+) -> Result<(), Error> {
+    let text = block.bytes.strip_suffix(b"\n").unwrap_or(&block.bytes);
+    let ends = memchr::memchr_iter(b'\n', text).chain([text.len()]);
+    let mut start = 0;
     buffers.paragraph.clear();
-    loop {
-        buffers.line.clear();
-        match opened.reader.read_until(b'\n', &mut buffers.line) {
-            Ok(0) => break,
-            Ok(_) => number += 1,
-            Err(e) => {
-                let location = format!("after line {number}");
-                return Err(Error::file(&name, location, e.to_string()));
-            }
-        }
-        if opened.consumed.get() != reported {
-            reported = opened.consumed.get();
-            progress(reported);
-        }
-        let mut bytes = buffers.line.strip_suffix(b"\n").unwrap_or(&buffers.line);
+    for (number, end) in (block.first_line..).zip(ends) {
+        let mut bytes = &text[start..end];
+        start = end + 1;
         if number == 1 {
             // A byte order mark, as some editors start UTF-8 files with.
             bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
         }
         let line = Line {
-            path: &name,
+            path: file,
             number,
             bytes,
         };
@@ -92,17 +158,17 @@ pub(super) fn read_file(
             }
         }
     }
+    // A block ends a paragraph: after a blank line, or at the end of the file.
     if !buffers.paragraph.is_empty() {
         output.document(&buffers.paragraph)?;
     }
-    progress(opened.consumed.get());
-    Ok(opened.consumed.get())
+    Ok(())
 }
 
 /// The format of `path`'s documents: as given, or by its name once any
 /// compression suffix is set aside: `.jsonl` / `.json` are JSON lines,
 /// anything else paragraphs of text (Auto never comes out).
-fn format_of(path: &Path, format: DocumentFormat) -> DocumentFormat {
+pub(super) fn format_of(path: &Path, format: DocumentFormat) -> DocumentFormat {
     if format != DocumentFormat::Auto {
         return format;
     }
@@ -115,11 +181,10 @@ fn format_of(path: &Path, format: DocumentFormat) -> DocumentFormat {
     }
 }
 
-/// Reused across lines and files so that reading allocates only when a line
-/// or document is longer than any before it.
+/// Reused across blocks and files so that reading allocates only when a
+/// document is longer than any before it.
 #[derive(Default)]
 pub(super) struct Buffers {
-    line: Vec<u8>,
     /// The paragraph being gathered.
     paragraph: String,
     /// JSON text with escapes, unescaped.
@@ -237,13 +302,6 @@ fn paragraph_line(line: &Line, paragraph: &mut String, output: &mut Output) -> R
         }
         Err(e) => output.bad_line(e),
     }
-}
-
-/// Whitespace only, as Python's `str.strip` sees it: Unicode `White_Space`
-/// plus the ASCII separators U+001C..U+001F.
-fn is_blank(text: &str) -> bool {
-    text.chars()
-        .all(|c| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
 #[cfg(test)]

@@ -6,13 +6,19 @@
 //! - `inputs`: command-line inputs (files, directories, globs) → file list
 //! - `decompress`: a file → its decompressed bytes, counting bytes read from disk
 //! - `jsonl`: one JSON line → the text field, without building a JSON tree
-//! - `documents`: lines → documents in the chosen format, bad-input policy
-//! - `read_ahead`: several files read at once on threads, documents in file order
+//! - `blocks`: a file's text → blocks of whole lines, each with its first line's number
+//! - `documents`: a block's lines → documents in the chosen format, bad-input policy
+//! - `read_ahead`: several compressed files read at once on threads, documents in file order
+//! - `parse_ahead`: blocks parsed on several threads, documents in file order
+//! - `queued`: text queued between threads, bounded in bytes
 
+mod blocks;
 mod decompress;
 mod documents;
 mod inputs;
 mod jsonl;
+mod parse_ahead;
+mod queued;
 mod read_ahead;
 #[cfg(test)]
 mod testing;
@@ -21,7 +27,7 @@ mod text_batch;
 use crate::error::Error;
 use std::str::FromStr;
 
-pub use documents::read_documents;
+pub use documents::{read_documents, read_documents_with, Reading};
 pub use inputs::{expand_inputs, total_size};
 #[cfg(feature = "fuzzing")]
 pub(crate) use jsonl::text_field;
@@ -148,6 +154,21 @@ pub struct ReadStats {
     /// JSON lines whose lone surrogate escapes (as Python's `json.dumps`
     /// writes them) were read as U+FFFD, as the Python API reads them.
     pub replaced_surrogates: u64,
+}
+
+impl ReadStats {
+    /// Adds what a later part of the input read (a block, a file), keeping
+    /// the first skipped line's error.
+    fn add(&mut self, later: ReadStats) {
+        self.files += later.files;
+        self.documents += later.documents;
+        self.text_bytes += later.text_bytes;
+        self.skipped += later.skipped;
+        self.replaced_surrogates += later.replaced_surrogates;
+        if self.first_skipped.is_none() {
+            self.first_skipped = later.first_skipped;
+        }
+    }
 }
 
 #[cfg(test)]

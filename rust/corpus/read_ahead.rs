@@ -10,62 +10,28 @@
 //!
 //! Memory: each reader queues at most [`AHEAD_BYTES`] / `readers` bytes of
 //! text (or one piece, however large its documents), so a reader gets that
-//! far into its next file while the files before it are handed on. A file much longer than its share is mostly read at one
-//! decompressor's pace when its turn comes: many files of moderate size (or
-//! zstd, which decompresses ten times faster than xz) make the most of it.
+//! far into its next file while the files before it are handed on. A file
+//! much longer than its share is mostly read at one decompressor's pace when
+//! its turn comes: many files of moderate size (or zstd, which decompresses
+//! ten times faster than xz) make the most of it.
 //!
 //! No deadlock: a reader finishes one file before it starts its next, and the
 //! caller drains a reader's channel in the order the reader filled it.
 
 use super::documents::{read_file, Buffers, Output};
+use super::queued::Queued;
 use super::{ReadOptions, ReadStats, TextBatch};
 use crate::error::Error;
 use crate::system::threads;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Condvar, Mutex, PoisonError};
 use std::thread;
 
 /// Text queued ahead of the caller, all readers together.
 pub(super) const AHEAD_BYTES: usize = 512 << 20;
 /// Text per piece handed from a reader to the caller.
 pub(super) const PIECE_BYTES: usize = 1 << 20;
-
-/// The text a reader has queued, and a wait for room under its budget.
-#[derive(Default)]
-struct Queued {
-    bytes: Mutex<usize>,
-    drained: Condvar,
-}
-
-impl Queued {
-    /// Waits until `size` more bytes fit in `budget` (at once when nothing is
-    /// queued, so a document larger than the budget still passes) or reading
-    /// stops, then counts them.
-    fn reserve(&self, size: usize, budget: usize, stop: &AtomicBool) {
-        let mut bytes = self.bytes.lock().unwrap_or_else(PoisonError::into_inner);
-        while *bytes > 0 && *bytes + size > budget && !stop.load(Ordering::Relaxed) {
-            bytes = self
-                .drained
-                .wait(bytes)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        *bytes += size;
-    }
-
-    fn release(&self, size: usize) {
-        let mut bytes = self.bytes.lock().unwrap_or_else(PoisonError::into_inner);
-        *bytes = bytes.saturating_sub(size);
-        self.drained.notify_all();
-    }
-
-    /// Wakes a reader waiting for room, to see that reading stopped.
-    fn wake(&self) {
-        let _bytes = self.bytes.lock().unwrap_or_else(PoisonError::into_inner);
-        self.drained.notify_all();
-    }
-}
 
 /// What a reader queues for the caller.
 enum Piece {
@@ -126,7 +92,8 @@ pub(super) fn read_documents_ahead(
                         let _ = returned.try_send(batch);
                     }
                     Ok(Piece::End(Ok(file))) => {
-                        add(&mut stats, file);
+                        stats.add(file);
+                        stats.files += 1;
                         break;
                     }
                     Ok(Piece::End(Err(e))) => {
@@ -214,19 +181,6 @@ fn read_files<'a>(files: impl Iterator<Item = &'a PathBuf>, options: &ReadOption
         if last.is_err() || pieces.send(Piece::End(result)).is_err() {
             return; // the caller has stopped taking pieces
         }
-    }
-}
-
-/// Adds one file's statistics to the run's, keeping the first skipped line's
-/// error in file order.
-fn add(total: &mut ReadStats, file: ReadStats) {
-    total.files += 1;
-    total.documents += file.documents;
-    total.text_bytes += file.text_bytes;
-    total.skipped += file.skipped;
-    total.replaced_surrogates += file.replaced_surrogates;
-    if total.first_skipped.is_none() {
-        total.first_skipped = file.first_skipped;
     }
 }
 

@@ -255,8 +255,8 @@ fn run(
         total_bytes: crate::corpus::total_size(files),
         ..Default::default()
     };
-    // As many files read at once as threads encode.
-    let readers = threads::resolve(settings.threads)?;
+    // Reading takes as many threads as encoding, where it can use them.
+    let read_threads = threads::resolve(settings.threads)?;
     let input_bytes = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let (batch_sender, batches) = sync_channel::<TextBatch>(2);
@@ -281,7 +281,7 @@ fn run(
                 let stats = read_documents(
                     files,
                     read,
-                    readers,
+                    read_threads,
                     &mut |bytes| input_bytes.store(bytes, Ordering::Relaxed),
                     &mut |document| {
                         if stop.load(Ordering::Relaxed) {

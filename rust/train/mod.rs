@@ -194,11 +194,11 @@ pub fn count_files(
     let mut counter = settings.start_counter()?;
     // Set by the progress callback, seen by the next document.
     let stopped = std::cell::Cell::new(false);
-    let readers = threads::resolve(settings.threads)?;
+    let read_threads = threads::resolve(settings.threads)?;
     let stats = read_documents(
         files,
         options,
-        readers,
+        read_threads,
         &mut |done| {
             if !progress(done) {
                 stopped.set(true);
