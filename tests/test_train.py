@@ -121,11 +121,13 @@ def corpus_files(tmp_path_factory):
         ("paragraphs.txt", "auto"),
     ],
 )
-def test_files_read_by_rust_train_like_the_same_texts(corpus_files, name, fmt):
+@pytest.mark.parametrize("threads", [1, 6])
+def test_files_read_by_rust_train_like_the_same_texts(corpus_files, name, fmt, threads):
+    # From 6 threads on, a file's blocks of lines are parsed on threads of their own.
     root, docs, expected = corpus_files
     if not (root / name).exists():
         pytest.skip("no zstd command to make the file")
-    tok, report = bbpe.train_with_report(root / name, vocab_size=1200, format=fmt)
+    tok, report = bbpe.train_with_report(root / name, vocab_size=1200, format=fmt, threads=threads)
     assert report.documents == len(docs)
     assert report.files == 1
     assert tok.to_json() == expected
