@@ -6,7 +6,9 @@
 //!
 //! It also sets the `x86_simd` cfg, which selects the x86-64 SIMD code paths;
 //! the `portable` feature turns it off, so an x86-64 machine builds and tests the
-//! plain Rust that other processors (aarch64) compile.
+//! plain Rust that other processors (aarch64) compile. With the `python`
+//! feature it passes on PyO3's cfgs of the interpreter built for, and sets
+//! `permanent_ints` where the bindings may make ints permanent.
 
 use regex_syntax::hir::{Class, HirKind};
 use std::{env, fs, path::Path};
@@ -39,8 +41,37 @@ fn select_code_paths() {
     }
 }
 
+/// PyO3's cfgs, and `permanent_ints` (see `python/id_lists.rs`) for the
+/// interpreters whose object layout that was checked on: CPython 3.10-3.13,
+/// 64-bit, with the GIL, not a debug build. Elsewhere lists raise their
+/// ints' reference counts as usual.
+#[cfg(feature = "python")]
+fn python_cfgs() {
+    use pyo3_build_config::{BuildFlag, PythonImplementation};
+    pyo3_build_config::use_pyo3_cfgs();
+    println!("cargo::rustc-check-cfg=cfg(permanent_ints)");
+    let config = pyo3_build_config::get();
+    let (flags, version) = (&config.build_flags().0, config.version());
+    let checked = config.implementation() == PythonImplementation::CPython
+        && version.major == 3
+        && (10..=13).contains(&version.minor)
+        && env::var("CARGO_CFG_TARGET_POINTER_WIDTH").is_ok_and(|bits| bits == "64")
+        && ![
+            BuildFlag::Py_GIL_DISABLED,
+            BuildFlag::Py_REF_DEBUG,
+            BuildFlag::Py_DEBUG,
+        ]
+        .iter()
+        .any(|flag| flags.contains(flag));
+    if checked {
+        println!("cargo::rustc-cfg=permanent_ints");
+    }
+}
+
 fn main() {
     select_code_paths();
+    #[cfg(feature = "python")]
+    python_cfgs();
     let mut table = vec![0u8; CODE_POINTS];
     for (pattern, class) in [(r"\p{L}", LETTER), (r"\p{N}", NUMBER), (r"\s", SPACE)] {
         for (start, end) in class_ranges(pattern) {

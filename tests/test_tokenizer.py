@@ -159,6 +159,38 @@ def test_id_lists_are_plain_lists_the_collector_skips(gpt2, sample_texts):
     assert single[-2:] == [1, 2]
 
 
+def test_ints_in_id_lists_outlive_every_list_and_tokenizer():
+    """Lists share one int per id. Either each list holds a reference to it
+    (its count rises by one per token and falls back), or the int is
+    permanent and lists hold it without raising the count; never a list
+    holding an int that its count does not cover."""
+    import gc
+    import sys
+
+    tokenizer = Tokenizer.from_pretrained("gpt2")
+    text = " the" * 1000
+    the = tokenizer.encode(text, add_special_tokens=False)[0]
+    the_id = int(the)
+    before = sys.getrefcount(the)
+    lists = tokenizer.encode_batch([text] * 3, add_special_tokens=False)
+    assert all(ids[0] is the for ids in lists)
+    during = sys.getrefcount(the)
+    del lists
+    after = sys.getrefcount(the)
+    counted = during == before + 3000 and after == before
+    permanent = during == before and after >= 2**30
+    assert counted or permanent, (before, during, after)
+    # Many more releases than a count of one would survive, and the
+    # tokenizer gone: the int is still there, and still the same id.
+    for _ in range(300):
+        tokenizer.encode_batch([text] * 10, add_special_tokens=False)
+    del tokenizer
+    gc.collect()
+    assert sys.getrefcount(the) > 1 and the == the_id and the + 1 == the_id + 1
+    fresh = Tokenizer.from_pretrained("gpt2")
+    assert fresh.encode(text, add_special_tokens=False) == [the_id] * 1000
+
+
 def test_batch_independent_of_thread_count(gpt2, sample_texts):
     reference = gpt2.encode_batch(sample_texts, threads=1)
     for threads in (2, 3, 7):

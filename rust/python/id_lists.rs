@@ -1,29 +1,96 @@
-//! Token ids as Python lists, from one Python int per vocabulary id made once:
-//! a list then costs a reference count and a pointer store per token, where
-//! a new int object for every id above 256 cost 27-38 ns a token (10 MB of
+//! Token ids as Python lists, from one Python int per vocabulary id made once
+//! for the whole process: a list then costs a pointer store per token, where a
+//! new int object for every id above 256 cost 27-38 ns a token (10 MB of
 //! English and of Korean, GPT-2's vocabulary, one thread: lists took 1.6x and
 //! 2.2x the time of the flat NumPy output). The lists are not tracked by the
 //! cyclic garbage collector (see `new_list`).
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::PyList;
+use std::ptr::NonNull;
+use std::sync::{Mutex, PoisonError};
+
+/// Whether the shared ints are made permanent (see [`make_permanent`]), so
+/// that lists hold them without raising their reference counts (`build.rs`
+/// says on which interpreters).
+const PERMANENT: bool = cfg!(permanent_ints);
+
+/// A Python int that lives as long as the process.
+#[derive(Clone, Copy)]
+struct SharedInt(NonNull<ffi::PyObject>);
+
+// SAFETY: the ints are immutable and never freed; their reference counts are
+// only changed with the GIL held, by CPython or by `new_list`.
+unsafe impl Send for SharedInt {}
+unsafe impl Sync for SharedInt {}
+
+/// Every table of shared ints made so far is kept (a tokenizer may still read
+/// an older, shorter one); this is the longest.
+static SHARED_INTS: Mutex<&[SharedInt]> = Mutex::new(&[]);
+
+/// The ints of ids `0..size`, the same objects for every tokenizer of the
+/// process, made on first use.
+fn shared_ints(py: Python<'_>, size: usize) -> PyResult<&'static [SharedInt]> {
+    let mut table = SHARED_INTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if table.len() < size {
+        let mut ints = table.to_vec();
+        ints.reserve_exact(size - table.len());
+        for id in table.len()..size {
+            // The table's reference, never given back.
+            let int = (id as u64).into_pyobject(py)?.into_any().into_ptr();
+            // SAFETY: `int` is a live int this thread holds with the GIL.
+            unsafe { make_permanent(int) };
+            ints.push(SharedInt(NonNull::new(int).expect("a new int")));
+        }
+        *table = Box::leak(ints.into_boxed_slice());
+    }
+    Ok(*table)
+}
+
+/// Gives `int` a reference count that no number of releases brings to zero,
+/// so that lists can hold it without raising the count: writing a token's
+/// slot is then a store, where raising the count of the token's int (a
+/// cache miss for the rarer ids) made lists 1.07-1.12x slower (one thread,
+/// 20 MB of each corpus). From CPython 3.12 the count is the one CPython
+/// gives its own immortal objects (PEP 683), which no increment or release
+/// changes; before 3.12, 2^62, which releases alone would take centuries to
+/// use up.
+///
+/// # Safety
+/// `int` must be a live object, with the GIL held.
+#[cfg(permanent_ints)]
+unsafe fn make_permanent(int: *mut ffi::PyObject) {
+    #[cfg(Py_3_12)]
+    {
+        let count = &mut (*int).ob_refcnt.ob_refcnt;
+        // Already immortal (a small int): its count stays as CPython set it.
+        if (*count as i32) >= 0 {
+            *count = u32::MAX as ffi::Py_ssize_t;
+        }
+    }
+    #[cfg(not(Py_3_12))]
+    {
+        (*int).ob_refcnt = 1 << 62;
+    }
+}
+
+#[cfg(not(permanent_ints))]
+unsafe fn make_permanent(_int: *mut ffi::PyObject) {}
 
 #[derive(Default)]
 pub(super) struct IdObjects {
-    ints: PyOnceLock<Vec<Py<PyAny>>>,
+    ints: std::sync::OnceLock<&'static [SharedInt]>,
 }
 
 impl IdObjects {
-    /// The ints of ids `0..size`, made on first use.
-    fn ints(&self, py: Python<'_>, size: usize) -> PyResult<&[Py<PyAny>]> {
-        let ints = self.ints.get_or_try_init(py, || {
-            (0..size as u32)
-                .map(|id| Ok(id.into_pyobject(py)?.into_any().unbind()))
-                .collect::<PyResult<Vec<_>>>()
-        })?;
-        Ok(ints)
+    /// The ints of ids `0..size`, looked up on first use.
+    fn ints(&self, py: Python<'_>, size: usize) -> PyResult<&'static [SharedInt]> {
+        if let Some(ints) = self.ints.get() {
+            return Ok(ints);
+        }
+        let ints = shared_ints(py, size)?;
+        Ok(self.ints.get_or_init(|| ints))
     }
 
     /// `ids` as a list of ints; `size` is one past the vocabulary's largest id.
@@ -37,12 +104,12 @@ impl IdObjects {
     }
 
     /// A list for `texts` lists, filled a batch of finished texts at a time.
-    pub(super) fn lists<'py, 'a>(
-        &'a self,
+    pub(super) fn lists<'py>(
+        &self,
         py: Python<'py>,
         texts: usize,
         size: usize,
-    ) -> PyResult<Lists<'py, 'a>> {
+    ) -> PyResult<Lists<'py>> {
         Ok(Lists {
             ints: self.ints(py, size)?,
             outer: empty_list(py, texts)?,
@@ -52,13 +119,13 @@ impl IdObjects {
 }
 
 /// A list of lists being filled in order (slots not yet filled are empty).
-pub(super) struct Lists<'py, 'a> {
-    ints: &'a [Py<PyAny>],
+pub(super) struct Lists<'py> {
+    ints: &'static [SharedInt],
     outer: Bound<'py, PyList>,
     filled: usize,
 }
 
-impl<'py> Lists<'py, '_> {
+impl<'py> Lists<'py> {
     /// Makes the lists of the texts that end at `ends` (positions in `ids`),
     /// and leaves in `ids` only the ids after the last of them.
     pub(super) fn add_finished(
@@ -85,7 +152,7 @@ impl<'py> Lists<'py, '_> {
     }
 }
 
-fn new_list<'py>(py: Python<'py>, ids: &[u32], ints: &[Py<PyAny>]) -> PyResult<Bound<'py, PyList>> {
+fn new_list<'py>(py: Python<'py>, ids: &[u32], ints: &[SharedInt]) -> PyResult<Bound<'py, PyList>> {
     let list = empty_list(py, ids.len())?;
     if ids.is_empty() {
         return Ok(list);
@@ -99,10 +166,9 @@ fn new_list<'py>(py: Python<'py>, ids: &[u32], ints: &[Py<PyAny>]) -> PyResult<B
     // long as the caller keeps them.
     // SAFETY: `list` is a live list; untracking only skips it in collections.
     unsafe { ffi::PyObject_GC_UnTrack(list.as_ptr().cast()) };
-    // The slots are written directly, as CPython's PyList_SET_ITEM does:
-    // with the reference count raised inline, a token costs an increment
-    // and a store (calls to Py_IncRef and PyList_SetItem under the stable
-    // ABI made lists 1.17x slower on English, 1.09x on Korean).
+    // The slots are written directly, as CPython's PyList_SET_ITEM does
+    // (calls to PyList_SetItem and Py_IncRef under the stable ABI made lists
+    // 1.07-1.18x slower).
     // SAFETY: a new list of `ids.len()` slots, all still empty (null).
     let slots = unsafe {
         let items = (*list.as_ptr().cast::<ffi::PyListObject>()).ob_item;
@@ -110,7 +176,13 @@ fn new_list<'py>(py: Python<'py>, ids: &[u32], ints: &[Py<PyAny>]) -> PyResult<B
     };
     for (slot, &id) in slots.iter_mut().zip(ids) {
         *slot = match ints.get(id as usize) {
-            Some(int) => int.clone_ref(py).into_ptr(),
+            Some(int) => {
+                if !PERMANENT {
+                    // SAFETY: a live int, with the GIL held.
+                    unsafe { ffi::Py_INCREF(int.0.as_ptr()) };
+                }
+                int.0.as_ptr()
+            }
             None => id.into_pyobject(py)?.into_ptr(),
         };
     }
