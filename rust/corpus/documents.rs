@@ -7,6 +7,8 @@ use super::decompress::{compression_of, Compression};
 use super::parse_ahead::{read_documents_parsed_ahead, Budget};
 use super::read_ahead::{read_documents_ahead, AHEAD_BYTES};
 use super::{jsonl, DocumentFormat, OnBadInput, ReadOptions, ReadStats};
+#[cfg(test)]
+use crate::encode::INJECTED_PANIC;
 use crate::error::Error;
 use std::path::{Path, PathBuf};
 
@@ -143,6 +145,8 @@ pub(super) fn parse_block(
             // A byte order mark, as some editors start UTF-8 files with.
             bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
         }
+        #[cfg(test)]
+        assert!(bytes != INJECTED_PANIC.as_bytes(), "injected panic");
         let line = Line {
             path: file,
             number,

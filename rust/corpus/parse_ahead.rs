@@ -27,6 +27,7 @@ use super::{ReadOptions, ReadStats, TextBatch};
 use crate::error::Error;
 use crate::system::threads;
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -244,8 +245,15 @@ fn parse(
                 let path = &files[file];
                 let format = format_of(path, options.format);
                 let name = path.display().to_string();
-                let error =
-                    parse_block(&block, &name, format, options, &mut buffers, &mut output).err();
+                // A panic becomes this block's error, in its place: the
+                // caller, waiting for this block, would otherwise wait forever.
+                let parsed = catch_unwind(AssertUnwindSafe(|| {
+                    parse_block(&block, &name, format, options, &mut buffers, &mut output)
+                }));
+                let error = match parsed {
+                    Ok(result) => result.err(),
+                    Err(panic) => Some(threads::panicked("a parser", panic)),
+                };
                 let stats = output.into_stats();
                 let size = block.bytes.len();
                 let _ = returned.try_send(block.bytes);
@@ -506,6 +514,21 @@ mod tests {
         .unwrap_err();
         assert_eq!(error.to_string(), "enough");
         assert_eq!(taken, 5_000);
+    }
+
+    #[test]
+    fn a_panic_while_parsing_is_an_error_not_a_hang() {
+        let dir = TempDir::new();
+        let mut text = lines(11, 20_000, false);
+        text.extend_from_slice(crate::encode::INJECTED_PANIC.as_bytes());
+        text.push(b'\n');
+        text.extend(lines(12, 20_000, false));
+        let files = [dir.write("a.jsonl", &text)];
+        let (documents, error) = read(&files, &ReadOptions::default(), 3, small(2_000, 16_000));
+        let error = error.unwrap_err();
+        assert!(error.contains("a parser thread failed"), "{error}");
+        // The documents of the blocks before the bad one came first.
+        assert!(documents.len() > 10_000 && documents.len() < 20_000);
     }
 
     #[test]
