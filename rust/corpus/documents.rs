@@ -1,6 +1,6 @@
-//! Lines → documents: makes documents of a block of lines ([`super::blocks`])
-//! in the file's format, and applies the bad-input policy to lines that
-//! cannot be read.
+//! Files → documents: the ways of reading files ([`Reading`], on one thread or
+//! several), and a block of lines ([`super::blocks`]) → documents in the
+//! file's format, with the bad-input policy for lines that cannot be read.
 
 use super::blocks::{is_blank, Block, BlockReader, BLOCK_BYTES};
 use super::decompress::{compression_of, Compression};

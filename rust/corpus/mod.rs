@@ -7,7 +7,7 @@
 //! - `decompress`: a file → its decompressed bytes, counting bytes read from disk
 //! - `jsonl`: one JSON line → the text field, without building a JSON tree
 //! - `blocks`: a file's text → blocks of whole lines, each with its first line's number
-//! - `documents`: a block's lines → documents in the chosen format, bad-input policy
+//! - `documents`: the ways of reading; a block's lines → documents in the chosen format, bad-input policy
 //! - `read_ahead`: several compressed files read at once on threads, documents in file order
 //! - `parse_ahead`: blocks parsed on several threads, documents in file order
 //! - `queued`: text queued between threads, bounded in bytes
