@@ -134,9 +134,17 @@ def test_truncation_and_padding(roberta):
 
 
 def test_batch_matches_single(roberta, sample_texts):
+    import gc
+
     texts = sample_texts[:50]
     batch = roberta.encode_batch(texts)
     assert batch == [roberta.encode(t) for t in texts]
+    # The template's ids are written into each list as the core makes it.
+    bos, eos = roberta.token_to_id("<s>"), roberta.token_to_id("</s>")
+    plain = roberta.encode_batch(texts, add_special_tokens=False)
+    assert batch == [[bos, *ids, eos] for ids in plain]
+    assert not any(gc.is_tracked(ids) for ids in batch)
+    assert roberta.encode("") == [bos, eos] and roberta.encode_batch([""]) == [[bos, eos]]
     pairs = roberta.encode_batch(texts[:5], texts[5:10])
     assert pairs == [roberta.encode(a, b) for a, b in zip(texts[:5], texts[5:10], strict=True)]
 

@@ -36,12 +36,21 @@ class CoreTokenizer:
     def get_vocab(self) -> list[tuple[str, int]]: ...
     def word_boundaries(self) -> tuple[bytes, bytes]: ...
     def pretokenize(self, text: str) -> list[str]: ...
-    def encode(self, text: str, allowed_special: list[int] | None = None) -> list[int]: ...
+    def encode(
+        self,
+        text: str,
+        allowed_special: list[int] | None = None,
+        around: tuple[int, int] | None = None,
+    ) -> list[int]: ...
     def encode_with_offsets(
         self, text: str, allowed_special: list[int] | None = None
     ) -> tuple[list[int], list[tuple[int, int]]]: ...
     def encode_batch(
-        self, texts: list[str], allowed_special: list[int] | None = None, threads: int = 0
+        self,
+        texts: list[str],
+        allowed_special: list[int] | None = None,
+        threads: int = 0,
+        around: tuple[int, int] | None = None,
     ) -> list[list[int]]: ...
     def encode_batch_flat(
         self, texts: list[str], allowed_special: list[int] | None = None, threads: int = 0

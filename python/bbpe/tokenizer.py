@@ -307,6 +307,13 @@ class Tokenizer:
             self._allowed_cache[key] = sorted(self._special_tokens[t] for t in key)
         return self._allowed_cache[key]
 
+    def _around(self, add_special_tokens: bool) -> tuple[int, int] | None:
+        """The ids RoBERTa's template puts around a single text's, which the
+        core writes into the text's list as it makes it (no second list)."""
+        if not (add_special_tokens and self.has_roberta_template):
+            return None
+        return self._special_tokens["<s>"], self._special_tokens["</s>"]
+
     def _template(self, first: list[int], second: list[int] | None) -> list[int]:
         if not self.has_roberta_template:
             return first if second is None else first + second
@@ -392,13 +399,17 @@ class Tokenizer:
         """
         _check_shaping(max_length, truncation, padding)
         allowed = self._allowed(allowed_special)
-        first = _utf8_safe(lambda t: self._core.encode(t, allowed), text, "text")
-        second = (
-            None
-            if pair is None
-            else _utf8_safe(lambda t: self._core.encode(t, allowed), pair, "pair")
-        )
-        ids = self._finish(first, second, add_special_tokens, max_length, truncation)
+        if pair is None and not truncation:
+            around = self._around(add_special_tokens)
+            ids = _utf8_safe(lambda t: self._core.encode(t, allowed, around), text, "text")
+        else:
+            first = _utf8_safe(lambda t: self._core.encode(t, allowed), text, "text")
+            second = (
+                None
+                if pair is None
+                else _utf8_safe(lambda t: self._core.encode(t, allowed), pair, "pair")
+            )
+            ids = self._finish(first, second, add_special_tokens, max_length, truncation)
         self._pad([ids], padding, max_length)
         if not return_numpy:
             return ids
@@ -430,9 +441,12 @@ class Tokenizer:
         _check_shaping(max_length, truncation, padding)
         allowed = self._allowed(allowed_special)
         n_threads = core_threads(threads)
+        # Single texts, whole: the core makes each list with its template.
+        whole = pairs is None and not truncation
+        around = self._around(add_special_tokens) if whole else None
 
         def run(batch):
-            return self._core.encode_batch(batch, allowed, n_threads)
+            return self._core.encode_batch(batch, allowed, n_threads, around)
 
         firsts = _utf8_safe(run, texts, "texts")
         if pairs is None:
@@ -442,10 +456,9 @@ class Tokenizer:
             if len(pairs) != len(texts):
                 raise ValueError(f"{len(texts)} texts but {len(pairs)} pairs")
             seconds = _utf8_safe(run, pairs, "pairs")
-        plain = pairs is None and not add_special_tokens and not truncation
         rows = (
             firsts
-            if plain
+            if whole
             else [
                 self._finish(a, b, add_special_tokens, max_length, truncation)
                 for a, b in zip(firsts, seconds, strict=True)

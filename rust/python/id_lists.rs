@@ -93,25 +93,31 @@ impl IdObjects {
         Ok(self.ints.get_or_init(|| ints))
     }
 
-    /// `ids` as a list of ints; `size` is one past the vocabulary's largest id.
+    /// `ids` as a list of ints, between the two ids of `around` if given
+    /// (RoBERTa's `<s>` and `</s>`); `size` is one past the vocabulary's
+    /// largest id.
     pub(super) fn list<'py>(
         &self,
         py: Python<'py>,
         ids: &[u32],
+        around: Option<[u32; 2]>,
         size: usize,
     ) -> PyResult<Bound<'py, PyList>> {
-        new_list(py, ids, self.ints(py, size)?)
+        new_list(py, ids, around, self.ints(py, size)?)
     }
 
-    /// A list for `texts` lists, filled a batch of finished texts at a time.
+    /// A list for `texts` lists, filled a batch of finished texts at a time,
+    /// each between the two ids of `around` if given.
     pub(super) fn lists<'py>(
         &self,
         py: Python<'py>,
         texts: usize,
+        around: Option<[u32; 2]>,
         size: usize,
     ) -> PyResult<Lists<'py>> {
         Ok(Lists {
             ints: self.ints(py, size)?,
+            around,
             outer: empty_list(py, texts)?,
             filled: 0,
         })
@@ -121,6 +127,7 @@ impl IdObjects {
 /// A list of lists being filled in order (slots not yet filled are empty).
 pub(super) struct Lists<'py> {
     ints: &'static [SharedInt],
+    around: Option<[u32; 2]>,
     outer: Bound<'py, PyList>,
     filled: usize,
 }
@@ -136,7 +143,7 @@ impl<'py> Lists<'py> {
         let py = self.outer.py();
         let mut start = 0;
         for &end in ends.iter() {
-            let list = new_list(py, &ids[start..end], self.ints)?;
+            let list = new_list(py, &ids[start..end], self.around, self.ints)?;
             set_item(&self.outer, self.filled, list.into_any().unbind());
             self.filled += 1;
             start = end;
@@ -152,9 +159,15 @@ impl<'py> Lists<'py> {
     }
 }
 
-fn new_list<'py>(py: Python<'py>, ids: &[u32], ints: &[SharedInt]) -> PyResult<Bound<'py, PyList>> {
-    let list = empty_list(py, ids.len())?;
-    if ids.is_empty() {
+fn new_list<'py>(
+    py: Python<'py>,
+    ids: &[u32],
+    around: Option<[u32; 2]>,
+    ints: &[SharedInt],
+) -> PyResult<Bound<'py, PyList>> {
+    let len = ids.len() + if around.is_some() { 2 } else { 0 };
+    let list = empty_list(py, len)?;
+    if len == 0 {
         return Ok(list);
     }
     // A list of ints cannot be part of a reference cycle, so the cyclic
@@ -169,22 +182,33 @@ fn new_list<'py>(py: Python<'py>, ids: &[u32], ints: &[SharedInt]) -> PyResult<B
     // The slots are written directly, as CPython's PyList_SET_ITEM does
     // (calls to PyList_SetItem and Py_IncRef under the stable ABI made lists
     // 1.07-1.18x slower).
-    // SAFETY: a new list of `ids.len()` slots, all still empty (null).
+    // SAFETY: a new list of `len` slots, all still empty (null).
     let slots = unsafe {
         let items = (*list.as_ptr().cast::<ffi::PyListObject>()).ob_item;
-        std::slice::from_raw_parts_mut(items, ids.len())
+        std::slice::from_raw_parts_mut(items, len)
     };
-    for (slot, &id) in slots.iter_mut().zip(ids) {
-        *slot = match ints.get(id as usize) {
+    let int = |id: u32| -> PyResult<*mut ffi::PyObject> {
+        match ints.get(id as usize) {
             Some(int) => {
                 if !PERMANENT {
                     // SAFETY: a live int, with the GIL held.
                     unsafe { ffi::Py_INCREF(int.0.as_ptr()) };
                 }
-                int.0.as_ptr()
+                Ok(int.0.as_ptr())
             }
-            None => id.into_pyobject(py)?.into_ptr(),
-        };
+            None => Ok(id.into_pyobject(py)?.into_ptr()),
+        }
+    };
+    let middle = match around {
+        Some([first, last]) => {
+            slots[0] = int(first)?;
+            slots[len - 1] = int(last)?;
+            &mut slots[1..len - 1]
+        }
+        None => slots,
+    };
+    for (slot, &id) in middle.iter_mut().zip(ids) {
+        *slot = int(id)?;
     }
     Ok(list)
 }

@@ -194,12 +194,15 @@ impl CoreTokenizer {
         Ok(pieces.into_iter().map(str::to_string).collect())
     }
 
-    #[pyo3(signature = (text, allowed_special=None))]
+    /// The ids of `text` as a list, between the two ids of `around` if
+    /// given (RoBERTa's template for one text: `<s>` and `</s>`).
+    #[pyo3(signature = (text, allowed_special=None, around=None))]
     fn encode<'py>(
         &self,
         py: Python<'py>,
         text: String,
         allowed_special: Option<Vec<u32>>,
+        around: Option<[u32; 2]>,
     ) -> PyResult<Bound<'py, PyList>> {
         let ids = py
             .detach(|| {
@@ -207,7 +210,7 @@ impl CoreTokenizer {
                     .encode(&text, Specials::allowed(allowed_special.as_deref()))
             })
             .map_err(to_py)?;
-        self.id_objects.list(py, &ids, self.encoder.vocab().size())
+        (self.id_objects).list(py, &ids, around, self.encoder.vocab().size())
     }
 
     /// Ids and the character span of each in `text`.
@@ -226,15 +229,18 @@ impl CoreTokenizer {
         .map_err(to_py)
     }
 
-    #[pyo3(signature = (texts, allowed_special=None, threads=0))]
+    /// Each text's ids as a list, between the two ids of `around` if given.
+    #[pyo3(signature = (texts, allowed_special=None, threads=0, around=None))]
     fn encode_batch<'py>(
         &self,
         py: Python<'py>,
         texts: Vec<Bound<'py, PyString>>,
         allowed_special: Option<Vec<u32>>,
         threads: usize,
+        around: Option<[u32; 2]>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let mut lists = (self.id_objects).lists(py, texts.len(), self.encoder.vocab().size())?;
+        let size = self.encoder.vocab().size();
+        let mut lists = (self.id_objects).lists(py, texts.len(), around, size)?;
         let specials = Specials::allowed(allowed_special.as_deref());
         let mut converter = Utf8Converter::default();
         let (mut ids, mut ends) = (Vec::new(), Vec::new());
