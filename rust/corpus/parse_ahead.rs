@@ -24,7 +24,7 @@
 use super::blocks::{Block, BlockReader, BLOCK_BYTES};
 use super::documents::{format_of, parse_block, Buffers, Output};
 use super::queued::Queued;
-use super::{ReadOptions, ReadStats, TextBatch};
+use super::{DocumentFormat, ReadOptions, ReadStats, TextBatch};
 use crate::error::Error;
 use crate::system::threads;
 use std::collections::BTreeMap;
@@ -81,6 +81,12 @@ impl Budget {
     }
 }
 
+/// A file as its blocks are parsed: its name for errors, and its format.
+struct Named {
+    name: String,
+    format: DocumentFormat,
+}
+
 /// [`super::read_documents`] with the files' blocks parsed on `parsers`
 /// threads.
 pub(super) fn read_documents_parsed_ahead(
@@ -91,6 +97,12 @@ pub(super) fn read_documents_parsed_ahead(
     progress: &mut dyn FnMut(u64),
     emit: &mut dyn FnMut(&str) -> Result<(), Error>,
 ) -> Result<ReadStats, Error> {
+    let named: Vec<Named> = (files.iter())
+        .map(|path| Named {
+            name: path.display().to_string(),
+            format: format_of(path, options.format),
+        })
+        .collect();
     let stop = AtomicBool::new(false);
     let queued = Queued::default();
     // Room on every queue for all the blocks the budget lets through.
@@ -102,7 +114,7 @@ pub(super) fn read_documents_parsed_ahead(
     let parts = Arc::new(Mutex::new(parts));
     let batches = Arc::new(Mutex::new(batches));
     thread::scope(|scope| {
-        let (stop, queued) = (&stop, &queued);
+        let (stop, queued, named) = (&stop, &queued, &named);
         let cannot_start =
             |e: std::io::Error| Error::Invalid(format!("cannot start a reader thread: {e}"));
         let splitter = thread::Builder::new()
@@ -113,7 +125,7 @@ pub(super) fn read_documents_parsed_ahead(
                     budget,
                     stop,
                 };
-                split(files, options, &ahead, &part_sender, &recycled)
+                split(files, named, &ahead, &part_sender, &recycled)
             })
             .map_err(cannot_start)?;
         let mut workers = Vec::with_capacity(parsers);
@@ -124,7 +136,7 @@ pub(super) fn read_documents_parsed_ahead(
                 .name("bbpe-parse".into())
                 .spawn_scoped(scope, move || {
                     parse(
-                        files,
+                        named,
                         options,
                         &parts,
                         &batches,
@@ -166,7 +178,7 @@ struct Ahead<'a> {
 /// The splitter: every file's blocks, then its end, numbered in order.
 fn split(
     files: &[PathBuf],
-    options: &ReadOptions,
+    named: &[Named],
     ahead: &Ahead,
     parts: &SyncSender<(u64, Part)>,
     recycled: &Receiver<Vec<u8>>,
@@ -182,9 +194,8 @@ fn split(
         sent
     };
     for (file, path) in files.iter().enumerate() {
-        let format = format_of(path, options.format);
         let block_bytes = ahead.budget.block_bytes;
-        let mut blocks = match BlockReader::open(path, format, block_bytes) {
+        let mut blocks = match BlockReader::open(path, named[file].format, block_bytes) {
             Ok(blocks) => blocks,
             Err(e) => {
                 send(Part::End(Err(e)));
@@ -213,7 +224,7 @@ fn split(
 
 /// A parser: blocks into documents until the splitter or the caller stops.
 fn parse(
-    files: &[PathBuf],
+    named: &[Named],
     options: &ReadOptions,
     parts: &Mutex<Receiver<(u64, Part)>>,
     batches: &Mutex<Receiver<TextBatch>>,
@@ -243,13 +254,11 @@ fn parse(
                     Ok(())
                 };
                 let mut output = Output::new(&mut push, options.on_bad_input);
-                let path = &files[file];
-                let format = format_of(path, options.format);
-                let name = path.display().to_string();
+                let Named { name, format } = &named[file];
                 // A panic becomes this block's error, in its place: the
                 // caller, waiting for this block, would otherwise wait forever.
                 let parsed = catch_unwind(AssertUnwindSafe(|| {
-                    parse_block(&block, &name, format, options, &mut buffers, &mut output)
+                    parse_block(&block, name, *format, options, &mut buffers, &mut output)
                 }));
                 let error = match parsed {
                     Ok(result) => result.err(),
