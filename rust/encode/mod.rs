@@ -1,10 +1,14 @@
 //! Stage 2: text -> ids. Special tokens are cut out first, the rest is split
 //! into pretokens, and each pretoken is looked up among the vocabulary's whole
 //! tokens, then in a per-thread cache, and merged only if found in neither.
+//! A pretoken with other than ASCII in it is first cut where no token can
+//! span (`char_cuts`), and each part is looked up and merged on its own.
 
 pub mod batch;
 mod bucket_table;
+mod char_cuts;
 pub mod merge;
+mod part_cache;
 mod radix_heap;
 mod whole_tokens;
 mod word_cache;
@@ -16,7 +20,9 @@ use crate::pretokenize::{PretokenSink, Pretokenizer};
 use crate::system::threads;
 use crate::vocab::Vocab;
 use aho_corasick::{AhoCorasick, MatchKind};
+use char_cuts::CharCuts;
 use merge::{HeapScratch, MergeTable};
+use part_cache::{pack_within, PartCache, MAX_PART_LEN};
 use std::sync::Mutex;
 use whole_tokens::WholeTokens;
 use word_cache::{Key, WordCache, MAX_KEY_LEN};
@@ -51,6 +57,7 @@ impl<'a> Specials<'a> {
 #[derive(Default)]
 struct Scratch {
     words: WordCache,
+    parts: PartCache,
     symbols: Vec<u32>,
     ranks: Vec<u64>,
     heap: HeapScratch,
@@ -86,6 +93,7 @@ pub struct Encoder {
     vocab: Vocab,
     merges: MergeTable,
     whole_tokens: WholeTokens,
+    char_cuts: CharCuts,
     pretokenizer: Pretokenizer,
     special_matcher: Option<AhoCorasick>,
     /// Encode each stretch of text between special tokens as if it began
@@ -109,6 +117,7 @@ impl Encoder {
         let merges = MergeTable::new(&vocab);
         Encoder {
             whole_tokens: WholeTokens::new(&vocab, &merges),
+            char_cuts: CharCuts::new(&vocab),
             merges,
             vocab,
             pretokenizer,
@@ -163,8 +172,14 @@ impl Encoder {
         let slot = rayon::current_thread_index().map_or(0, |i| 1 + i % (self.scratch.len() - 1));
         // Another caller on this slot (a thread outside the pool): start empty.
         let mut guard = self.scratch[slot].try_lock().ok();
-        let mut own = Scratch::default();
-        let cache = guard.as_deref_mut().unwrap_or(&mut own);
+        let mut own;
+        let cache = match guard.as_deref_mut() {
+            Some(cache) => cache,
+            None => {
+                own = Scratch::default();
+                &mut own
+            }
+        };
 
         let mut text_start = 0;
         if let (Some(matcher), false) = (&self.special_matcher, matches!(specials, Specials::None))
@@ -267,11 +282,80 @@ impl Encoder {
             return;
         }
         let key = Key::within(text, start, end);
-        if let Some(id) = self.whole_tokens.get(&key) {
+        if !key.is_ascii() {
+            if let Some(cut) = self.char_cuts.next(piece, 0) {
+                self.encode_parts(text, start, start + cut, end, cache, ids);
+                return;
+            }
+        }
+        self.encode_uncut(piece, &key, cache, ids);
+    }
+
+    /// Appends the ids of `text[start..end]`, a pretoken cut at `first_cut`
+    /// and wherever else [`CharCuts`] allows, one part at a time.
+    #[inline(never)]
+    fn encode_parts(
+        &self,
+        text: &[u8],
+        start: usize,
+        first_cut: usize,
+        end: usize,
+        cache: &mut Scratch,
+        ids: &mut Vec<u32>,
+    ) {
+        let pretoken = &text[start..end];
+        let (mut from, mut to) = (start, first_cut);
+        loop {
+            match &text[from..to] {
+                [byte] => ids.push(self.vocab.byte_id(*byte)),
+                part if part.len() <= MAX_PART_LEN => {
+                    let key = pack_within(text, from, to);
+                    match cache.parts.get(key) {
+                        Some(cached) => append(ids, cached),
+                        None => self.encode_new_part(part, key, cache, ids),
+                    }
+                }
+                part => self.encode_uncut(part, &Key::within(text, from, to), cache, ids),
+            }
+            if to == end {
+                return;
+            }
+            from = to;
+            to = self
+                .char_cuts
+                .next(pretoken, from - start)
+                .map_or(end, |cut| start + cut);
+        }
+    }
+
+    /// Appends the ids of a short `part` not in the part cache, and keeps
+    /// them there, or in the word cache if they are too many.
+    #[cold]
+    fn encode_new_part(&self, part: &[u8], key: u64, cache: &mut Scratch, ids: &mut Vec<u32>) {
+        // A pretoken of one part may have been cached as a word.
+        let word_key = Key::new(part);
+        if let Some(cached) = cache.words.get(&word_key) {
+            append(ids, cached);
+            cache.parts.insert(key, cached);
+            return;
+        }
+        self.merges
+            .apply(part, &mut cache.symbols, &mut cache.ranks, &mut cache.heap);
+        append(ids, &cache.symbols);
+        if !cache.parts.insert(key, &cache.symbols) {
+            cache.words.insert(&word_key, &cache.symbols);
+        }
+    }
+
+    /// Appends the ids of `piece` (two bytes or more, `key` its key): a
+    /// whole token, else cached, else merged and cached.
+    #[inline(always)]
+    fn encode_uncut(&self, piece: &[u8], key: &Key, cache: &mut Scratch, ids: &mut Vec<u32>) {
+        if let Some(id) = self.whole_tokens.get(key) {
             ids.push(id);
             return;
         }
-        if let Some(cached) = cache.words.get(&key) {
+        if let Some(cached) = cache.words.get(key) {
             append(ids, cached);
             return;
         }
@@ -279,7 +363,7 @@ impl Encoder {
             .apply(piece, &mut cache.symbols, &mut cache.ranks, &mut cache.heap);
         append(ids, &cache.symbols);
         if piece.len() <= MAX_KEY_LEN {
-            cache.words.insert(&key, &cache.symbols);
+            cache.words.insert(key, &cache.symbols);
         }
     }
 

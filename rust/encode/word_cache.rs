@@ -120,6 +120,16 @@ impl<'a> Key<'a> {
         self.hash
     }
 
+    /// Whether every byte of the key is ASCII.
+    #[inline(always)]
+    pub fn is_ascii(&self) -> bool {
+        match self.bytes.len() {
+            // The words hold exactly the key's bytes, zero-padded.
+            0..=16 => (self.first | self.last) & 0x8080_8080_8080_8080 == 0,
+            _ => self.bytes.is_ascii(),
+        }
+    }
+
     /// The hash of a key of `n` bytes with these words; `bytes`, the whole
     /// key, is needed (and given) only over 16 bytes. Up to 15 bytes it is
     /// a hash of [`Key::packed`] alone.
