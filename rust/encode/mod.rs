@@ -310,9 +310,8 @@ impl Encoder {
                 [byte] => ids.push(self.vocab.byte_id(*byte)),
                 part if part.len() <= MAX_PART_LEN => {
                     let key = pack_within(text, from, to);
-                    match cache.parts.get(key) {
-                        Some(cached) => append(ids, cached),
-                        None => self.encode_new_part(part, key, cache, ids),
+                    if !cache.parts.append_to(key, ids) {
+                        self.encode_new_part(part, key, cache, ids);
                     }
                 }
                 part => self.encode_uncut(part, &Key::within(text, from, to), cache, ids),
