@@ -8,7 +8,8 @@
 //! the `portable` feature turns it off, so an x86-64 machine builds and tests the
 //! plain Rust that other processors (aarch64) compile. With the `python`
 //! feature it passes on PyO3's cfgs of the interpreter built for, and sets
-//! `permanent_ints` where the bindings may make ints permanent.
+//! `permanent_ints` where the bindings may make ints permanent and
+//! `list_slots_from_pymem` where they may give lists slots of their own.
 
 use regex_syntax::hir::{Class, HirKind};
 use std::{env, fs, path::Path};
@@ -41,15 +42,17 @@ fn select_code_paths() {
     }
 }
 
-/// PyO3's cfgs, and `permanent_ints` (see `python/id_lists.rs`) for the
-/// interpreters whose object layout that was checked on: CPython 3.10-3.13,
-/// 64-bit, with the GIL, not a debug build. Elsewhere lists raise their
-/// ints' reference counts as usual.
+/// PyO3's cfgs, and `permanent_ints` and `list_slots_from_pymem` (see
+/// `python/id_lists.rs`) for the interpreters whose object layout that was
+/// checked on: CPython 3.10-3.13, 64-bit, with the GIL, not a debug build.
+/// Elsewhere lists raise their ints' reference counts and are made by
+/// `PyList_New`, as usual.
 #[cfg(feature = "python")]
 fn python_cfgs() {
     use pyo3_build_config::{BuildFlag, PythonImplementation};
     pyo3_build_config::use_pyo3_cfgs();
     println!("cargo::rustc-check-cfg=cfg(permanent_ints)");
+    println!("cargo::rustc-check-cfg=cfg(list_slots_from_pymem)");
     let config = pyo3_build_config::get();
     let (flags, version) = (&config.build_flags().0, config.version());
     let checked = config.implementation() == PythonImplementation::CPython
@@ -65,6 +68,7 @@ fn python_cfgs() {
         .any(|flag| flags.contains(flag));
     if checked {
         println!("cargo::rustc-cfg=permanent_ints");
+        println!("cargo::rustc-cfg=list_slots_from_pymem");
     }
 }
 

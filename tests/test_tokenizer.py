@@ -199,6 +199,32 @@ def test_ints_in_id_lists_outlive_every_list_and_tokenizer():
     assert fresh.encode(text, add_special_tokens=False) == [the_id] * 1000
 
 
+def test_id_lists_behave_as_lists_python_made():
+    """The core may give a list its slots itself (`id_lists.rs`): each must
+    then grow, shrink, be copied, sorted, compared and freed as any list,
+    with CPython's own allocator, and be left alone by the garbage
+    collector (a list of ints cannot be in a cycle)."""
+    import gc
+    import sys
+
+    tokenizer = Tokenizer.from_pretrained("roberta-base")
+    texts = ["", "a", " 한국어 문장", "hello world " * 50]
+    for template in (True, False):
+        lists = tokenizer.encode_batch(texts, add_special_tokens=template)
+        expected = [tokenizer.encode(text, add_special_tokens=template) for text in texts]
+        assert lists == expected
+        for ids, again in zip(lists, expected):
+            assert type(ids) is list and not gc.is_tracked(ids)
+            ids.extend(range(1000))
+            ids.append("not an int")
+            assert ids[: len(again)] == again and ids[-1] == "not an int"
+            del ids[len(again) :]
+            assert ids == again and sorted(ids) == sorted(again) and ids.copy() == again
+            ids.insert(0, -1)
+            assert ids.pop(0) == -1 and sys.getsizeof(ids) >= 56
+        del lists
+        gc.collect()
+
 def test_batch_independent_of_thread_count(gpt2, sample_texts):
     reference = gpt2.encode_batch(sample_texts, threads=1)
     for threads in (2, 3, 7):

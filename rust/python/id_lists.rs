@@ -8,6 +8,7 @@
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
+use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 use std::sync::{Mutex, PoisonError};
 
@@ -166,10 +167,6 @@ fn new_list<'py>(
     ints: &[SharedInt],
 ) -> PyResult<Bound<'py, PyList>> {
     let len = ids.len() + if around.is_some() { 2 } else { 0 };
-    let list = empty_list(py, len)?;
-    if len == 0 {
-        return Ok(list);
-    }
     // A list of ints cannot be part of a reference cycle, so the cyclic
     // garbage collector is told not to look at it (as CPython itself leaves
     // tuples and dicts of atomic values alone). Otherwise every collection
@@ -177,38 +174,43 @@ fn new_list<'py>(
     // lists made one thread's encode_batch 1.23x slower (collections every
     // 700 new lists), and each full collection 36 ms instead of 2.6 ms for as
     // long as the caller keeps them.
-    // SAFETY: `list` is a live list; untracking only skips it in collections.
-    unsafe { ffi::PyObject_GC_UnTrack(list.as_ptr().cast()) };
+    let list = untracked_list_to_fill(py, len)?;
+    if len == 0 {
+        return Ok(list);
+    }
     // The slots are written directly, as CPython's PyList_SET_ITEM does
     // (calls to PyList_SetItem and Py_IncRef under the stable ABI made lists
     // 1.07-1.18x slower).
-    // SAFETY: a new list of `len` slots, all still empty (null).
+    // SAFETY: a new list of `len` slots, not yet written.
     let slots = unsafe {
         let items = (*list.as_ptr().cast::<ffi::PyListObject>()).ob_item;
-        std::slice::from_raw_parts_mut(items, len)
+        std::slice::from_raw_parts_mut(items.cast::<MaybeUninit<*mut ffi::PyObject>>(), len)
     };
-    let int = |id: u32| -> PyResult<*mut ffi::PyObject> {
+    let int = |id: u32| -> *mut ffi::PyObject {
         match ints.get(id as usize) {
             Some(int) => {
                 if !PERMANENT {
                     // SAFETY: a live int, with the GIL held.
                     unsafe { ffi::Py_INCREF(int.0.as_ptr()) };
                 }
-                Ok(int.0.as_ptr())
+                int.0.as_ptr()
             }
-            None => Ok(id.into_pyobject(py)?.into_ptr()),
+            None => {
+                let Ok(int) = id.into_pyobject(py);
+                int.into_ptr()
+            }
         }
     };
     let middle = match around {
         Some([first, last]) => {
-            slots[0] = int(first)?;
-            slots[len - 1] = int(last)?;
+            slots[0].write(int(first));
+            slots[len - 1].write(int(last));
             &mut slots[1..len - 1]
         }
         None => slots,
     };
     for (slot, &id) in middle.iter_mut().zip(ids) {
-        *slot = int(id)?;
+        slot.write(int(id));
     }
     Ok(list)
 }
@@ -220,6 +222,42 @@ fn empty_list(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyList>> {
         let list = ffi::PyList_New(len as ffi::Py_ssize_t);
         Ok(Bound::from_owned_ptr_or_err(py, list)?.cast_into_unchecked())
     }
+}
+
+/// A list of `len` slots that the cyclic garbage collector does not track,
+/// each to be written once by the caller: their contents are undefined
+/// until then, so the caller writes every one, allocating nothing else
+/// meanwhile. `PyList_New` zeroes the slots that the caller then writes
+/// over: that memset was 4% of Korean lists' time (8 bytes a token), so
+/// where the list's layout was checked (`build.rs`) a list of none is given
+/// slots from `PyMem_Malloc`, which `list_dealloc` frees with `PyMem_Free`.
+fn untracked_list_to_fill(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyList>> {
+    let made = if cfg!(list_slots_from_pymem) { 0 } else { len };
+    // SAFETY: PyList_New returns a new reference or null with an exception
+    // set; untracking a live list only skips it in collections.
+    let list: Bound<'_, PyList> = unsafe {
+        let list = ffi::PyList_New(made as ffi::Py_ssize_t);
+        let list = Bound::from_owned_ptr_or_err(py, list)?.cast_into_unchecked();
+        ffi::PyObject_GC_UnTrack(list.as_ptr().cast());
+        list
+    };
+    if made == len || len == 0 {
+        return Ok(list);
+    }
+    let bytes = len * std::mem::size_of::<*mut ffi::PyObject>();
+    // SAFETY: the list has no items; it is given `len` slots of CPython's
+    // own allocator and its size set, as `list_resize` would do.
+    unsafe {
+        let items = ffi::PyMem_Malloc(bytes).cast::<*mut ffi::PyObject>();
+        if items.is_null() {
+            return Err(pyo3::exceptions::PyMemoryError::new_err(()));
+        }
+        let raw = list.as_ptr().cast::<ffi::PyListObject>();
+        (*raw).ob_item = items;
+        (*raw).allocated = len as ffi::Py_ssize_t;
+        (*raw).ob_base.ob_size = len as ffi::Py_ssize_t;
+    }
+    Ok(list)
 }
 
 /// Fills slot `index` of a list made by `empty_list` (in bounds, and empty:
