@@ -297,7 +297,12 @@ impl<'env> Feeder<'_, 'env> {
         let mut collector = self.shared.collector.lock().unwrap();
         let output = &mut collector.output;
         let base = ids.len();
-        ids.extend_from_slice(&output.ids);
+        if ids.is_empty() {
+            // The usual case: the caller used up what it took before.
+            std::mem::swap(ids, &mut output.ids);
+        } else {
+            ids.extend_from_slice(&output.ids);
+        }
         let starts_with_zero = usize::from(!self.taken);
         let finished = output.offsets.get(starts_with_zero..).unwrap_or_default();
         ends.extend(finished.iter().map(|&end| base + end as usize));
