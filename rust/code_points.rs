@@ -1,7 +1,110 @@
 //! Unicode code points -> UTF-8, four at a time with SIMD where the CPU
 //! allows (x86-64 with SSSE3, unless the `portable` feature is on), one at a
 //! time elsewhere: the bindings' conversion of Python strings
-//! (`python/utf8.rs`).
+//! (`python/utf8.rs`), read in place as CPython keeps them, one, two or four
+//! bytes per code point.
+
+/// A code point stored in one, two or four bytes (CPython's three kinds
+/// of string).
+pub trait CodeUnit: Copy {
+    fn code(self) -> u32;
+
+    /// The four code points at `at`, each in a 32-bit lane.
+    ///
+    /// # Safety
+    /// `at` must be valid for reading four units; SSE2 (part of x86-64).
+    #[cfg(x86_simd)]
+    unsafe fn load4(at: *const Self) -> std::arch::x86_64::__m128i;
+
+    /// The sixteen code points at `at` as bytes, if all are ASCII.
+    ///
+    /// # Safety
+    /// `at` must be valid for reading sixteen units; SSE2.
+    #[cfg(x86_simd)]
+    unsafe fn ascii16(at: *const Self) -> Option<std::arch::x86_64::__m128i>;
+}
+
+impl CodeUnit for u8 {
+    fn code(self) -> u32 {
+        self as u32
+    }
+
+    #[cfg(x86_simd)]
+    #[inline(always)]
+    unsafe fn load4(at: *const Self) -> std::arch::x86_64::__m128i {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller's: four bytes to read.
+        unsafe {
+            let bytes = _mm_cvtsi32_si128(at.cast::<i32>().read_unaligned());
+            let zero = _mm_setzero_si128();
+            _mm_unpacklo_epi16(_mm_unpacklo_epi8(bytes, zero), zero)
+        }
+    }
+
+    #[cfg(x86_simd)]
+    #[inline(always)]
+    unsafe fn ascii16(at: *const Self) -> Option<std::arch::x86_64::__m128i> {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller's: sixteen bytes to read.
+        let bytes = unsafe { _mm_loadu_si128(at.cast()) };
+        (_mm_movemask_epi8(bytes) == 0).then_some(bytes)
+    }
+}
+
+impl CodeUnit for u16 {
+    fn code(self) -> u32 {
+        self as u32
+    }
+
+    #[cfg(x86_simd)]
+    #[inline(always)]
+    unsafe fn load4(at: *const Self) -> std::arch::x86_64::__m128i {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller's: eight bytes to read.
+        unsafe { _mm_unpacklo_epi16(_mm_loadl_epi64(at.cast()), _mm_setzero_si128()) }
+    }
+
+    #[cfg(x86_simd)]
+    #[inline(always)]
+    unsafe fn ascii16(at: *const Self) -> Option<std::arch::x86_64::__m128i> {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller's: thirty-two bytes to read.
+        let (a, b) = unsafe {
+            (
+                _mm_loadu_si128(at.cast()),
+                _mm_loadu_si128(at.add(8).cast()),
+            )
+        };
+        let high = _mm_and_si128(_mm_or_si128(a, b), _mm_set1_epi16(!0x7F));
+        let ascii = _mm_movemask_epi8(_mm_cmpeq_epi16(high, _mm_setzero_si128())) == 0xFFFF;
+        ascii.then(|| _mm_packus_epi16(a, b))
+    }
+}
+
+impl CodeUnit for u32 {
+    fn code(self) -> u32 {
+        self
+    }
+
+    #[cfg(x86_simd)]
+    #[inline(always)]
+    unsafe fn load4(at: *const Self) -> std::arch::x86_64::__m128i {
+        // SAFETY: the caller's: sixteen bytes to read.
+        unsafe { std::arch::x86_64::_mm_loadu_si128(at.cast()) }
+    }
+
+    #[cfg(x86_simd)]
+    #[inline(always)]
+    unsafe fn ascii16(at: *const Self) -> Option<std::arch::x86_64::__m128i> {
+        use std::arch::x86_64::*;
+        // SAFETY: the caller's: sixty-four bytes to read.
+        let [a, b, c, d] = [0, 4, 8, 12].map(|i| unsafe { Self::load4(at.add(i)) });
+        let any = _mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d));
+        let high = _mm_and_si128(any, _mm_set1_epi32(!0x7F));
+        let ascii = _mm_movemask_epi8(_mm_cmpeq_epi32(high, _mm_setzero_si128())) == 0xFFFF;
+        ascii.then(|| _mm_packus_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d)))
+    }
+}
 
 /// Surrogates (U+D800 to U+DFFF) have no UTF-8 form.
 pub fn is_surrogate(code: u32) -> bool {
@@ -37,7 +140,7 @@ fn utf8_word(code: u32) -> u32 {
 /// enlarges as needed, and returns its length in bytes; bytes past that are
 /// scratch. `None` if there is a surrogate, which has no UTF-8 form. Code
 /// points are at most U+10FFFF, as in any Python string.
-pub fn write_utf8(code_points: &[u32], out: &mut Vec<u8>) -> Option<usize> {
+pub fn write_utf8<U: CodeUnit>(code_points: &[U], out: &mut Vec<u8>) -> Option<usize> {
     // Four bytes at most per code point, and room to write a whole vector
     // past the last one.
     let room = 4 * code_points.len() + 16;
@@ -49,7 +152,7 @@ pub fn write_utf8(code_points: &[u32], out: &mut Vec<u8>) -> Option<usize> {
         // SAFETY: `shuffles` exist only when the CPU has SSSE3.
         return unsafe { simd::write_utf8(code_points, out, shuffles) };
     }
-    let surrogate = code_points.iter().any(|&c| is_surrogate(c));
+    let surrogate = code_points.iter().any(|&c| is_surrogate(c.code()));
     (!surrogate).then(|| write_utf8_from(code_points, out, 0))
 }
 
@@ -57,8 +160,9 @@ pub fn write_utf8(code_points: &[u32], out: &mut Vec<u8>) -> Option<usize> {
 /// point at a time, four bytes each time (`out` has room), and returns
 /// where it ends.
 #[inline(always)]
-fn write_utf8_from(code_points: &[u32], out: &mut [u8], mut at: usize) -> usize {
+fn write_utf8_from<U: CodeUnit>(code_points: &[U], out: &mut [u8], mut at: usize) -> usize {
     for &code in code_points {
+        let code = code.code();
         out[at..at + 4].copy_from_slice(&utf8_word(code).to_le_bytes());
         at += utf8_len(code);
     }
@@ -67,7 +171,7 @@ fn write_utf8_from(code_points: &[u32], out: &mut [u8], mut at: usize) -> usize 
 
 #[cfg(x86_simd)]
 mod simd {
-    use super::write_utf8_from;
+    use super::{write_utf8_from, CodeUnit};
     use std::arch::x86_64::*;
     use std::sync::OnceLock;
 
@@ -106,25 +210,6 @@ mod simd {
             .as_ref()
     }
 
-    /// Sixteen code points as bytes, if they are all ASCII.
-    #[inline(always)]
-    fn ascii16(code_points: &[u32; 16]) -> Option<[u8; 16]> {
-        // SAFETY: SSE2 is part of x86-64; the four loads read the array.
-        unsafe {
-            let at = code_points.as_ptr().cast::<__m128i>();
-            let [a, b, c, d] = [0, 1, 2, 3].map(|i| _mm_loadu_si128(at.add(i)));
-            let any = _mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d));
-            let high = _mm_and_si128(any, _mm_set1_epi32(!0x7F));
-            if _mm_movemask_epi8(_mm_cmpeq_epi32(high, _mm_setzero_si128())) != 0xFFFF {
-                return None;
-            }
-            let mut bytes = [0u8; 16];
-            let packed = _mm_packus_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d));
-            _mm_storeu_si128(bytes.as_mut_ptr().cast(), packed);
-            Some(bytes)
-        }
-    }
-
     /// [`super::write_utf8`] four code points at a time: each lane gets its
     /// one-, two- and three-byte forms, the right one is selected by masks,
     /// and a shuffle packs the four. Sixteen ASCII ones are copied at once;
@@ -134,8 +219,8 @@ mod simd {
     /// The CPU must have SSSE3; `out` must have 16 bytes to spare past the
     /// UTF-8.
     #[target_feature(enable = "ssse3")]
-    pub unsafe fn write_utf8(
-        code_points: &[u32],
+    pub unsafe fn write_utf8<U: CodeUnit>(
+        code_points: &[U],
         out: &mut [u8],
         shuffles: &Shuffles,
     ) -> Option<usize> {
@@ -144,15 +229,16 @@ mod simd {
         let mut surrogates = _mm_setzero_si128();
         let mut blocks = code_points.chunks_exact(16);
         for block in &mut blocks {
-            let block: &[u32; 16] = block.try_into().expect("sixteen code points");
-            if let Some(ascii) = ascii16(block) {
-                out[at..at + 16].copy_from_slice(&ascii);
+            // SAFETY: the block has sixteen code points; `out` has 16
+            // bytes to spare past `at`.
+            if let Some(ascii) = unsafe { U::ascii16(block.as_ptr()) } {
+                unsafe { _mm_storeu_si128(out[at..at + 16].as_mut_ptr().cast(), ascii) };
                 at += 16;
                 continue;
             }
             for four in block.chunks_exact(4) {
                 // SAFETY: the load reads the four code points of `four`.
-                let c = unsafe { _mm_loadu_si128(four.as_ptr().cast()) };
+                let c = unsafe { U::load4(four.as_ptr()) };
                 // Signed compares suffice: code points are below 2^31.
                 let two = _mm_cmpgt_epi32(c, _mm_set1_epi32(0x7F));
                 let three = _mm_cmpgt_epi32(c, _mm_set1_epi32(0x7FF));
@@ -192,7 +278,8 @@ mod simd {
             }
         }
         let rest = blocks.remainder();
-        if _mm_movemask_epi8(surrogates) != 0 || rest.iter().any(|&c| super::is_surrogate(c)) {
+        if _mm_movemask_epi8(surrogates) != 0 || rest.iter().any(|&c| super::is_surrogate(c.code()))
+        {
             return None;
         }
         Some(write_utf8_from(rest, out, at))
@@ -227,6 +314,7 @@ mod tests {
             let expected: String = text.iter().map(|&c| char::from_u32(c).unwrap()).collect();
             let len = write_utf8(&text, &mut out).unwrap();
             assert_eq!(&out[..len], expected.as_bytes(), "{text:x?}");
+            assert_narrower_kinds_agree(&text, &expected);
             // The one-at-a-time writer, which CPUs without SSSE3 use throughout.
             let mut scalar = vec![0; len + 16];
             assert_eq!(write_utf8_from(&text, &mut scalar, 0), len);
@@ -267,6 +355,62 @@ mod tests {
             let expected: String = text.iter().map(|&c| char::from_u32(c).unwrap()).collect();
             let len = write_utf8(&text, &mut out).unwrap();
             assert_eq!(&out[..len], expected.as_bytes(), "{text:x?}");
+            assert_narrower_kinds_agree(&text, &expected);
+        }
+    }
+
+    /// The same code points stored two or one bytes each, where they fit
+    /// (as CPython stores a string of them), give the same UTF-8.
+    fn assert_narrower_kinds_agree(text: &[u32], expected: &str) {
+        let mut out = Vec::new();
+        if text.iter().all(|&c| c <= 0xFFFF) {
+            let units: Vec<u16> = text.iter().map(|&c| c as u16).collect();
+            let len = write_utf8(&units, &mut out).unwrap();
+            assert_eq!(&out[..len], expected.as_bytes(), "{text:x?} as u16");
+        }
+        if text.iter().all(|&c| c <= 0xFF) {
+            let units: Vec<u8> = text.iter().map(|&c| c as u8).collect();
+            let len = write_utf8(&units, &mut out).unwrap();
+            assert_eq!(&out[..len], expected.as_bytes(), "{text:x?} as u8");
+        }
+    }
+
+    /// Latin-1 and BMP text of every length up to 80, mostly ASCII or not,
+    /// read as CPython's one- and two-byte strings.
+    #[test]
+    fn narrow_strings_write_what_the_standard_library_writes() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |below: u32| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as u32
+        };
+        let mut out = Vec::new();
+        for len in 0..80 {
+            for _ in 0..50 {
+                let ascii_share = next(4);
+                let code = |high: u32, next: &mut dyn FnMut(u32) -> u32| {
+                    if next(4) < ascii_share {
+                        next(0x80)
+                    } else {
+                        let code = next(high);
+                        if is_surrogate(code) {
+                            0xAC00
+                        } else {
+                            code
+                        }
+                    }
+                };
+                let latin: Vec<u8> = (0..len).map(|_| code(0x100, &mut next) as u8).collect();
+                let bmp: Vec<u16> = (0..len).map(|_| code(0x1_0000, &mut next) as u16).collect();
+                let expected: String = latin.iter().map(|&c| char::from(c)).collect();
+                let written = write_utf8(&latin, &mut out).unwrap();
+                assert_eq!(&out[..written], expected.as_bytes(), "{latin:x?}");
+                let expected = String::from_utf16(&bmp).unwrap();
+                let written = write_utf8(&bmp, &mut out).unwrap();
+                assert_eq!(&out[..written], expected.as_bytes(), "{bmp:x?}");
+            }
         }
     }
 
@@ -283,8 +427,14 @@ mod tests {
                     None,
                     "{surrogate:x} at {at}"
                 );
+                let units: Vec<u16> = text.iter().map(|&c| c as u16).collect();
+                assert_eq!(
+                    write_utf8(&units, &mut Vec::new()),
+                    None,
+                    "{surrogate:x} at {at}"
+                );
             }
         }
-        assert!(write_utf8(&[0xD7FF, 0xE000], &mut Vec::new()).is_some());
+        assert!(write_utf8(&[0xD7FFu32, 0xE000], &mut Vec::new()).is_some());
     }
 }
