@@ -213,7 +213,7 @@ def test_id_lists_behave_as_lists_python_made():
         lists = tokenizer.encode_batch(texts, add_special_tokens=template)
         expected = [tokenizer.encode(text, add_special_tokens=template) for text in texts]
         assert lists == expected
-        for ids, again in zip(lists, expected):
+        for ids, again in zip(lists, expected, strict=True):
             assert type(ids) is list and not gc.is_tracked(ids)
             ids.extend(range(1000))
             ids.append("not an int")
@@ -224,6 +224,7 @@ def test_id_lists_behave_as_lists_python_made():
             assert ids.pop(0) == -1 and sys.getsizeof(ids) >= 56
         del lists
         gc.collect()
+
 
 def test_batch_independent_of_thread_count(gpt2, sample_texts):
     reference = gpt2.encode_batch(sample_texts, threads=1)
