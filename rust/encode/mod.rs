@@ -283,16 +283,17 @@ impl Encoder {
         }
         let key = Key::within(text, start, end);
         if !key.is_ascii() {
-            if let Some(cut) = self.char_cuts.next(piece, 0) {
-                self.encode_parts(text, start, start + cut, end, cache, ids);
-                return;
-            }
+            let first_cut = self.char_cuts.next(piece, 0).map_or(end, |cut| start + cut);
+            self.encode_parts(text, start, first_cut, end, cache, ids);
+            return;
         }
         self.encode_uncut(piece, &key, cache, ids);
     }
 
-    /// Appends the ids of `text[start..end]`, a pretoken cut at `first_cut`
-    /// and wherever else [`CharCuts`] allows, one part at a time.
+    /// Appends the ids of `text[start..end]`, a pretoken with other than
+    /// ASCII in it, cut at `first_cut` (its end if it cannot be cut) and
+    /// wherever else [`CharCuts`] allows, one part at a time. Short parts,
+    /// uncut short pretokens among them, are kept in the part cache.
     #[inline(never)]
     fn encode_parts(
         &self,
