@@ -14,8 +14,8 @@
 //! boundary whose pair is unmarked is spanned by no token. With GPT-2's
 //! vocabulary no token spans two Hangul syllables, so a Korean word parts
 //! into its syllables; the commonest few thousand syllables, unlike the
-//! words they make, all fit in the word cache. Vocabularies trained on
-//! Korean mark those pairs, and their words stay whole.
+//! words they make, all fit in a small cache (`part_cache`). Vocabularies
+//! trained on Korean mark those pairs, and their words stay whole.
 
 use crate::vocab::Vocab;
 

@@ -329,14 +329,12 @@ impl Encoder {
     }
 
     /// Appends the ids of a short `part` not in the part cache, and keeps
-    /// them there, or in the word cache if they are too many.
+    /// them there, or in the word cache if they are too many for it.
     #[cold]
     fn encode_new_part(&self, part: &[u8], key: u64, cache: &mut Scratch, ids: &mut Vec<u32>) {
-        // A pretoken of one part may have been cached as a word.
         let word_key = Key::new(part);
         if let Some(cached) = cache.words.get(&word_key) {
             append(ids, cached);
-            cache.parts.insert(key, cached);
             return;
         }
         self.merges
