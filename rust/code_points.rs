@@ -327,13 +327,8 @@ mod tests {
     /// and lanes of four see every mix of lengths.
     #[test]
     fn writes_what_the_standard_library_writes_on_random_text() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move |below: u32| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % below as u64) as u32
-        };
+        let mut random = crate::testing::random_stream(0x9E37_79B9_7F4A_7C15);
+        let mut next = move |below: u32| (random() % below as u64) as u32;
         let ranges = [
             (0, 0x80),
             (0x80, 0x800),
@@ -379,13 +374,8 @@ mod tests {
     /// read as CPython's one- and two-byte strings.
     #[test]
     fn narrow_strings_write_what_the_standard_library_writes() {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move |below: u32| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % below as u64) as u32
-        };
+        let mut random = crate::testing::random_stream(0x2545_F491_4F6C_DD1D);
+        let mut next = move |below: u32| (random() % below as u64) as u32;
         let mut out = Vec::new();
         for len in 0..80 {
             for _ in 0..50 {

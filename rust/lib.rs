@@ -21,6 +21,8 @@ pub mod fuzzing;
 pub mod pretokenize;
 pub mod shards;
 pub mod system;
+#[cfg(test)]
+mod testing;
 pub mod train;
 pub mod vocab;
 

@@ -367,13 +367,7 @@ mod tests {
     /// escapes, blank and whitespace lines (CRLF ones too), non-ASCII text,
     /// and with `bad` lines that are not JSON or not UTF-8.
     fn lines(seed: u64, count: usize, bad: bool) -> Vec<u8> {
-        let mut state = seed | 1;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::testing::random_stream(seed);
         let mut text = Vec::new();
         for i in 0..count {
             let line = match next() % 10 {

@@ -119,13 +119,8 @@ mod tests {
     #[test]
     fn parts_merge_to_the_ids_of_the_whole() {
         const CHARACTERS: [&str; 6] = ["한", "국", "어", " ", "a", "é"];
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move |below: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % below as u64) as usize
-        };
+        let mut random = crate::testing::random_stream(0x9E37_79B9_7F4A_7C15);
+        let mut next = move |below: usize| (random() % below as u64) as usize;
         let texts: Vec<String> = (0..300)
             .map(|_| (0..1 + next(6)).map(|_| CHARACTERS[next(6)]).collect())
             .collect();

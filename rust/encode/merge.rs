@@ -464,21 +464,12 @@ mod tests {
         for (vocab, monotone) in [(ordered, true), (unordered, false)] {
             let table = MergeTable::new(&vocab);
             assert_eq!(table.parts_made_first, monotone);
-            let mut state = 0x2545F4914F6CDD1Du64;
+            let mut random = crate::testing::random_stream(0x2545F4914F6CDD1D);
             // Pieces over RADIX_THRESHOLD bytes take the radix heap.
             for len in (0..200).chain([RADIX_THRESHOLD + 1, 1500, 2500]) {
                 for _ in 0..if len < 200 { 20 } else { 3 } {
                     let text: String = (0..len)
-                        .map(|_| {
-                            state ^= state << 13;
-                            state ^= state >> 7;
-                            state ^= state << 17;
-                            if state.is_multiple_of(3) {
-                                'b'
-                            } else {
-                                'a'
-                            }
-                        })
+                        .map(|_| if random().is_multiple_of(3) { 'b' } else { 'a' })
                         .collect();
                     assert_eq!(
                         merged(&table, &text, true),

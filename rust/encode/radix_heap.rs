@@ -82,20 +82,14 @@ mod tests {
 
     #[test]
     fn pops_in_order_like_a_binary_heap() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut random = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut random = crate::testing::random_stream(0x9E37_79B9_7F4A_7C15);
         for round in 0..50 {
             let (mut radix, mut binary) = (RadixHeap::default(), BinaryHeap::new());
             let mut last = 0u64;
             for step in 0..2000 {
                 // Pushes never go below the last pop; small ranges make
                 // many equal keys.
-                if random() % 3 != 0 || binary.is_empty() {
+                if !random().is_multiple_of(3) || binary.is_empty() {
                     let spread = if round % 2 == 0 {
                         16
                     } else {
