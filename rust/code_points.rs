@@ -5,10 +5,8 @@
 //! bytes per code point.
 
 /// A code point stored in one, two or four bytes (CPython's three kinds
-/// of string).
-pub trait CodeUnit: Copy {
-    fn code(self) -> u32;
-
+/// of string); `into()` gives its value.
+pub trait CodeUnit: Copy + Into<u32> {
     /// The four code points at `at`, each in a 32-bit lane.
     ///
     /// # Safety
@@ -25,10 +23,6 @@ pub trait CodeUnit: Copy {
 }
 
 impl CodeUnit for u8 {
-    fn code(self) -> u32 {
-        self as u32
-    }
-
     #[cfg(x86_simd)]
     #[inline(always)]
     unsafe fn load4(at: *const Self) -> std::arch::x86_64::__m128i {
@@ -52,10 +46,6 @@ impl CodeUnit for u8 {
 }
 
 impl CodeUnit for u16 {
-    fn code(self) -> u32 {
-        self as u32
-    }
-
     #[cfg(x86_simd)]
     #[inline(always)]
     unsafe fn load4(at: *const Self) -> std::arch::x86_64::__m128i {
@@ -82,10 +72,6 @@ impl CodeUnit for u16 {
 }
 
 impl CodeUnit for u32 {
-    fn code(self) -> u32 {
-        self
-    }
-
     #[cfg(x86_simd)]
     #[inline(always)]
     unsafe fn load4(at: *const Self) -> std::arch::x86_64::__m128i {
@@ -152,7 +138,7 @@ pub fn write_utf8<U: CodeUnit>(code_points: &[U], out: &mut Vec<u8>) -> Option<u
         // SAFETY: `shuffles` exist only when the CPU has SSSE3.
         return unsafe { simd::write_utf8(code_points, out, shuffles) };
     }
-    let surrogate = code_points.iter().any(|&c| is_surrogate(c.code()));
+    let surrogate = code_points.iter().any(|&c| is_surrogate(c.into()));
     (!surrogate).then(|| write_utf8_from(code_points, out, 0))
 }
 
@@ -162,7 +148,7 @@ pub fn write_utf8<U: CodeUnit>(code_points: &[U], out: &mut Vec<u8>) -> Option<u
 #[inline(always)]
 fn write_utf8_from<U: CodeUnit>(code_points: &[U], out: &mut [u8], mut at: usize) -> usize {
     for &code in code_points {
-        let code = code.code();
+        let code: u32 = code.into();
         out[at..at + 4].copy_from_slice(&utf8_word(code).to_le_bytes());
         at += utf8_len(code);
     }
@@ -278,7 +264,7 @@ mod simd {
             }
         }
         let rest = blocks.remainder();
-        if _mm_movemask_epi8(surrogates) != 0 || rest.iter().any(|&c| super::is_surrogate(c.code()))
+        if _mm_movemask_epi8(surrogates) != 0 || rest.iter().any(|&c| super::is_surrogate(c.into()))
         {
             return None;
         }

@@ -232,16 +232,16 @@ fn empty_list(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyList>> {
 /// where the list's layout was checked (`build.rs`) a list of none is given
 /// slots from `PyMem_Malloc`, which `list_dealloc` frees with `PyMem_Free`.
 fn untracked_list_to_fill(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyList>> {
-    let made = if cfg!(list_slots_from_pymem) { 0 } else { len };
+    let own_slots = cfg!(list_slots_from_pymem) && len > 0;
     // SAFETY: PyList_New returns a new reference or null with an exception
     // set; untracking a live list only skips it in collections.
     let list: Bound<'_, PyList> = unsafe {
-        let list = ffi::PyList_New(made as ffi::Py_ssize_t);
+        let list = ffi::PyList_New(if own_slots { 0 } else { len as ffi::Py_ssize_t });
         let list = Bound::from_owned_ptr_or_err(py, list)?.cast_into_unchecked();
         ffi::PyObject_GC_UnTrack(list.as_ptr().cast());
         list
     };
-    if made == len || len == 0 {
+    if !own_slots {
         return Ok(list);
     }
     let bytes = len * std::mem::size_of::<*mut ffi::PyObject>();

@@ -86,7 +86,7 @@ impl Utf8Converter {
         let code_points = unsafe { std::slice::from_raw_parts(data, chars) };
         let Some(len) = write_utf8(code_points, &mut self.utf8) else {
             let at = (code_points.iter())
-                .position(|&c| is_surrogate(c.code()))
+                .position(|&c| is_surrogate(c.into()))
                 .unwrap_or_default();
             return Err(PyErr::new::<PyUnicodeEncodeError, _>((
                 "utf-8",
