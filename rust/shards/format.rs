@@ -60,15 +60,29 @@ impl TokenDtype {
         }
     }
 
-    /// Appends `ids` to `out` as little-endian values; the first id that
-    /// does not fit is returned as the error.
-    pub fn extend_bytes(self, ids: &[u32], out: &mut Vec<u8>) -> Result<(), u32> {
-        if let Some(&id) = ids.iter().find(|&&id| id > self.max_id()) {
-            return Err(id);
+    /// Writes `ids` into `out` (exactly their size) as little-endian values;
+    /// the first id that does not fit is returned as the error. Both passes
+    /// vectorise (no early exit, no pushes of single bytes).
+    pub fn write_bytes(self, ids: &[u32], out: &mut [u8]) -> Result<(), u32> {
+        debug_assert_eq!(out.len(), ids.len() * self.itemsize());
+        let largest = ids.iter().copied().max().unwrap_or(0);
+        if largest > self.max_id() {
+            return Err(*ids
+                .iter()
+                .find(|&&id| id > self.max_id())
+                .expect("the largest"));
         }
         match self {
-            TokenDtype::U16 => out.extend(ids.iter().flat_map(|&id| (id as u16).to_le_bytes())),
-            TokenDtype::I32 => out.extend(ids.iter().flat_map(|&id| (id as i32).to_le_bytes())),
+            TokenDtype::U16 => {
+                for (to, &id) in out.chunks_exact_mut(2).zip(ids) {
+                    to.copy_from_slice(&(id as u16).to_le_bytes());
+                }
+            }
+            TokenDtype::I32 => {
+                for (to, &id) in out.chunks_exact_mut(4).zip(ids) {
+                    to.copy_from_slice(&(id as i32).to_le_bytes());
+                }
+            }
         }
         Ok(())
     }
@@ -132,16 +146,14 @@ mod tests {
         assert_eq!(TokenDtype::for_vocab_size(50_265), TokenDtype::U16);
         assert_eq!(TokenDtype::for_vocab_size(65_499), TokenDtype::U16);
         assert_eq!(TokenDtype::for_vocab_size(65_500), TokenDtype::I32);
-        let mut out = Vec::new();
-        TokenDtype::U16
-            .extend_bytes(&[1, 0x1234], &mut out)
-            .unwrap();
+        let mut out = [0; 4];
+        TokenDtype::U16.write_bytes(&[1, 0x1234], &mut out).unwrap();
         assert_eq!(out, [1, 0, 0x34, 0x12]);
         assert_eq!(
-            TokenDtype::U16.extend_bytes(&[5, 70_000], &mut out),
+            TokenDtype::U16.write_bytes(&[5, 70_000], &mut out),
             Err(70_000)
         );
-        TokenDtype::I32.extend_bytes(&[70_000], &mut out).unwrap();
-        assert_eq!(&out[4..], &70_000i32.to_le_bytes());
+        TokenDtype::I32.write_bytes(&[70_000], &mut out).unwrap();
+        assert_eq!(out, 70_000i32.to_le_bytes());
     }
 }

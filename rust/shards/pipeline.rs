@@ -6,6 +6,7 @@
 
 use super::format::TokenDtype;
 use super::sentences::sentence_spans;
+use super::shard_bytes::{self, ShardBytes};
 use super::writer::{ExistingShards, ShardRecord, ShardSet};
 use crate::corpus::{read_documents, ReadOptions, ReadStats, TextBatch};
 use crate::encode::batch::{encode_flat, FlatIds};
@@ -112,8 +113,8 @@ impl Summary {
     }
 }
 
-/// One encoded batch: ids of all sequences end to end (the buffer goes back
-/// to the encoder for reuse), where each sequence ends, and how many
+/// One encoded batch: ids of all sequences end to end (the buffer is used
+/// again for the next batch), where each sequence ends, and how many
 /// sequences each document has.
 struct Encoded {
     ids: Vec<u32>,
@@ -240,8 +241,8 @@ pub fn count_tokens(
     run(encoder, files, read, &settings, None, 0, progress)
 }
 
-/// The pipeline; without `shards` (and the id that ends each document) the
-/// writer only hands buffers back.
+/// The pipeline; without `shards` (and the id that ends each document)
+/// nothing is converted or written.
 fn run(
     encoder: &Encoder,
     files: &[PathBuf],
@@ -251,6 +252,8 @@ fn run(
     skip: u64,
     progress: &mut dyn FnMut(&Progress) -> bool,
 ) -> Result<Summary, Error> {
+    let (shards, eos) = shards.unzip();
+    let (dtype, eos) = (shards.as_ref().map(ShardSet::dtype), eos.flatten());
     let mut state = Progress {
         total_bytes: crate::corpus::total_size(files),
         ..Default::default()
@@ -260,9 +263,9 @@ fn run(
     let input_bytes = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let (batch_sender, batches) = sync_channel::<TextBatch>(2);
-    let (encoded_sender, encoded) = sync_channel::<Encoded>(2);
+    let (converted_sender, converted) = sync_channel::<ShardBytes>(2);
     // Used buffers travel back for reuse, so that memory is touched once.
-    let (buffer_sender, buffers) = sync_channel::<Vec<u32>>(4);
+    let (bytes_sender, bytes_buffers) = sync_channel::<Vec<u8>>(4);
     let (empty_sender, empties) = sync_channel::<TextBatch>(4);
 
     thread::scope(|scope| {
@@ -312,43 +315,50 @@ fn run(
             .map_err(cannot_start)?;
         let writer = named("writer")
             .spawn_scoped(scope, move || -> Result<Option<ShardSet>, Error> {
-                let (mut shards, eos) = shards.unzip();
-                let eos = eos.flatten();
-                for batch in encoded {
-                    let Some(shards) = shards.as_mut() else {
-                        let _ = buffer_sender.try_send(batch.ids);
-                        continue;
-                    };
-                    let ids = &batch.ids;
-                    let mut sequences = batch.ends.iter().scan(0usize, |start, &end| {
-                        let ids = &ids[*start..end as usize];
-                        *start = end as usize;
-                        Some(ids)
-                    });
-                    let mut document: Vec<&[u32]> = Vec::new();
-                    for &count in &batch.sequences_per_document {
+                let Some(mut shards) = shards else {
+                    return Ok(None);
+                };
+                for batch in converted {
+                    let mut document: Vec<&[u8]> = Vec::new();
+                    for sequences in batch.documents() {
                         document.clear();
-                        document.extend(sequences.by_ref().take(count as usize));
-                        shards.add_document(&document, eos)?;
+                        document.extend(sequences);
+                        shards.add_document(&document)?;
                     }
                     // The encoder may have stopped; then the buffer is just dropped.
-                    let _ = buffer_sender.try_send(batch.ids);
+                    let _ = bytes_sender.try_send(batch.bytes);
                 }
-                Ok(shards)
+                Ok(Some(shards))
             })
             .map_err(cannot_start)?;
 
         let mut outcome = Ok(());
+        let mut ids = Vec::new();
         for mut batch in batches {
-            let buffer = buffers.try_recv().unwrap_or_default();
-            let result = encode_batch(encoder, &batch, settings, buffer).and_then(|encoded| {
-                state.documents += batch.len() as u64;
-                state.text_bytes += batch.bytes() as u64;
-                state.tokens += encoded.ids.len() as u64;
-                encoded_sender
-                    .send(encoded)
-                    .map_err(|_| Error::Invalid("the shard writer stopped".into()))
-            });
+            let result = encode_batch(encoder, &batch, settings, std::mem::take(&mut ids))
+                .and_then(|encoded| {
+                    state.documents += batch.len() as u64;
+                    state.text_bytes += batch.bytes() as u64;
+                    state.tokens += encoded.ids.len() as u64;
+                    let Some(dtype) = dtype else {
+                        ids = encoded.ids;
+                        return Ok(());
+                    };
+                    let reused = bytes_buffers.try_recv().unwrap_or_default();
+                    let shard_bytes = shard_bytes::convert(
+                        dtype,
+                        &encoded.ids,
+                        &encoded.ends,
+                        encoded.sequences_per_document,
+                        eos,
+                        settings.threads,
+                        reused,
+                    );
+                    ids = encoded.ids;
+                    converted_sender
+                        .send(shard_bytes?)
+                        .map_err(|_| Error::Invalid("the shard writer stopped".into()))
+                });
             batch.clear();
             let _ = empty_sender.try_send(batch);
             state.input_bytes = input_bytes.load(Ordering::Relaxed);
@@ -362,7 +372,7 @@ fn run(
                 break;
             }
         }
-        drop(encoded_sender);
+        drop(converted_sender);
         let read_stats = reader
             .join()
             .map_err(|panic| threads::panicked("the reader", panic))?;

@@ -116,40 +116,24 @@ impl ShardWriter {
         })
     }
 
-    /// Appends a document of one or more sequences; `eos` goes at the end of
-    /// its last sequence.
-    fn add_document(&mut self, sequences: &[&[u32]], eos: Option<u32>) -> Result<(), Error> {
-        let last = sequences.len().saturating_sub(1);
-        for (i, ids) in sequences.iter().enumerate() {
-            let before = self.chunk.len();
-            let with_eos = eos.filter(|_| i == last);
-            let length = ids.len() + with_eos.is_some() as usize;
-            let converted = [*ids, with_eos.as_slice()]
-                .into_iter()
-                .try_for_each(|part| self.dtype.extend_bytes(part, &mut self.chunk))
-                .map_err(|id| {
-                    Error::Invalid(format!(
-                        "token id {id} does not fit the shards' {} ids",
-                        self.dtype.name()
-                    ))
-                })
-                .and_then(|()| {
-                    i32::try_from(length).map_err(|_| {
-                        Error::Invalid(format!(
-                            "a sequence of {length} tokens is too long for the index"
-                        ))
-                    })
-                });
-            let length = match converted {
-                Ok(length) => length,
-                Err(e) => {
-                    self.chunk.truncate(before); // no part of a refused sequence is written
-                    return Err(e);
-                }
-            };
-            self.bin_bytes += (self.chunk.len() - before) as u64;
-            self.tokens += length as u64;
-            self.lengths.push(length);
+    /// Appends a document of one or more sequences, each already in the
+    /// shard's dtype ([`super::shard_bytes`]).
+    fn add_document(&mut self, sequences: &[&[u8]]) -> Result<(), Error> {
+        let itemsize = self.dtype.itemsize();
+        if let Some(long) = sequences
+            .iter()
+            .find(|s| s.len() / itemsize > i32::MAX as usize)
+        {
+            return Err(Error::Invalid(format!(
+                "a sequence of {} tokens is too long for the index",
+                long.len() / itemsize
+            )));
+        }
+        for bytes in sequences {
+            self.chunk.extend_from_slice(bytes);
+            self.bin_bytes += bytes.len() as u64;
+            self.tokens += (bytes.len() / itemsize) as u64;
+            self.lengths.push((bytes.len() / itemsize) as i32);
         }
         self.document_indices.push(self.lengths.len() as i64);
         if self.chunk.len() >= CHUNK_BYTES {
@@ -399,9 +383,10 @@ impl ShardSet {
             && matches(&idx, None, &record.idx_sha256)
     }
 
-    /// Adds one input document's sequences. A document without tokens is
-    /// counted but not written (not even its `eos`), as Megatron skips them.
-    pub fn add_document(&mut self, sequences: &[&[u32]], eos: Option<u32>) -> Result<(), Error> {
+    /// Adds one input document's sequences, in the shards' dtype with the
+    /// end token already after the last ([`super::shard_bytes`]). A document
+    /// without tokens is counted but not written, as Megatron skips them.
+    pub fn add_document(&mut self, sequences: &[&[u8]]) -> Result<(), Error> {
         self.input_documents += 1;
         if sequences.iter().all(|s| s.is_empty()) {
             self.empty_documents += 1;
@@ -412,7 +397,7 @@ impl ShardSet {
             self.current = Some(ShardWriter::create(&self.dir, prefix, self.dtype)?);
         }
         let shard = self.current.as_mut().expect("just created");
-        shard.add_document(sequences, eos)?;
+        shard.add_document(sequences)?;
         if shard.bin_bytes >= self.shard_bytes {
             self.close_shard()?;
         }
@@ -450,6 +435,10 @@ impl ShardSet {
         self.close_shard()?;
         self.write_manifest(true)?;
         Ok(std::mem::take(&mut self.finished))
+    }
+
+    pub fn dtype(&self) -> TokenDtype {
+        self.dtype
     }
 
     pub fn empty_documents(&self) -> u64 {

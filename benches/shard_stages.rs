@@ -1,0 +1,222 @@
+//! What each stage of `bbpe encode -o` can do on one thread, against one
+//! core's encoding: the number of encoding cores a stage that runs on one
+//! thread (reading one file, writing, hashing) could keep up with before it
+//! caps the command.
+//!
+//!     cargo bench --bench shard_stages -- /tmp/en.jsonl --out /tmp/stages
+//!
+//! The text is read, encoded and written once per repeat, each stage alone
+//! and timed on its own (best of `--repeats`): reading one plain JSONL file
+//! on one thread; encoding on one thread (GPT-2, `<|endoftext|>` appended,
+//! 8 MB batches as the command takes them); the writer's work on the ids
+//! (conversion to the shards' uint16 and the index, nothing written); the
+//! writer as the command runs it (a shard set in `--out`, on the disk users
+//! write to, hashed on its own thread, closed and flushed); SHA-256 of the
+//! shard's bytes alone. The shards written are checked to hold every id.
+
+use bbpe::corpus::{read_documents_with, ReadOptions, Reading};
+use bbpe::encode::batch::encode_flat;
+use bbpe::formats::gpt2;
+use bbpe::shards::format::TokenDtype;
+use bbpe::shards::shard_bytes::{self, ShardBytes};
+use bbpe::shards::writer::{ExistingShards, ShardSet};
+use bbpe::{Encoder, Pretokenizer, Specials};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Documents per batch: as the command's reader gathers them.
+const BATCH_BYTES: usize = 8 << 20;
+
+fn gpt2_encoder() -> Encoder {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/bbpe/vocabularies/gpt2");
+    let loaded = gpt2::load(&dir.join("vocab.json"), &dir.join("merges.txt"), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pretokenizer =
+        Pretokenizer::from_pattern(&loaded.pattern).unwrap_or_else(|e| panic!("{e}"));
+    Encoder::new(loaded.vocab, pretokenizer, loaded.add_prefix_space)
+}
+
+fn read_batches(file: &Path) -> Vec<Vec<String>> {
+    let mut batches = vec![Vec::new()];
+    let mut bytes = 0;
+    let options = ReadOptions::default();
+    let files = [file.to_path_buf()];
+    read_documents_with(
+        &files,
+        &options,
+        Reading::OneThread,
+        &mut |_| {},
+        &mut |document| {
+            bytes += document.len();
+            batches
+                .last_mut()
+                .expect("one batch")
+                .push(document.to_string());
+            if bytes >= BATCH_BYTES {
+                batches.push(Vec::new());
+                bytes = 0;
+            }
+            Ok(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    batches
+}
+
+/// Each batch's ids and where each document's ids end. The ids go into the
+/// vectors of an earlier call, as the command's encoder reuses the writer's.
+fn encode(encoder: &Encoder, batches: &[Vec<String>], encoded: &mut Vec<(Vec<u32>, Vec<u64>)>) {
+    let mut buffers: Vec<Vec<u32>> = encoded.drain(..).map(|(ids, _)| ids).collect();
+    for batch in batches {
+        let buffer = buffers.pop().unwrap_or_default();
+        let flat = encode_flat(encoder, batch, Specials::None, 1, buffer)
+            .unwrap_or_else(|e| panic!("{e}"));
+        encoded.push((flat.ids, flat.offsets));
+    }
+}
+
+fn documents(encoded: &[(Vec<u32>, Vec<u64>)]) -> impl Iterator<Item = &[u32]> {
+    encoded.iter().flat_map(|(ids, offsets)| {
+        offsets
+            .windows(2)
+            .map(move |w| &ids[w[0] as usize..w[1] as usize])
+    })
+}
+
+/// Each batch's ids in the shards' uint16 with the end token after each
+/// document, as the command converts them before the writer (here on one
+/// thread), into the byte buffers of an earlier call.
+fn convert(encoded: &[(Vec<u32>, Vec<u64>)], eos: u32, converted: &mut Vec<ShardBytes>) {
+    let mut buffers: Vec<Vec<u8>> = converted.drain(..).map(|batch| batch.bytes).collect();
+    for (ids, offsets) in encoded {
+        let documents = vec![1; offsets.len() - 1];
+        let buffer = buffers.pop().unwrap_or_default();
+        let batch = shard_bytes::convert(
+            TokenDtype::U16,
+            ids,
+            &offsets[1..],
+            documents,
+            Some(eos),
+            1,
+            buffer,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        converted.push(batch);
+    }
+}
+
+fn write(dir: &Path, converted: &[ShardBytes]) -> u64 {
+    let (mut set, _) = ShardSet::open(
+        dir,
+        "stage",
+        TokenDtype::U16,
+        1 << 30,
+        Default::default(),
+        ExistingShards::Overwrite,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for batch in converted {
+        for sequences in batch.documents() {
+            let document: Vec<&[u8]> = sequences.collect();
+            set.add_document(&document)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    let shards = set.finish().unwrap_or_else(|e| panic!("{e}"));
+    shards.iter().map(|shard| shard.tokens).sum()
+}
+
+fn best_of(repeats: usize, mut stage: impl FnMut()) -> f64 {
+    (0..repeats)
+        .map(|_| {
+            let start = Instant::now();
+            stage();
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn main() {
+    let mut file = None;
+    let mut out = std::env::temp_dir().join("bbpe-shard-stages");
+    let mut repeats = 3;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--out" => out = PathBuf::from(args.next().expect("--out DIR")),
+            "--repeats" => repeats = args.next().and_then(|n| n.parse().ok()).expect("a number"),
+            "--bench" => {} // what `cargo bench` adds
+            _ => file = Some(PathBuf::from(arg)),
+        }
+    }
+    let file = file.expect("usage: shard_stages FILE.jsonl [--out DIR] [--repeats N]");
+    let encoder = gpt2_encoder();
+    let eos = encoder
+        .vocab()
+        .end_of_document_id()
+        .expect("GPT-2 has <|endoftext|>");
+
+    let mut batches = Vec::new();
+    let read = best_of(repeats, || batches = read_batches(&file));
+    let text_bytes: usize = batches.iter().flatten().map(String::len).sum();
+    let mut encoded = Vec::new();
+    let encoding = best_of(repeats, || encode(&encoder, &batches, &mut encoded));
+    let tokens = documents(&encoded)
+        .map(|ids| ids.len() as u64 + 1)
+        .sum::<u64>();
+    let mut converted = Vec::new();
+    let conversion = best_of(repeats, || convert(&encoded, eos, &mut converted));
+    let shard: Vec<u8> = converted
+        .iter()
+        .flat_map(|batch| batch.bytes.iter().copied())
+        .collect();
+    let hashing = best_of(repeats, || {
+        std::hint::black_box(Sha256::digest(&shard));
+    });
+    let files: Vec<PathBuf> = (0..repeats)
+        .map(|i| out.with_extension(format!("{i}.bin")))
+        .collect();
+    let mut next_file = files.iter();
+    let copying = best_of(repeats, || {
+        let file = next_file.next().expect("a file per repeat");
+        let mut bin = std::fs::File::create(file).expect("a file in --out's directory");
+        for chunk in shard.chunks(4 << 20) {
+            std::io::Write::write_all(&mut bin, chunk).expect("written");
+        }
+    });
+    files
+        .iter()
+        .for_each(|file| drop(std::fs::remove_file(file)));
+    let mut written = 0;
+    let writing = best_of(repeats, || written = write(&out, &converted));
+    assert_eq!(written, tokens, "the shards hold other than every id");
+    let _ = std::fs::remove_dir_all(&out);
+
+    let mb = text_bytes as f64 / 1e6;
+    println!(
+        "{}: {mb:.1} MB of text, {tokens} tokens ({} bytes of uint16 shards); best of {repeats}",
+        file.display(),
+        shard.len()
+    );
+    println!("| stage, one thread | seconds | MB/s of text | Mtokens/s | x one core's encoding |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for (stage, seconds) in [
+        ("encode", encoding),
+        ("read (one plain file)", read),
+        (
+            "convert: ids to uint16, end tokens (now on all threads)",
+            conversion,
+        ),
+        ("write: the bytes to a file (4 MB writes)", copying),
+        ("write: the shard set (files, flushed)", writing),
+        ("SHA-256 of the shard bytes", hashing),
+    ] {
+        println!(
+            "| {stage} | {seconds:.3} | {:.0} | {:.1} | {:.1}x |",
+            mb / seconds,
+            tokens as f64 / seconds / 1e6,
+            encoding / seconds
+        );
+    }
+}
