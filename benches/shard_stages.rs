@@ -106,12 +106,12 @@ fn convert(encoded: &[(Vec<u32>, Vec<u64>)], eos: u32, converted: &mut Vec<Shard
     }
 }
 
-fn write(dir: &Path, converted: &[ShardBytes]) -> u64 {
+fn write(dir: &Path, converted: &[ShardBytes], shard_bytes: u64) -> u64 {
     let (mut set, _) = ShardSet::open(
         dir,
         "stage",
         TokenDtype::U16,
-        1 << 30,
+        shard_bytes,
         Default::default(),
         ExistingShards::Overwrite,
     )
@@ -141,16 +141,19 @@ fn main() {
     let mut file = None;
     let mut out = std::env::temp_dir().join("bbpe-shard-stages");
     let mut repeats = 3;
+    let mut shard_mb = 1024;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--out" => out = PathBuf::from(args.next().expect("--out DIR")),
             "--repeats" => repeats = args.next().and_then(|n| n.parse().ok()).expect("a number"),
+            "--shard-mb" => shard_mb = args.next().and_then(|n| n.parse().ok()).expect("a number"),
             "--bench" => {} // what `cargo bench` adds
             _ => file = Some(PathBuf::from(arg)),
         }
     }
-    let file = file.expect("usage: shard_stages FILE.jsonl [--out DIR] [--repeats N]");
+    let file =
+        file.expect("usage: shard_stages FILE.jsonl [--out DIR] [--repeats N] [--shard-mb N]");
     let encoder = gpt2_encoder();
     let eos = encoder
         .vocab()
@@ -189,7 +192,9 @@ fn main() {
         .iter()
         .for_each(|file| drop(std::fs::remove_file(file)));
     let mut written = 0;
-    let writing = best_of(repeats, || written = write(&out, &converted));
+    let writing = best_of(repeats, || {
+        written = write(&out, &converted, shard_mb << 20)
+    });
     assert_eq!(written, tokens, "the shards hold other than every id");
     let _ = std::fs::remove_dir_all(&out);
 
@@ -209,7 +214,10 @@ fn main() {
             conversion,
         ),
         ("write: the bytes to a file (4 MB writes)", copying),
-        ("write: the shard set (files, flushed)", writing),
+        (
+            &*format!("write: shard set of {shard_mb} MB shards (hashed, flushed)"),
+            writing,
+        ),
         ("SHA-256 of the shard bytes", hashing),
     ] {
         println!(

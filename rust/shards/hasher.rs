@@ -1,108 +1,192 @@
-//! SHA-256 of a shard's `.bin` on a thread of its own, beside the writer.
+//! SHA-256 of a shard's `.bin` on a thread of its own, which reads the file
+//! back from the page cache as the writer reports bytes written. Nothing ties
+//! it to the writer's pace: a closed shard's hashing goes on while the next
+//! shard is written, so several shards hash at once.
 //!
-//! The writer thread converts every id to the shard's dtype, writes it and
-//! hashes it; on all 114 MB of English (both threads) the writing took about
-//! 3.7% of the command's CPU time and hashing 3.3%, so one thread doing both
-//! would keep up with about 9.5 cores of encoding. Hashing here, a chunk
-//! behind the writes, lets each keep up with about twice that.
+//! One thread hashes about 1.1 GB/s here (SHA-NI), which kept up with 16
+//! cores' encoding of English but only 4.5 of Korean, whose shards take 3.7
+//! times as many bytes per byte of text (`benches/shard_stages.rs`).
 
 use crate::error::Error;
 use sha2::{Digest, Sha256};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Mutex;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
-/// Chunks waiting to be hashed (and as many spare buffers coming back).
-const QUEUED: usize = 2;
+/// Bytes read and hashed at a time.
+const PIECE_BYTES: usize = 4 << 20;
+
+/// What the writer has told the hashing thread.
+#[derive(Default)]
+struct Written {
+    bytes: u64,
+    /// No more bytes will come: hash to the end and finish.
+    closed: bool,
+    /// The shard is abandoned: stop without finishing.
+    abandoned: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    written: Mutex<Written>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn update(&self, change: impl FnOnce(&mut Written)) {
+        change(&mut self.written.lock().unwrap_or_else(PoisonError::into_inner));
+        self.changed.notify_one();
+    }
+
+    /// Waits until more than `hashed` bytes are written or the file is
+    /// closed; `None` when abandoned.
+    fn wait_beyond(&self, hashed: u64) -> Option<(u64, bool)> {
+        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        while written.bytes == hashed && !written.closed && !written.abandoned {
+            written = self
+                .changed
+                .wait(written)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        (!written.abandoned).then_some((written.bytes, written.closed))
+    }
+}
 
 pub(super) struct BackgroundSha256 {
-    chunks: Option<SyncSender<Vec<u8>>>,
-    /// In a mutex only so that a shard set can be shared (`Receiver` is not
-    /// `Sync`); only the writer thread takes from it.
-    spares: Mutex<Receiver<Vec<u8>>>,
-    thread: Option<JoinHandle<[u8; 32]>>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<Result<[u8; 32], Error>>>,
 }
 
 impl BackgroundSha256 {
-    pub fn start() -> Result<Self, Error> {
-        let (chunks, received) = sync_channel::<Vec<u8>>(QUEUED);
-        let (returned, spares) = sync_channel(QUEUED);
+    /// Starts hashing `file` (opened for writing at `path`) from its start.
+    pub fn start(file: &File, path: &Path) -> Result<Self, Error> {
+        let shown = path.display().to_string();
+        let file = file.try_clone().map_err(|e| Error::io(&shown, e))?;
+        let shared = Arc::new(Shared::default());
+        let theirs = shared.clone();
         let thread = thread::Builder::new()
             .name("bbpe-sha256".into())
-            .spawn(move || {
-                let mut hasher = Sha256::new();
-                for mut chunk in received {
-                    hasher.update(&chunk);
-                    chunk.clear();
-                    let _ = returned.try_send(chunk);
-                }
-                hasher.finalize().into()
-            })
+            .spawn(move || hash_as_written(&file, &theirs, PathBuf::from(shown)))
             .map_err(|e| Error::Invalid(format!("cannot start the hashing thread: {e}")))?;
         Ok(BackgroundSha256 {
-            chunks: Some(chunks),
-            spares: Mutex::new(spares),
+            shared,
             thread: Some(thread),
         })
     }
 
-    /// Hashes `chunk` after everything handed over before it, and returns an
-    /// empty buffer (a used one when there is one) for the next chunk.
-    pub fn update(&mut self, chunk: Vec<u8>) -> Result<Vec<u8>, Error> {
-        let spares = self.spares.get_mut().unwrap_or_else(|e| e.into_inner());
-        let spare = spares.try_recv().unwrap_or_default();
-        let sent = self.chunks.as_ref().map(|chunks| chunks.send(chunk));
-        match sent {
-            Some(Ok(())) => Ok(spare),
-            _ => Err(self.stopped()),
-        }
+    /// The file now holds `bytes` bytes, all to be hashed.
+    pub fn written(&self, bytes: u64) {
+        self.shared.update(|written| written.bytes = bytes);
     }
 
-    /// The digest of everything handed over, in hex.
+    /// No more bytes will come; the hashing goes on until [`Self::finish`].
+    pub fn close(&self) {
+        self.shared.update(|written| written.closed = true);
+    }
+
+    /// Whether [`Self::finish`] would return without waiting.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// The digest of the whole file as written, in hex; waits for it.
     pub fn finish(mut self) -> Result<String, Error> {
-        self.chunks = None; // the thread sees the end and finalizes
+        self.close();
         let thread = self.thread.take().expect("joined only here or on drop");
         thread
             .join()
+            .map_err(|panic| crate::system::threads::panicked("the hashing thread", panic))?
             .map(hex::encode)
-            .map_err(|panic| crate::system::threads::panicked("the hashing thread", panic))
-    }
-
-    /// The thread is gone before its end: it panicked, and joining says so.
-    fn stopped(&mut self) -> Error {
-        self.chunks = None;
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Err(panic)) => crate::system::threads::panicked("the hashing thread", panic),
-            _ => Error::Internal("the hashing thread stopped early".into()),
-        }
     }
 }
 
 impl Drop for BackgroundSha256 {
+    /// An abandoned shard's hashing stops at its next piece.
     fn drop(&mut self) {
-        self.chunks = None;
         if let Some(thread) = self.thread.take() {
+            self.shared.update(|written| written.abandoned = true);
             let _ = thread.join();
         }
+    }
+}
+
+fn hash_as_written(file: &File, shared: &Shared, path: PathBuf) -> Result<[u8; 32], Error> {
+    let mut hasher = Sha256::new();
+    let mut piece = vec![0; PIECE_BYTES];
+    let mut hashed = 0u64;
+    loop {
+        let Some((written, closed)) = shared.wait_beyond(hashed) else {
+            return Err(Error::Invalid("the shard was abandoned".into()));
+        };
+        while hashed < written {
+            let length = (written - hashed).min(PIECE_BYTES as u64) as usize;
+            read_exact_at(file, &mut piece[..length], hashed)
+                .map_err(|e| Error::io(&path.display().to_string(), e))?;
+            hasher.update(&piece[..length]);
+            hashed += length as u64;
+        }
+        if closed && hashed == written {
+            return Ok(hasher.finalize().into());
+        }
+    }
+}
+
+/// Reads `buffer.len()` bytes at `offset`, leaving the writer's position alone.
+fn read_exact_at(file: &File, buffer: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
+    }
+    #[cfg(windows)]
+    {
+        let (mut buffer, mut offset) = (buffer, offset);
+        while !buffer.is_empty() {
+            match std::os::windows::fs::FileExt::seek_read(file, buffer, offset)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => (buffer, offset) = (&mut buffer[n..], offset + n as u64),
+            }
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
-    fn chunks_hash_as_one_stream() {
-        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let mut hasher = BackgroundSha256::start().unwrap();
-        let mut buffer = Vec::new();
-        for piece in data.chunks(123_457) {
-            buffer.extend_from_slice(piece);
-            buffer = hasher.update(std::mem::take(&mut buffer)).unwrap();
-            assert!(buffer.is_empty());
+    fn the_file_hashes_as_one_stream_whatever_the_writes() {
+        let data: Vec<u8> = (0..9_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let dir = std::env::temp_dir().join(format!("bbpe-hasher-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("shard.bin.partial");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        let hasher = BackgroundSha256::start(&file, &path).unwrap();
+        let mut written = 0;
+        // Pieces smaller and larger than the hasher's, some reported late.
+        for (i, piece) in data.chunks(1_234_567).enumerate() {
+            file.write_all(piece).unwrap();
+            written += piece.len() as u64;
+            if i % 3 != 1 {
+                hasher.written(written);
+            }
         }
+        hasher.written(written);
         assert_eq!(hasher.finish().unwrap(), hex::encode(Sha256::digest(&data)));
-        let empty = BackgroundSha256::start().unwrap().finish().unwrap();
-        assert_eq!(empty, hex::encode(Sha256::digest(b"")));
+
+        let empty = File::create(dir.join("empty")).unwrap();
+        let hasher = BackgroundSha256::start(&empty, &dir.join("empty")).unwrap();
+        assert_eq!(hasher.finish().unwrap(), hex::encode(Sha256::digest(b"")));
+        // Dropped unfinished: the thread stops instead of waiting for bytes.
+        drop(BackgroundSha256::start(&empty, &dir.join("empty")).unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
