@@ -544,7 +544,11 @@ mod tests {
         let mut next = random_stream(7);
         (0..count)
             .map(|_| {
-                let tokens = if next().is_multiple_of(9) { 0 } else { next() % 300 };
+                let tokens = if next().is_multiple_of(9) {
+                    0
+                } else {
+                    next() % 300
+                };
                 (0..tokens * 2).map(|_| next() as u8).collect()
             })
             .collect()
