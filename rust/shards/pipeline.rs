@@ -320,12 +320,7 @@ fn run(
                     return Ok(None);
                 };
                 for batch in converted {
-                    let mut document: Vec<&[u8]> = Vec::new();
-                    for sequences in batch.documents() {
-                        document.clear();
-                        document.extend(sequences);
-                        shards.add_document(&document)?;
-                    }
+                    shards.add_batch(&batch)?;
                     // The encoder may have stopped; then the buffer is just dropped.
                     let _ = bytes_sender.try_send(batch.bytes);
                 }

@@ -7,6 +7,7 @@
 
 use super::format::{write_index, TokenDtype};
 use super::hasher::BackgroundSha256;
+use super::shard_bytes::ShardBytes;
 use crate::error::Error;
 use crate::system::publish::{partial_path, rename_durably, write_durably, PARTIAL};
 use rayon::prelude::*;
@@ -20,8 +21,6 @@ use std::path::{Path, PathBuf};
 pub const MANIFEST: &str = "manifest.json";
 /// How much a shard grows between two requests to start writing it back.
 const WRITEBACK_BYTES: u64 = 8 << 20;
-/// Bytes gathered before they are written.
-const CHUNK_BYTES: usize = 4 << 20;
 /// Closed shards whose hashing may still run while the next is written:
 /// with the one being written, four hash at once, enough for 16 cores'
 /// encoding of Korean (one thread hashes as fast as 4.5 cores encode it).
@@ -81,9 +80,11 @@ impl ShardRecord {
     }
 }
 
-/// A shard being written: ids go to `<prefix>.bin.partial` as they come, in
-/// chunks, hashed from the file on a thread of their own; the index is kept
-/// in memory (12 bytes a sequence) and written when the shard is published.
+/// A shard being written: its documents are indexed as they come, and their
+/// bytes, already in the shard's dtype, written to `<prefix>.bin.partial`
+/// straight from the batch that holds them; a thread of its own hashes the
+/// file as it grows. The index is kept in memory (12 bytes a sequence) and
+/// written when the shard is published.
 struct ShardWriter {
     dir: PathBuf,
     prefix: String,
@@ -91,12 +92,13 @@ struct ShardWriter {
     bin: File,
     bin_path: PathBuf,
     hasher: BackgroundSha256,
+    /// The `.bin`'s size once the indexed documents are written.
     bin_bytes: u64,
     lengths: Vec<i32>,
     document_indices: Vec<i64>,
     tokens: u64,
-    /// The `.bin`'s bytes not yet written.
-    chunk: Vec<u8>,
+    /// Bytes written so far.
+    written: u64,
     /// Bytes of the `.bin` handed to the kernel's writeback so far.
     written_back: u64,
 }
@@ -123,59 +125,55 @@ impl ShardWriter {
             lengths: Vec::new(),
             document_indices: vec![0],
             tokens: 0,
-            chunk: Vec::with_capacity(CHUNK_BYTES),
+            written: 0,
             written_back: 0,
         })
     }
 
-    /// Appends a document of one or more sequences, each already in the
-    /// shard's dtype ([`super::shard_bytes`]).
-    fn add_document(&mut self, sequences: &[&[u8]]) -> Result<(), Error> {
+    /// Indexes a document whose sequences take `sizes` bytes each; its bytes
+    /// are written by a later [`Self::write`].
+    fn index_document(&mut self, sizes: &[usize]) -> Result<(), Error> {
         let itemsize = self.dtype.itemsize();
-        if let Some(long) = sequences
+        if let Some(long) = sizes
             .iter()
-            .find(|s| s.len() / itemsize > i32::MAX as usize)
+            .find(|&&size| size / itemsize > i32::MAX as usize)
         {
             return Err(Error::Invalid(format!(
                 "a sequence of {} tokens is too long for the index",
-                long.len() / itemsize
+                long / itemsize
             )));
         }
-        for bytes in sequences {
-            self.chunk.extend_from_slice(bytes);
-            self.bin_bytes += bytes.len() as u64;
-            self.tokens += (bytes.len() / itemsize) as u64;
-            self.lengths.push((bytes.len() / itemsize) as i32);
+        for &size in sizes {
+            self.bin_bytes += size as u64;
+            self.tokens += (size / itemsize) as u64;
+            self.lengths.push((size / itemsize) as i32);
         }
         self.document_indices.push(self.lengths.len() as i64);
-        if self.chunk.len() >= CHUNK_BYTES {
-            self.write_chunk()?;
-        }
-        if self.bin_bytes - self.written_back >= WRITEBACK_BYTES {
-            self.start_writeback()?;
-        }
         Ok(())
     }
 
-    /// Writes the gathered bytes, for the hashing thread to read.
-    fn write_chunk(&mut self) -> Result<(), Error> {
+    /// Writes the indexed documents' next bytes, for the hashing thread to
+    /// read.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
         self.bin
-            .write_all(&self.chunk)
+            .write_all(bytes)
             .map_err(io_error(&self.bin_path))?;
-        self.chunk.clear();
-        self.hasher.written(self.bin_bytes);
+        self.written += bytes.len() as u64;
+        self.hasher.written(self.written);
+        if self.written - self.written_back >= WRITEBACK_BYTES {
+            self.start_writeback();
+        }
         Ok(())
     }
 
     /// Starts writing what the shard has so far to disk without waiting for
     /// it, so that the `fsync` that closes the shard has little left to do
     /// (200 MB shards: 38-56 ms at each close before, 2-4 ms after).
-    fn start_writeback(&mut self) -> Result<(), Error> {
-        self.write_chunk()?;
+    fn start_writeback(&mut self) {
         #[cfg(target_os = "linux")]
         {
             use std::os::fd::AsRawFd;
-            let length = self.bin_bytes - self.written_back;
+            let length = self.written - self.written_back;
             // SAFETY: a plain system call on an open descriptor; it only
             // starts writeback of a range of the file.
             unsafe {
@@ -187,15 +185,13 @@ impl ShardWriter {
                 );
             }
         }
-        self.written_back = self.bin_bytes;
-        Ok(())
+        self.written_back = self.written;
     }
 
-    /// Writes the last bytes; the hashing goes on.
-    fn close(&mut self) -> Result<(), Error> {
-        self.write_chunk()?;
+    /// Ends the shard, every indexed byte written; the hashing goes on.
+    fn close(&mut self) {
+        debug_assert_eq!(self.written, self.bin_bytes);
         self.hasher.close();
-        Ok(())
     }
 
     /// Publishes the closed `.bin` once hashed, then the index.
@@ -412,38 +408,53 @@ impl ShardSet {
             && matches(&idx, None, &record.idx_sha256)
     }
 
-    /// Adds one input document's sequences, in the shards' dtype with the
-    /// end token already after the last ([`super::shard_bytes`]). A document
-    /// without tokens is counted but not written, as Megatron skips them.
-    pub fn add_document(&mut self, sequences: &[&[u8]]) -> Result<(), Error> {
-        self.input_documents += 1;
-        if sequences.iter().all(|s| s.is_empty()) {
-            self.empty_documents += 1;
-            return Ok(());
+    /// Adds a batch of input documents, in the shards' dtype with each end
+    /// token already after the last sequence. A document without tokens is
+    /// counted but not written, as Megatron skips them.
+    pub fn add_batch(&mut self, batch: &ShardBytes) -> Result<(), Error> {
+        // The batch's bytes from `unwritten` to `indexed` belong to the
+        // current shard's indexed documents and are written in one piece.
+        let (mut unwritten, mut indexed) = (0, 0);
+        let mut sizes = Vec::new();
+        for sequences in batch.documents() {
+            self.input_documents += 1;
+            sizes.clear();
+            sizes.extend(sequences.map(<[u8]>::len));
+            let size: usize = sizes.iter().sum();
+            if size == 0 {
+                self.empty_documents += 1;
+                continue;
+            }
+            if self.current.is_none() {
+                let number = self.finished.len() + self.closing.len();
+                let prefix = format!("{}_{number:05}", self.prefix);
+                self.current = Some(ShardWriter::create(&self.dir, prefix, self.dtype)?);
+            }
+            let shard = self.current.as_mut().expect("just created");
+            shard.index_document(&sizes)?;
+            indexed += size;
+            if shard.bin_bytes >= self.shard_bytes {
+                shard.write(&batch.bytes[unwritten..indexed])?;
+                unwritten = indexed;
+                self.close_shard();
+            }
+            self.publish_hashed(false)?;
         }
-        if self.current.is_none() {
-            let number = self.finished.len() + self.closing.len();
-            let prefix = format!("{}_{number:05}", self.prefix);
-            self.current = Some(ShardWriter::create(&self.dir, prefix, self.dtype)?);
+        match self.current.as_mut() {
+            Some(shard) => shard.write(&batch.bytes[unwritten..indexed]),
+            None => Ok(()),
         }
-        let shard = self.current.as_mut().expect("just created");
-        shard.add_document(sequences)?;
-        if shard.bin_bytes >= self.shard_bytes {
-            self.close_shard()?;
-        }
-        self.publish_hashed(false)
     }
 
-    fn close_shard(&mut self) -> Result<(), Error> {
+    fn close_shard(&mut self) {
         if let Some(mut shard) = self.current.take() {
-            shard.close()?;
+            shard.close();
             self.closing.push_back(Closed {
                 shard,
                 input_documents: self.input_documents,
                 empty_documents: self.empty_documents,
             });
         }
-        Ok(())
     }
 
     /// Publishes closed shards in order, each with a manifest that lists it:
@@ -485,7 +496,7 @@ impl ShardSet {
 
     /// Closes the last shard and marks the run complete.
     pub fn finish(mut self) -> Result<Vec<ShardRecord>, Error> {
-        self.close_shard()?;
+        self.close_shard();
         self.publish_hashed(true)?;
         self.write_manifest(self.empty_documents, true)?;
         Ok(std::mem::take(&mut self.finished))
@@ -539,6 +550,24 @@ mod tests {
         dir
     }
 
+    /// Documents as batches of up to `per_batch`, each document one sequence.
+    fn batches(documents: &[Vec<u8>], per_batch: usize) -> Vec<ShardBytes> {
+        documents
+            .chunks(per_batch)
+            .map(|batch| ShardBytes {
+                bytes: batch.concat(),
+                sequence_ends: batch
+                    .iter()
+                    .scan(0, |end, document| {
+                        *end += document.len();
+                        Some(*end)
+                    })
+                    .collect(),
+                sequences_per_document: vec![1; batch.len()],
+            })
+            .collect()
+    }
+
     /// Documents of one sequence each, some empty, as uint16 bytes.
     fn documents(count: usize) -> Vec<Vec<u8>> {
         let mut next = random_stream(7);
@@ -568,8 +597,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(skip, 0);
-        for document in &documents {
-            set.add_document(&[document]).unwrap();
+        // Batches that close several shards, and batches inside one.
+        for batch in batches(&documents[..2_000], 250)
+            .iter()
+            .chain(&batches(&documents[2_000..], 3))
+        {
+            set.add_batch(batch).unwrap();
         }
         let records = set.finish().unwrap();
         assert!(records.len() > 50, "{} shards", records.len());
@@ -611,8 +644,8 @@ mod tests {
             ExistingShards::Refuse,
         )
         .unwrap();
-        for document in &documents[..1_500] {
-            set.add_document(&[document]).unwrap();
+        for batch in batches(&documents[..1_500], 100) {
+            set.add_batch(&batch).unwrap();
         }
         drop(set); // stopped: closed shards still hashing are abandoned
         let partial = std::fs::read_dir(&dir)
@@ -631,8 +664,8 @@ mod tests {
         )
         .unwrap();
         assert!(skip > 0 && skip < 1_500, "resumed after {skip} documents");
-        for document in &documents[skip as usize..] {
-            set.add_document(&[document]).unwrap();
+        for batch in batches(&documents[skip as usize..], 7) {
+            set.add_batch(&batch).unwrap();
         }
         let records = set.finish().unwrap();
         let all: Vec<u8> = records
