@@ -144,7 +144,10 @@ fn read_exact_at(file: &File, buffer: &mut [u8], offset: u64) -> std::io::Result
         while !buffer.is_empty() {
             match std::os::windows::fs::FileExt::seek_read(file, buffer, offset)? {
                 0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-                n => (buffer, offset) = (&mut buffer[n..], offset + n as u64),
+                n => {
+                    buffer = &mut std::mem::take(&mut buffer)[n..];
+                    offset += n as u64;
+                }
             }
         }
         Ok(())
