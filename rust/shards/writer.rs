@@ -583,19 +583,23 @@ mod tests {
             .collect()
     }
 
+    /// A shard set whose shards close after 4,000 bytes.
+    fn open_small_shards(dir: &Path, existing: ExistingShards) -> (ShardSet, u64) {
+        ShardSet::open(dir, "t", TokenDtype::U16, 4_000, Map::new(), existing).unwrap()
+    }
+
+    fn partial_files(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|entry| is_partial(&entry.as_ref().unwrap().path()))
+            .count()
+    }
+
     #[test]
     fn shards_hashed_behind_the_writer_are_published_whole_and_in_order() {
         let dir = scratch_dir("order");
         let documents = documents(3_000);
-        let (mut set, skip) = ShardSet::open(
-            &dir,
-            "t",
-            TokenDtype::U16,
-            4_000,
-            Map::new(),
-            ExistingShards::Refuse,
-        )
-        .unwrap();
+        let (mut set, skip) = open_small_shards(&dir, ExistingShards::Refuse);
         assert_eq!(skip, 0);
         // Batches that close several shards, and batches inside one.
         for batch in batches(&documents[..2_000], 250)
@@ -623,10 +627,7 @@ mod tests {
         assert_eq!(manifest["empty_documents"], empty);
         assert_eq!(manifest["shards"].as_array().unwrap().len(), records.len());
         assert_eq!(manifest["complete"], true);
-        let leftovers = std::fs::read_dir(&dir)
-            .unwrap()
-            .filter(|entry| is_partial(&entry.as_ref().unwrap().path()))
-            .count();
+        let leftovers = partial_files(&dir);
         assert_eq!(leftovers, 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -635,34 +636,15 @@ mod tests {
     fn a_run_stopped_while_shards_hash_resumes_after_its_published_ones() {
         let dir = scratch_dir("stopped");
         let documents = documents(2_000);
-        let (mut set, _) = ShardSet::open(
-            &dir,
-            "t",
-            TokenDtype::U16,
-            4_000,
-            Map::new(),
-            ExistingShards::Refuse,
-        )
-        .unwrap();
+        let (mut set, _) = open_small_shards(&dir, ExistingShards::Refuse);
         for batch in batches(&documents[..1_500], 100) {
             set.add_batch(&batch).unwrap();
         }
         drop(set); // stopped: closed shards still hashing are abandoned
-        let partial = std::fs::read_dir(&dir)
-            .unwrap()
-            .filter(|entry| is_partial(&entry.as_ref().unwrap().path()))
-            .count();
+        let partial = partial_files(&dir);
         assert_eq!(partial, 0, "abandoned shards leave no .partial files");
 
-        let (mut set, skip) = ShardSet::open(
-            &dir,
-            "t",
-            TokenDtype::U16,
-            4_000,
-            Map::new(),
-            ExistingShards::Resume,
-        )
-        .unwrap();
+        let (mut set, skip) = open_small_shards(&dir, ExistingShards::Resume);
         assert!(skip > 0 && skip < 1_500, "resumed after {skip} documents");
         for batch in batches(&documents[skip as usize..], 7) {
             set.add_batch(&batch).unwrap();
