@@ -1,9 +1,9 @@
 //! An encoded batch as the shards store it: every id in the shards' dtype,
 //! each document's end token after its last sequence. The conversion runs on
 //! all threads before the batch reaches the writer, whose one thread then
-//! only copies bytes into the file: on one thread it kept up with 6.6x
-//! (Korean) to 11.3x (English) one core's encoding, too few for 16 cores
-//! (`benches/shard_stages.rs`).
+//! only copies bytes into the file. On one thread the conversion kept up
+//! with 11-18x one core's encoding of English but 6-7x of Korean
+//! (`benches/shard_stages.rs`): too little for 16 cores.
 
 use super::format::TokenDtype;
 use crate::error::Error;

@@ -1,9 +1,11 @@
 //! Writing shard pairs safely: each shard is written under `.partial` names
 //! and published (flushed to disk, renamed, directory flushed) only when
 //! complete, and `manifest.json` is published whole after every finished
-//! shard. A run stopped at any point (a full disk, a crash, a power loss)
-//! can be resumed after its last shard that the manifest lists and whose
-//! checksums still match.
+//! shard. A closed shard is published once its checksum is ready, while
+//! the next is written (`hasher`), and shards are published in order. A run
+//! stopped at any point (a full disk, a crash, a power loss) can be resumed
+//! after its last shard that the manifest lists and whose checksums still
+//! match.
 
 use super::format::{write_index, TokenDtype};
 use super::hasher::BackgroundSha256;
