@@ -4,6 +4,7 @@
 //! caps the command.
 //!
 //!     cargo bench --bench shard_stages -- /tmp/en.jsonl --out /tmp/stages
+//!     cargo bench --bench shard_stages -- /tmp/ko.jsonl --threads 1,2,4,8,16
 //!
 //! The text is read, encoded and written once per repeat, each stage alone
 //! and timed on its own (best of `--repeats`): reading one plain JSONL file
@@ -13,12 +14,16 @@
 //! as the command runs it (a shard set in `--out`, on the disk users write
 //! to, hashed on its own thread, closed and flushed), in wall time and in the
 //! writer thread's own CPU time; SHA-256 of the shard's bytes alone. The
-//! shards written are checked to hold every id. Linux only (thread CPU time).
+//! shards written are checked to hold every id. Then the whole command
+//! (`encode_to_shards`, as `bbpe encode -o --append-eos` runs it, without
+//! Python) at each of `--threads` up to the CPUs available, against one
+//! thread. Linux only (thread CPU time).
 
 use bbpe::corpus::{read_documents_with, ReadOptions, Reading};
 use bbpe::encode::batch::encode_flat;
 use bbpe::formats::gpt2;
 use bbpe::shards::format::TokenDtype;
+use bbpe::shards::pipeline::{encode_to_shards, ShardSettings};
 use bbpe::shards::shard_bytes::{self, ShardBytes};
 use bbpe::shards::writer::{ExistingShards, ShardSet};
 use bbpe::{Encoder, Pretokenizer, Specials};
@@ -136,6 +141,33 @@ fn thread_cpu_seconds() -> f64 {
     now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9
 }
 
+/// The whole pipeline, as `bbpe encode FILE -o DIR --append-eos` runs it, on
+/// `threads` threads: MB of text a second.
+fn whole_command(encoder: &Encoder, file: &Path, dir: &Path, threads: usize) -> f64 {
+    let settings = ShardSettings {
+        prefix: "data".into(),
+        shard_bytes: 1 << 30,
+        split_sentences: false,
+        append_eos: true,
+        threads,
+        existing: ExistingShards::Overwrite,
+        part: None,
+    };
+    let start = Instant::now();
+    let files = [file.to_path_buf()];
+    let summary = encode_to_shards(
+        encoder,
+        "gpt2",
+        &files,
+        &ReadOptions::default(),
+        dir,
+        &settings,
+        &mut |_| true,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    summary.text_bytes as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
 fn best_of(repeats: usize, mut stage: impl FnMut()) -> f64 {
     (0..repeats)
         .map(|_| {
@@ -151,18 +183,27 @@ fn main() {
     let mut out = std::env::temp_dir().join("bbpe-shard-stages");
     let mut repeats = 3;
     let mut shard_mb = 1024;
+    let mut threads = vec![1, 2];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--out" => out = PathBuf::from(args.next().expect("--out DIR")),
             "--repeats" => repeats = args.next().and_then(|n| n.parse().ok()).expect("a number"),
+            "--threads" => {
+                let list = args.next().expect("--threads 1,2,4");
+                threads = list
+                    .split(',')
+                    .map(|n| n.parse().expect("a number"))
+                    .collect();
+            }
             "--shard-mb" => shard_mb = args.next().and_then(|n| n.parse().ok()).expect("a number"),
             "--bench" => {} // what `cargo bench` adds
             _ => file = Some(PathBuf::from(arg)),
         }
     }
-    let file =
-        file.expect("usage: shard_stages FILE.jsonl [--out DIR] [--repeats N] [--shard-mb N]");
+    let file = file.expect(
+        "usage: shard_stages FILE.jsonl [--out DIR] [--repeats N] [--shard-mb N] [--threads 1,2,4]",
+    );
     let encoder = gpt2_encoder();
     let eos = encoder
         .vocab()
@@ -224,5 +265,32 @@ fn main() {
             tokens as f64 / seconds / 1e6,
             encoding / seconds
         );
+    }
+
+    // The whole command at each thread count the machine has room for.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (mut run, skipped): (Vec<usize>, Vec<usize>) = threads.iter().partition(|&&n| n <= cores);
+    if run.first() != Some(&1) {
+        run.insert(0, 1); // what the others are compared with
+    }
+    println!();
+    println!("whole command (encode -o --append-eos, 1 GB shards), best of {repeats}");
+    println!("| threads | MB/s of text | x one thread | per thread |");
+    println!("| ---: | ---: | ---: | ---: |");
+    let mut one = None;
+    for n in run {
+        let speed = (0..repeats)
+            .map(|_| whole_command(&encoder, &file, &out, n))
+            .fold(0.0, f64::max);
+        let base = *one.get_or_insert(speed);
+        let ratio = speed / base;
+        println!(
+            "| {n} | {speed:.0} | {ratio:.2}x | {:.2} |",
+            ratio / n as f64
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    if !skipped.is_empty() {
+        println!("skipped thread counts above the {cores} CPUs available: {skipped:?}");
     }
 }
