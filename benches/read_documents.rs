@@ -8,6 +8,8 @@
 //! after the first), and every way must give the same documents: their
 //! count, bytes and a hash over them are compared with one thread's.
 
+mod support;
+
 use bbpe::corpus::{read_documents_with, ReadOptions, Reading};
 use std::hash::Hasher;
 use std::path::PathBuf;
@@ -49,14 +51,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--threads" => {
-                let list = args.next().expect("--threads 1,2,4");
-                threads = list
-                    .split(',')
-                    .map(|n| n.parse().expect("a number"))
-                    .collect();
-            }
-            "--repeats" => repeats = args.next().and_then(|n| n.parse().ok()).expect("a number"),
+            "--threads" => threads = support::numbers(args.next(), "--threads"),
+            "--repeats" => repeats = support::number(args.next(), "--repeats"),
             "--bench" => {} // what `cargo bench` adds
             _ => files.push(PathBuf::from(arg)),
         }

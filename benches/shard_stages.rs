@@ -19,6 +19,8 @@
 //! Python) at each of `--threads` up to the CPUs available, against one
 //! thread. Linux only (thread CPU time).
 
+mod support;
+
 use bbpe::corpus::{read_documents_with, ReadOptions, Reading};
 use bbpe::encode::batch::encode_flat;
 use bbpe::formats::gpt2;
@@ -188,15 +190,9 @@ fn main() {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--out" => out = PathBuf::from(args.next().expect("--out DIR")),
-            "--repeats" => repeats = args.next().and_then(|n| n.parse().ok()).expect("a number"),
-            "--threads" => {
-                let list = args.next().expect("--threads 1,2,4");
-                threads = list
-                    .split(',')
-                    .map(|n| n.parse().expect("a number"))
-                    .collect();
-            }
-            "--shard-mb" => shard_mb = args.next().and_then(|n| n.parse().ok()).expect("a number"),
+            "--repeats" => repeats = support::number(args.next(), "--repeats"),
+            "--threads" => threads = support::numbers(args.next(), "--threads"),
+            "--shard-mb" => shard_mb = support::number(args.next(), "--shard-mb") as u64,
             "--bench" => {} // what `cargo bench` adds
             _ => file = Some(PathBuf::from(arg)),
         }
