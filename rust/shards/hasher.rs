@@ -10,7 +10,7 @@
 use crate::error::Error;
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
@@ -67,7 +67,7 @@ impl BackgroundSha256 {
         let theirs = shared.clone();
         let thread = thread::Builder::new()
             .name("bbpe-sha256".into())
-            .spawn(move || hash_as_written(&file, &theirs, PathBuf::from(shown)))
+            .spawn(move || hash_as_written(&file, &theirs, &shown))
             .map_err(|e| Error::Invalid(format!("cannot start the hashing thread: {e}")))?;
         Ok(BackgroundSha256 {
             shared,
@@ -111,7 +111,7 @@ impl Drop for BackgroundSha256 {
     }
 }
 
-fn hash_as_written(file: &File, shared: &Shared, path: PathBuf) -> Result<[u8; 32], Error> {
+fn hash_as_written(file: &File, shared: &Shared, shown: &str) -> Result<[u8; 32], Error> {
     let mut hasher = Sha256::new();
     let mut piece = vec![0; PIECE_BYTES];
     let mut hashed = 0u64;
@@ -121,8 +121,7 @@ fn hash_as_written(file: &File, shared: &Shared, path: PathBuf) -> Result<[u8; 3
         };
         while hashed < written {
             let length = (written - hashed).min(PIECE_BYTES as u64) as usize;
-            read_exact_at(file, &mut piece[..length], hashed)
-                .map_err(|e| Error::io(&path.display().to_string(), e))?;
+            read_exact_at(file, &mut piece[..length], hashed).map_err(|e| Error::io(shown, e))?;
             hasher.update(&piece[..length]);
             hashed += length as u64;
         }

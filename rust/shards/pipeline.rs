@@ -441,13 +441,13 @@ fn encode_batch(
     let (pieces, sequences_per_document) = if settings.split_sentences {
         // On all threads: cutting runs the pre-tokenizer over the text, and
         // on the calling thread alone it took as long as encoding on two.
-        let per_document: Vec<Vec<&str>> = threads::pool(settings.threads)?.install(|| {
+        let per_document: Vec<Vec<&str>> = threads::run_with_threads(settings.threads, || {
             documents
                 .par_iter()
                 .with_min_len(64)
                 .map(|&document| sentence_pieces(encoder.pretokenizer(), document))
                 .collect::<Result<_, _>>()
-        })?;
+        })??;
         let counts = per_document
             .iter()
             .map(|pieces| pieces.len() as u32)

@@ -58,9 +58,6 @@ pub fn convert(
             dtype.name()
         ))
     };
-    if let Some(eos) = eos.filter(|&eos| eos > dtype.max_id()) {
-        return Err(too_large(eos));
-    }
     // Where each document's ids and bytes start and end, and where each
     // sequence's bytes end: one pass over the sequences.
     let mut documents = Vec::with_capacity(sequences_per_document.len());
@@ -119,7 +116,7 @@ pub fn convert(
     if tasks.len() == 1 {
         tasks.into_iter().try_for_each(convert_task)?;
     } else {
-        threads::pool(threads)?.install(|| tasks.into_par_iter().try_for_each(convert_task))?;
+        threads::run_with_threads(threads, || tasks.into_par_iter().try_for_each(convert_task))??;
     }
     Ok(ShardBytes {
         bytes,

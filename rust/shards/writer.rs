@@ -98,7 +98,6 @@ struct ShardWriter {
     bin_bytes: u64,
     lengths: Vec<i32>,
     document_indices: Vec<i64>,
-    tokens: u64,
     /// Bytes written so far.
     written: u64,
     /// Bytes of the `.bin` handed to the kernel's writeback so far.
@@ -126,7 +125,6 @@ impl ShardWriter {
             bin_bytes: 0,
             lengths: Vec::new(),
             document_indices: vec![0],
-            tokens: 0,
             written: 0,
             written_back: 0,
         })
@@ -147,7 +145,6 @@ impl ShardWriter {
         }
         for &size in sizes {
             self.bin_bytes += size as u64;
-            self.tokens += (size / itemsize) as u64;
             self.lengths.push((size / itemsize) as i32);
         }
         self.document_indices.push(self.lengths.len() as i64);
@@ -211,7 +208,7 @@ impl ShardWriter {
             prefix: self.prefix,
             documents: self.document_indices.len() as u64 - 1,
             sequences: self.lengths.len() as u64,
-            tokens: self.tokens,
+            tokens: self.bin_bytes / self.dtype.itemsize() as u64,
             bin_bytes: self.bin_bytes,
             bin_sha256,
             idx_sha256: hex::encode(Sha256::digest(&idx)),
