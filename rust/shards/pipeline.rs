@@ -320,7 +320,12 @@ fn run(
                     return Ok(None);
                 };
                 for batch in converted {
-                    shards.add_batch(&batch)?;
+                    if let Err(error) = shards.add_batch(&batch) {
+                        // The failure is the error to report; what was whole
+                        // before it is kept if it can be.
+                        let _ = shards.publish_closed();
+                        return Err(error);
+                    }
                     // The encoder may have stopped; then the buffer is just dropped.
                     let _ = bytes_sender.try_send(batch.bytes);
                 }
@@ -378,7 +383,12 @@ fn run(
         // A writer failure (a full disk) explains everything after it; a
         // reader failure (a bad line) explains the end of the input; a stop
         // or an encoding error is reported as itself.
-        let shards = shards?;
+        let mut shards = shards?;
+        if let (Some(shards), true) = (shards.as_mut(), read_stats.is_err() || outcome.is_err()) {
+            // Stopped early: the shards closed so far are kept, so a resumed
+            // run starts after them. The stop itself is the error reported.
+            let _ = shards.publish_closed();
+        }
         let (read_stats, resumed_text_bytes) = match read_stats {
             Ok(read) => read,
             Err(e) => return Err(outcome.err().unwrap_or(e)),

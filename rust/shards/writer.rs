@@ -493,6 +493,14 @@ impl ShardSet {
         write_durably(&self.dir.join(MANIFEST), text.as_bytes())
     }
 
+    /// Publishes every closed shard, waiting for the checksums still being
+    /// taken, for a run that stops before its end (a full disk, a bad line,
+    /// Ctrl-C): what was whole is kept, and a resumed run starts after it.
+    /// The shard being written is left unfinished (and removed on drop).
+    pub fn publish_closed(&mut self) -> Result<(), Error> {
+        self.publish_hashed(true)
+    }
+
     /// Closes the last shard and marks the run complete.
     pub fn finish(mut self) -> Result<Vec<ShardRecord>, Error> {
         self.close_shard();
@@ -628,6 +636,29 @@ mod tests {
         assert_eq!(manifest["complete"], true);
         let leftovers = partial_files(&dir);
         assert_eq!(leftovers, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_stopped_run_publishes_the_shards_it_closed() {
+        let dir = scratch_dir("kept");
+        let documents = documents(2_000);
+        let (mut set, _) = open_small_shards(&dir, ExistingShards::Refuse);
+        for batch in batches(&documents[..1_500], 100) {
+            set.add_batch(&batch).unwrap();
+        }
+        let closed = set.finished.len() + set.closing.len();
+        assert!(closed > 10, "{closed} shards closed");
+        set.publish_closed().unwrap();
+        assert!(set.closing.is_empty());
+        let through = set.finished.last().unwrap().input_documents;
+        drop(set);
+        let manifest: Value =
+            serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).unwrap()).unwrap();
+        assert_eq!(manifest["shards"].as_array().unwrap().len(), closed);
+        assert_eq!(partial_files(&dir), 0);
+        let (_, skip) = open_small_shards(&dir, ExistingShards::Resume);
+        assert_eq!(skip, through);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
