@@ -15,7 +15,6 @@ use crate::error::Error;
 use crate::pretokenize::Pretokenizer;
 use crate::system::threads;
 use crate::vocab::{Vocab, END_OF_DOCUMENT_TOKENS};
-use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -451,12 +450,16 @@ fn encode_batch(
     let (pieces, sequences_per_document) = if settings.split_sentences {
         // On all threads: cutting runs the pre-tokenizer over the text, and
         // on the calling thread alone it took as long as encoding on two.
-        let per_document: Vec<Vec<&str>> = threads::run_with_threads(settings.threads, || {
-            documents
-                .par_iter()
-                .with_min_len(64)
-                .map(|&document| sentence_pieces(encoder.pretokenizer(), document))
-                .collect::<Result<_, _>>()
+        let mut per_document = vec![Vec::new(); documents.len()];
+        let tasks = documents
+            .chunks(64)
+            .zip(per_document.chunks_mut(64))
+            .collect();
+        threads::share_tasks(settings.threads, tasks, |(documents, pieces)| {
+            for (document, pieces) in documents.iter().zip(pieces) {
+                *pieces = sentence_pieces(encoder.pretokenizer(), document)?;
+            }
+            Ok::<_, Error>(())
         })??;
         let counts = per_document
             .iter()

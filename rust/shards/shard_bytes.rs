@@ -8,7 +8,6 @@
 use super::format::TokenDtype;
 use crate::error::Error;
 use crate::system::threads;
-use rayon::prelude::*;
 
 /// Ids converted per task: large enough that a task's overhead is lost in
 /// it, small enough that the threads share a batch evenly.
@@ -113,11 +112,7 @@ pub fn convert(
         }
         Ok(())
     };
-    if tasks.len() == 1 {
-        tasks.into_iter().try_for_each(convert_task)?;
-    } else {
-        threads::run_with_threads(threads, || tasks.into_par_iter().try_for_each(convert_task))??;
-    }
+    threads::share_tasks(threads, tasks, convert_task)??;
     Ok(ShardBytes {
         bytes,
         sequence_ends,

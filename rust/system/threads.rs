@@ -94,6 +94,56 @@ pub fn run_with_threads<T: Send>(
     catch_panic(|| pool.install(job))
 }
 
+/// Runs `work` on each of `tasks` on `threads` threads (0 = all cores): the
+/// caller and the pool of the others that batch encoding uses, so a pipeline
+/// that alternates encoding a batch and converting it keeps one set of
+/// threads (a pool of `threads` for the conversion kept 2n - 1 threads for
+/// n cores). Tasks are taken in order; after an error no more are taken, and
+/// the first is returned. A panic in any task is an error, as elsewhere.
+pub fn share_tasks<T: Send, E: Send>(
+    threads: usize,
+    tasks: Vec<T>,
+    work: impl Fn(T) -> Result<(), E> + Sync,
+) -> Result<Result<(), E>, Error> {
+    let pool_size = resolve(threads)? - 1;
+    let helpers = pool_size.min(tasks.len().saturating_sub(1));
+    let queue = Mutex::new(tasks.into_iter());
+    let failed = Mutex::new(None);
+    let take_tasks = || loop {
+        if failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+        {
+            return;
+        }
+        let Some(task) = queue.lock().unwrap_or_else(PoisonError::into_inner).next() else {
+            return;
+        };
+        if let Err(error) = work(task) {
+            failed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert(error);
+        }
+    };
+    if helpers == 0 {
+        catch_panic(take_tasks)?;
+    } else {
+        let pool = pool(pool_size)?;
+        catch_panic(|| {
+            pool.in_place_scope(|scope| {
+                for _ in 0..helpers {
+                    scope.spawn(|_| take_tasks());
+                }
+                take_tasks();
+            })
+        })?;
+    }
+    let failed = failed.into_inner().unwrap_or_else(PoisonError::into_inner);
+    Ok(failed.map_or(Ok(()), Err))
+}
+
 /// `job`'s result, or the panic it raised as [`Error::Internal`].
 pub fn catch_panic<T>(job: impl FnOnce() -> T) -> Result<T, Error> {
     catch_unwind(AssertUnwindSafe(job)).map_err(|payload| panicked("a worker", payload))
@@ -167,6 +217,53 @@ mod tests {
         })
         .unwrap_err();
         assert!(matches!(error, Error::Internal(_)), "{error}");
+        assert!(error.to_string().contains("injected at 77"), "{error}");
+    }
+
+    #[test]
+    fn shared_tasks_each_run_once_on_the_caller_and_the_encoding_pool() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        for threads in [1, 2, 3] {
+            let runs: Vec<AtomicUsize> = (0..50).map(|_| AtomicUsize::new(0)).collect();
+            let caller = std::thread::current().id();
+            let on_caller = AtomicUsize::new(0);
+            let outcome = share_tasks(threads, (0..50).collect(), |i: usize| -> Result<(), ()> {
+                runs[i].fetch_add(1, Ordering::Relaxed);
+                if std::thread::current().id() == caller {
+                    on_caller.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    // Helpers are the encoding pool's threads: `threads` - 1 of them.
+                    assert_eq!(rayon::current_num_threads(), threads - 1);
+                }
+                Ok(())
+            });
+            assert_eq!(outcome.unwrap(), Ok(()));
+            assert!(runs.iter().all(|n| n.load(Ordering::Relaxed) == 1));
+            if threads == 1 {
+                assert_eq!(on_caller.load(Ordering::Relaxed), 50);
+            }
+        }
+    }
+
+    #[test]
+    fn a_failed_shared_task_stops_the_rest_and_a_panic_is_an_error() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let ran = AtomicUsize::new(0);
+        let outcome = share_tasks(1, (0..100).collect(), |i: u32| {
+            ran.fetch_add(1, Ordering::Relaxed);
+            if i == 10 {
+                Err(format!("task {i} failed"))
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(outcome.unwrap(), Err("task 10 failed".to_string()));
+        assert_eq!(ran.load(Ordering::Relaxed), 11);
+        let error = share_tasks(2, (0..100).collect(), |i: u32| -> Result<(), ()> {
+            assert!(i != 77, "injected at {i}");
+            Ok(())
+        })
+        .unwrap_err();
         assert!(error.to_string().contains("injected at 77"), "{error}");
     }
 }
