@@ -23,27 +23,17 @@ mod support;
 
 use bbpe::corpus::{read_documents_with, ReadOptions, Reading};
 use bbpe::encode::batch::encode_flat;
-use bbpe::formats::gpt2;
 use bbpe::shards::format::TokenDtype;
 use bbpe::shards::pipeline::{encode_to_shards, ShardSettings};
 use bbpe::shards::shard_bytes::{self, ShardBytes};
 use bbpe::shards::writer::{ExistingShards, ShardSet};
-use bbpe::{Encoder, Pretokenizer, Specials};
+use bbpe::{Encoder, Specials};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Documents per batch: as the command's reader gathers them.
 const BATCH_BYTES: usize = 8 << 20;
-
-fn gpt2_encoder() -> Encoder {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/bbpe/vocabularies/gpt2");
-    let loaded = gpt2::load(&dir.join("vocab.json"), &dir.join("merges.txt"), None)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let pretokenizer =
-        Pretokenizer::from_pattern(&loaded.pattern).unwrap_or_else(|e| panic!("{e}"));
-    Encoder::new(loaded.vocab, pretokenizer, loaded.add_prefix_space)
-}
 
 fn read_batches(file: &Path) -> Vec<Vec<String>> {
     let mut batches = vec![Vec::new()];
@@ -200,7 +190,7 @@ fn main() {
     let file = file.expect(
         "usage: shard_stages FILE.jsonl [--out DIR] [--repeats N] [--shard-mb N] [--threads 1,2,4]",
     );
-    let encoder = gpt2_encoder();
+    let encoder = support::gpt2_encoder();
     let eos = encoder
         .vocab()
         .end_of_document_id()
