@@ -112,6 +112,7 @@ fn write(dir: &Path, converted: &[ShardBytes], shard_bytes: u64) -> u64 {
         shard_bytes,
         Default::default(),
         ExistingShards::Overwrite,
+        1,
     )
     .unwrap_or_else(|e| panic!("{e}"));
     for batch in converted {

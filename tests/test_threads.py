@@ -72,3 +72,24 @@ print(json.dumps(sorted(name for name in names if not name.startswith("bbpe-")))
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert len(json.loads(result.stdout)) == 1, result.stdout  # the interpreter's main thread
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/task")
+def test_writing_shards_keeps_one_pool(tmp_path):
+    # Encoding runs on the caller and a pool of threads - 1; converting,
+    # cutting sentences and checking the shards a resumed run keeps use the
+    # same threads, not a pool of their own.
+    script = f"""
+import json, os, re
+from bbpe import shards
+from bbpe.sample import sample_path
+for resume in (False, True):
+    shards.write(sample_path(), {str(tmp_path)!r}, "roberta-base", shard_size="100KB",
+                 threads=3, resume=resume, split_sentences=True)
+names = [open(f"/proc/self/task/{{t}}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+print(json.dumps(sorted(name for name in names if re.fullmatch(r"bbpe-[0-9]+", name))))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert json.loads(result.stdout) == ["bbpe-0", "bbpe-1"], result.stdout

@@ -138,17 +138,15 @@ pub fn encode_to_shards(
     let eos = end_of_document(encoder.vocab(), settings)?;
     let header = manifest_header(encoder, tokenizer, files, read, settings, eos);
     let dtype = TokenDtype::for_vocab_size(encoder.vocab().size());
-    // Resuming verifies the finished shards' checksums on the pool.
-    let (shards, skip) = threads::run_with_threads(settings.threads, || {
-        ShardSet::open(
-            dir,
-            &settings.prefix,
-            dtype,
-            settings.shard_bytes,
-            header,
-            settings.existing,
-        )
-    })??;
+    let (shards, skip) = ShardSet::open(
+        dir,
+        &settings.prefix,
+        dtype,
+        settings.shard_bytes,
+        header,
+        settings.existing,
+        settings.threads,
+    )?;
     let shards = Some((shards, eos));
     run(encoder, files, read, settings, shards, skip, progress)
 }
