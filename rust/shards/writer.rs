@@ -393,9 +393,8 @@ impl ShardSet {
         let tasks = listed.iter().zip(whole.iter_mut()).collect();
         threads::share_tasks(threads, tasks, |(record, whole)| {
             *whole = self.is_whole(record);
-            Ok::<_, std::convert::Infallible>(())
-        })?
-        .unwrap_or_else(|never| match never {});
+            Ok::<_, Error>(())
+        })??;
         let count = whole.iter().take_while(|&&w| w).count();
         self.finished = listed;
         self.finished.truncate(count);
@@ -607,6 +606,20 @@ mod tests {
         ShardSet::open(dir, "t", TokenDtype::U16, 4_000, Map::new(), existing, 2).unwrap()
     }
 
+    /// A new shard set given the first 1,500 `documents`, in batches of 100,
+    /// and no more: a run stopped there.
+    fn stopped_after_1500(dir: &Path, documents: &[Vec<u8>]) -> ShardSet {
+        let (mut set, _) = open_small_shards(dir, ExistingShards::Refuse);
+        for batch in batches(&documents[..1_500], 100) {
+            set.add_batch(&batch).unwrap();
+        }
+        set
+    }
+
+    fn read_manifest(dir: &Path) -> Value {
+        serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).unwrap()).unwrap()
+    }
+
     fn partial_files(dir: &Path) -> usize {
         std::fs::read_dir(dir)
             .unwrap()
@@ -640,8 +653,7 @@ mod tests {
             all.extend(std::fs::read(bin).unwrap());
         }
         assert_eq!(all, documents.concat());
-        let manifest: Value =
-            serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).unwrap()).unwrap();
+        let manifest = read_manifest(&dir);
         let empty = documents.iter().filter(|d| d.is_empty()).count();
         assert_eq!(manifest["empty_documents"], empty);
         assert_eq!(manifest["shards"].as_array().unwrap().len(), records.len());
@@ -655,18 +667,14 @@ mod tests {
     fn a_stopped_run_publishes_the_shards_it_closed() {
         let dir = scratch_dir("kept");
         let documents = documents(2_000);
-        let (mut set, _) = open_small_shards(&dir, ExistingShards::Refuse);
-        for batch in batches(&documents[..1_500], 100) {
-            set.add_batch(&batch).unwrap();
-        }
+        let mut set = stopped_after_1500(&dir, &documents);
         let closed = set.finished.len() + set.closing.len();
         assert!(closed > 10, "{closed} shards closed");
         set.publish_closed().unwrap();
         assert!(set.closing.is_empty());
         let through = set.finished.last().unwrap().input_documents;
         drop(set);
-        let manifest: Value =
-            serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).unwrap()).unwrap();
+        let manifest = read_manifest(&dir);
         assert_eq!(manifest["shards"].as_array().unwrap().len(), closed);
         assert_eq!(partial_files(&dir), 0);
         let (_, skip) = open_small_shards(&dir, ExistingShards::Resume);
@@ -678,10 +686,7 @@ mod tests {
     fn a_run_stopped_while_shards_hash_resumes_after_its_published_ones() {
         let dir = scratch_dir("stopped");
         let documents = documents(2_000);
-        let (mut set, _) = open_small_shards(&dir, ExistingShards::Refuse);
-        for batch in batches(&documents[..1_500], 100) {
-            set.add_batch(&batch).unwrap();
-        }
+        let set = stopped_after_1500(&dir, &documents);
         drop(set); // stopped: closed shards still hashing are abandoned
         let partial = partial_files(&dir);
         assert_eq!(partial, 0, "abandoned shards leave no .partial files");
@@ -697,8 +702,7 @@ mod tests {
             .flat_map(|r| std::fs::read(dir.join(format!("{}.bin", r.prefix))).unwrap())
             .collect();
         assert_eq!(all, documents.concat());
-        let manifest: Value =
-            serde_json::from_slice(&std::fs::read(dir.join(MANIFEST)).unwrap()).unwrap();
+        let manifest = read_manifest(&dir);
         let empty = documents.iter().filter(|d| d.is_empty()).count();
         assert_eq!(manifest["empty_documents"], empty);
         std::fs::remove_dir_all(&dir).unwrap();
