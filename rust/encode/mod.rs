@@ -10,6 +10,7 @@ mod char_cuts;
 pub mod merge;
 mod part_cache;
 mod radix_heap;
+mod set_cache;
 mod whole_tokens;
 mod word_cache;
 
@@ -25,7 +26,7 @@ use merge::{HeapScratch, MergeTable};
 use part_cache::{pack_within, PartCache, MAX_PART_LEN};
 use std::sync::Mutex;
 use whole_tokens::WholeTokens;
-use word_cache::{Key, WordCache, MAX_KEY_LEN};
+use word_cache::{Key, WordCache};
 
 /// A text whose encoding panics in tests, to show where a panic goes.
 #[cfg(test)]
@@ -311,7 +312,7 @@ impl Encoder {
                 [byte] => ids.push(self.vocab.byte_id(*byte)),
                 part if part.len() <= MAX_PART_LEN => {
                     let key = pack_within(text, from, to);
-                    if !cache.parts.append_to(key, ids) {
+                    if !cache.parts.append_to(key, part_cache::hash(key), ids) {
                         self.encode_new_part(part, key, cache, ids);
                     }
                 }
@@ -329,20 +330,17 @@ impl Encoder {
     }
 
     /// Appends the ids of a short `part` not in the part cache, and keeps
-    /// them there, or in the word cache if they are too many for it.
+    /// them there if they are few enough: only a part of seven bytes none of
+    /// which merge has more, and merging it again costs six byte-pair
+    /// lookups.
     #[cold]
     fn encode_new_part(&self, part: &[u8], key: u64, cache: &mut Scratch, ids: &mut Vec<u32>) {
-        let word_key = Key::new(part);
-        if let Some(cached) = cache.words.get(&word_key) {
-            append(ids, cached);
-            return;
-        }
         self.merges
             .apply(part, &mut cache.symbols, &mut cache.ranks, &mut cache.heap);
         append(ids, &cache.symbols);
-        if !cache.parts.insert(key, &cache.symbols) {
-            cache.words.insert(&word_key, &cache.symbols);
-        }
+        cache
+            .parts
+            .insert(key, part_cache::hash(key), &cache.symbols);
     }
 
     /// Appends the ids of `piece` (two bytes or more, `key` its key): a
@@ -353,16 +351,20 @@ impl Encoder {
             ids.push(id);
             return;
         }
-        if let Some(cached) = cache.words.get(key) {
-            append(ids, cached);
+        self.encode_word(piece, key, cache, ids);
+    }
+
+    /// Appends the ids of `piece`, not a whole token: cached, else merged
+    /// and cached. Kept out of the scanner's loops, which it would crowd.
+    #[inline(never)]
+    fn encode_word(&self, piece: &[u8], key: &Key, cache: &mut Scratch, ids: &mut Vec<u32>) {
+        if cache.words.append_to(key, ids) {
             return;
         }
         self.merges
             .apply(piece, &mut cache.symbols, &mut cache.ranks, &mut cache.heap);
         append(ids, &cache.symbols);
-        if piece.len() <= MAX_KEY_LEN {
-            cache.words.insert(key, &cache.symbols);
-        }
+        cache.words.insert(key, &cache.symbols);
     }
 
     /// The ids of `text` and each id's span in characters (see [`char_spans`]).
