@@ -10,8 +10,11 @@
 //! pays for the first touch of the output's memory and the later ones show
 //! the encoder itself. To compare two builds, copy one's binary
 //! (`target/release/deps/encode_core-*`) aside and alternate the two, pinned
-//! to one core (`taskset -c 1`): on this VM the same binary's median moves
-//! by a few percent from run to run and by up to 15% from hour to hour.
+//! to one core (`taskset -c 1`), or run both at once, one on each core,
+//! swapping cores between runs, so that the VM's slow spells fall on both:
+//! on this VM the same binary's median moves by a few percent from run to
+//! run and by up to 15% from hour to hour. For smaller differences,
+//! `benches/encode_counts.py` counts instructions and cache misses instead.
 
 mod support;
 

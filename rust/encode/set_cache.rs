@@ -1,10 +1,11 @@
 //! A cache of short keys' ids, one per thread, made for lookups that mostly
 //! hit: two slots to a 64-byte set, each slot a key and its ids, so a
 //! lookup reads one cache line, found or not. A new key takes its set's
-//! newer slot and pushes the older one out; nothing is ever cleared
-//! wholesale, so the words met most often stay. The parts of non-ASCII
-//! pretokens (`part_cache`) and the short words that are not whole tokens
-//! (`word_cache`) are kept in one.
+//! first slot, the key there moves to the second and the one there is
+//! dropped: nothing is cleared wholesale, and a key stays until two newer
+//! ones land in its set. The parts of non-ASCII pretokens (`part_cache`)
+//! and the short words that are not whole tokens (`word_cache`) are kept
+//! in one.
 
 /// A packed key: its length in the low half of its top byte, so the high
 /// half is free for the count of ids; 0, a length of 0, marks a free slot.
