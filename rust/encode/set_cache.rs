@@ -9,10 +9,13 @@
 
 /// A packed key: its length in the low half of its top byte, so the high
 /// half is free for the count of ids; 0, a length of 0, marks a free slot.
-pub trait SetKey: Copy + Eq {
+///
+/// # Safety
+/// All-zero bytes must be a valid key (the free slot): a cache starts as
+/// zeroed memory.
+pub unsafe trait SetKey: Copy + Eq {
     /// Where the count of ids sits: the key's top four bits.
     const COUNT_SHIFT: u32;
-    const ZERO: Self;
 
     fn with_count(self, count: usize) -> Self;
     fn count(self) -> usize;
@@ -21,9 +24,9 @@ pub trait SetKey: Copy + Eq {
 
 macro_rules! set_key {
     ($key:ty) => {
-        impl SetKey for $key {
+        // SAFETY: an integer; zero is the free slot.
+        unsafe impl SetKey for $key {
             const COUNT_SHIFT: u32 = <$key>::BITS - 4;
-            const ZERO: Self = 0;
 
             #[inline(always)]
             fn with_count(self, count: usize) -> Self {
@@ -72,12 +75,13 @@ impl<K: SetKey, const IDS: usize, const SET_BITS: u32> Default for SetCache<K, I
                 "two slots fill a cache line"
             )
         };
-        let empty = Slot {
-            key: K::ZERO,
-            ids: [0; IDS],
-        };
+        // Zeroed memory, which the allocator takes fresh from the kernel for
+        // a large cache: pages cost nothing until a key lands in them, so a
+        // thread that meets few keys, or none, does not pay for the rest.
+        let sets = Box::<[Set<K, IDS>]>::new_zeroed_slice(1 << SET_BITS);
+        // SAFETY: every slot is zeroed: keys are free (SetKey's contract), ids 0.
         SetCache {
-            sets: vec![Set([empty; 2]); 1 << SET_BITS].into_boxed_slice(),
+            sets: unsafe { sets.assume_init() },
         }
     }
 }

@@ -3,12 +3,12 @@
 //! (Zipf), so most are found here instead of being merged again.
 //!
 //! Words of up to 15 bytes and four ids (98% of the English lookups that
-//! reach this cache) are kept in a [`SetCache`] of 1 MB, key and ids on one
-//! cache line, the older of two pushed out by a new word. Replaying 60 MB
-//! of English, it merges 397K words where a table of the same size cleared
-//! when full merged 449K; per pass, one thread, encoding took 4.5% fewer
-//! instructions and 5% fewer L1 misses (cachegrind; multilingual 3%, code
-//! 1%, Korean the same). The others, longer or of more ids, are kept in a
+//! reach this cache) are kept in a [`SetCache`], key and ids on one cache
+//! line, the older of two pushed out by a new word. Replaying 60 MB of
+//! English, a 1 MB one merges 396K words where a table of the same size
+//! cleared when full merged 449K; per pass, one thread, encoding took 4.5%
+//! fewer instructions and 5% fewer L1 misses (cachegrind; multilingual 3%,
+//! code 1%, Korean the same). The others, longer or of more ids, are kept in a
 //! hash table: a pretoken of up to 16 bytes is fully determined by its
 //! length and its bytes 0..8 and 8..16, which its entries hold inline;
 //! longer keys and multi-id values live in arenas, so nothing is allocated
@@ -20,9 +20,12 @@ use hashbrown::HashTable;
 use rustc_hash::FxHasher;
 use std::hash::Hasher;
 
-/// Up to four ids per word; 16,384 sets of two (1 MB, one core's L2 cache
-/// here) hold 32,768 words. 512 KB or 2 MB were no faster on English.
-type ShortWords = SetCache<u128, 4, 14>;
+/// Up to four ids per word; 65,536 sets of two (4 MB) hold 131,072 words
+/// and merge 289K in 60 MB of English. Against 1 MB, per pass: English 5.7%
+/// fewer instructions, 7% fewer L1 misses and 5% fewer misses of a 1 MB
+/// cache, code 1-3% fewer, Korean the same (`benches/encode_counts.py`).
+/// The memory is zeroed pages, touched only where words land.
+type ShortWords = SetCache<u128, 4, 16>;
 
 /// Bounds on the entries kept before the cache is cleared. A small table
 /// stays in the CPU's caches; a large one keeps more words but each lookup
