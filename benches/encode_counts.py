@@ -14,7 +14,9 @@ Needs valgrind. A pass of 60 MB takes about a minute under it.
 """
 
 import argparse
+import os
 import re
+import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,7 +28,10 @@ def counts(binary: str, corpus: str, mb: int, passes: int) -> tuple[int, int, in
     command = ["valgrind", "--tool=cachegrind", "--cache-sim=yes", *CACHES]
     command += ["--cachegrind-out-file=/dev/null", binary, corpus]
     command += ["--mb", str(mb), "--repeats", str(passes)]
-    report = subprocess.run(command, capture_output=True, text=True, check=True).stderr
+    done = subprocess.run(command, capture_output=True, text=True)
+    report = done.stderr
+    if done.returncode != 0:
+        raise RuntimeError(f"{binary} under cachegrind exited with {done.returncode}:\n{report}")
 
     def number(pattern: str) -> int:
         found = re.search(pattern, report)
@@ -47,6 +52,11 @@ def main() -> None:
     parser.add_argument("binaries", nargs="+", help="encode_core builds; the first is the baseline")
     parser.add_argument("--mb", type=int, default=60, help="millions of bytes of text to encode")
     args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        parser.error("valgrind is needed (its cachegrind tool does the counting); install it first")
+    for path in [args.corpus, *args.binaries]:
+        if not os.path.isfile(path):
+            parser.error(f"no such file: {path}")
     runs = [(binary, passes) for binary in args.binaries for passes in (1, 2)]
     with ThreadPoolExecutor() as pool:
         results = list(pool.map(lambda run: counts(run[0], args.corpus, args.mb, run[1]), runs))
