@@ -115,6 +115,14 @@ impl<'a> Key<'a> {
             .then_some(self.first as u128 | ((self.last | n << 56) as u128) << 64)
     }
 
+    /// The key's length and bytes in one `u64`, never `u64::MAX`, for keys
+    /// of 1 to 7 bytes (`first` leaves the top byte free for the length).
+    #[inline(always)]
+    pub fn packed_short(&self) -> Option<u64> {
+        let n = self.bytes.len() as u64;
+        (1..=7).contains(&n).then_some(self.first | n << 56)
+    }
+
     /// The key of `text[start..end]`. When the text goes on for 16 bytes
     /// from `start`, a key of up to 16 bytes is read as two whole words and
     /// masked: no branch on its length, which varies from word to word.
