@@ -57,3 +57,16 @@ def render(headers: list[str], rows: list[list[str]], markdown: bool, text_colum
         )
         for r in [headers, *rows]
     )
+
+
+def reset_peak_rss() -> None:
+    """Start the process's peak RSS (VmHWM) afresh from what it holds now (Linux)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def rss_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (the peak) of this process, in MB."""
+    with open("/proc/self/status") as status:
+        kb = next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+    return kb / 1024

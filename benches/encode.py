@@ -4,7 +4,9 @@ Every engine encodes the same documents with the GPT-2 vocabulary as ordinary te
 (no special tokens). Each measurement runs in a fresh worker process, so it times the
 first pass over the text with cold caches: once pinned to one core with one thread,
 once on all cores. The parent compares every engine's ids with tiktoken's, document by
-document, outside the timed call.
+document, outside the timed call. Beside each speed is how far the call took the
+worker's resident memory (peak RSS, VmHWM) above what it held before: the result,
+and whatever caches and scratch the engine keeps, at their peak.
 
 With --utf8-ready, each worker has CPython make (and keep) every text's UTF-8 before
 the timed call, so engines that take CPython's UTF-8 are timed without converting.
@@ -34,7 +36,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import CORPUS_DIR, MB, REPO, load_texts, machine_info, render
+from common import (
+    CORPUS_DIR,
+    MB,
+    REPO,
+    load_texts,
+    machine_info,
+    render,
+    reset_peak_rss,
+    rss_mb,
+)
 
 VOCAB_DIR = REPO / "python" / "bbpe" / "vocabularies" / "gpt2"
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -241,9 +252,14 @@ def worker(args: argparse.Namespace) -> None:
     size = sum(len(t.encode("utf-8")) for t in texts)
     if args.utf8_ready:
         make_utf8(texts)
+    held = rss_mb("VmRSS")
+    reset_peak_rss()
     start = time.perf_counter()
     result = encode(texts)
     seconds = time.perf_counter() - start
+    # How far the call took the process's memory above what it held before (the
+    # texts, the engine): its result, caches and scratch at their peak.
+    rss_growth = rss_mb("VmHWM") - held
     ids, offsets = to_flat(result)
     np.save(args.out + ".ids.npy", np.asarray(ids, dtype=np.uint32))
     np.save(args.out + ".offsets.npy", np.asarray(offsets, dtype=np.int64))
@@ -254,6 +270,7 @@ def worker(args: argparse.Namespace) -> None:
         "tokens": int(len(ids)),
         "seconds": seconds,
         "build_seconds": build_seconds,
+        "rss_growth_mb": rss_growth,
     }
     print(json.dumps(report))
 
@@ -331,17 +348,18 @@ def mbps(value: float | None) -> str:
     return f"{value:.1f}" if value else "-"
 
 
-def measure(args, tmp: str) -> tuple[dict, dict, dict]:
-    """speed[corpus][engine][threads] in MB/s (best of the repeats), diffs[corpus][engine]
+def measure(args, tmp: str) -> tuple[dict, dict, dict, dict]:
+    """speed[corpus][engine][threads] in MB/s (best of the repeats), memory[corpus][engine]
+    [threads] (the call's peak RSS growth in MB, most of the repeats), diffs[corpus][engine]
     (documents differing from tiktoken in any run), versions[engine] (a set)."""
     token_bytes = gpt2_token_bytes()
-    speed, diffs, versions = {}, {}, {}
+    speed, memory, diffs, versions = {}, {}, {}, {}
     thread_counts = [1, args.threads] if args.threads > 1 else [1]
     # tiktoken first: its ids are what the others are checked against.
     engines = sorted(args.engines, key=lambda e: e != REFERENCE)
     unavailable: set[str] = set()
     for corpus in args.corpora:
-        speed[corpus], diffs[corpus] = {}, {}
+        speed[corpus], memory[corpus], diffs[corpus] = {}, {}, {}
         reference = None
         bad: dict[str, set[int]] = {}
         # Every repeat is another cold process; the best one is the least disturbed by
@@ -361,10 +379,13 @@ def measure(args, tmp: str) -> tuple[dict, dict, dict]:
                 rate = run["bytes"] / MB / run["seconds"]
                 rates = speed[corpus].setdefault(engine, {})
                 rates[threads] = max(rate, rates.get(threads, 0.0))
+                growths = memory[corpus].setdefault(engine, {})
+                growths[threads] = max(run["rss_growth_mb"], growths.get(threads, 0.0))
                 print(
                     f"{corpus:>5} {engine:>11} {threads} thread(s): {rate:7.1f} MB/s "
                     f"({run['bytes'] / MB:.1f} MB, {run['docs']} docs, {run['tokens']} tokens, "
-                    f"{run['seconds']:.2f} s; build {run['build_seconds']:.2f} s)",
+                    f"{run['seconds']:.2f} s; build {run['build_seconds']:.2f} s; "
+                    f"peak RSS +{run['rss_growth_mb']:.0f} MB)",
                     file=sys.stderr,
                 )
                 got = load_ids(out)
@@ -385,10 +406,10 @@ def measure(args, tmp: str) -> tuple[dict, dict, dict]:
                     os.remove(out + suffix)
         for engine in speed[corpus]:
             diffs[corpus][engine] = len(bad.get(engine, ())) if reference is not None else None
-    return speed, diffs, versions
+    return speed, memory, diffs, versions
 
 
-def report(args, speed: dict, diffs: dict, versions: dict) -> None:
+def report(args, speed: dict, memory: dict, diffs: dict, versions: dict) -> None:
     n = args.threads
     headers = [
         "corpus",
@@ -397,6 +418,7 @@ def report(args, speed: dict, diffs: dict, versions: dict) -> None:
         f"{n}-core MB/s",
         f"vs {REFERENCE} (1 core)",
         f"{n}-core / 1-core",
+        f"peak RSS growth, MB (1 / {n} cores)" if n > 1 else "peak RSS growth, MB",
         "differing docs",
     ]
     rows = []
@@ -405,6 +427,8 @@ def report(args, speed: dict, diffs: dict, versions: dict) -> None:
         for engine, rates in engines.items():
             one, all_ = rates.get(1), rates.get(n)
             differing = diffs[corpus].get(engine)
+            growth = memory[corpus][engine]
+            rss = " / ".join(f"{growth[t]:.0f}" for t in sorted(growth))
             rows.append(
                 [
                     corpus,
@@ -413,6 +437,7 @@ def report(args, speed: dict, diffs: dict, versions: dict) -> None:
                     mbps(all_),
                     ratio(one, base),
                     ratio(all_, one) if n > 1 else "-",
+                    rss,
                     "-" if differing is None else str(differing),
                 ]
             )
@@ -511,8 +536,8 @@ def main() -> None:
         worker(args)
         return
     with tempfile.TemporaryDirectory(prefix="bbpe-bench-") as tmp:
-        speed, diffs, versions = measure(args, tmp)
-    report(args, speed, diffs, versions)
+        speed, memory, diffs, versions = measure(args, tmp)
+    report(args, speed, memory, diffs, versions)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import CORPUS_DIR, REPO, render
+from common import CORPUS_DIR, REPO, render, reset_peak_rss, rss_mb
 
 CORPUS = CORPUS_DIR / "en.jsonl.xz"
 ROBERTA_DIR = REPO / "python" / "bbpe" / "vocabularies" / "roberta-base"
@@ -281,8 +281,8 @@ def measure_pipeline(
             dataset = data.MaskedLMDataset(tmp, roberta, format=name, max_len=max_len)
             sampler = data.TokenBudgetBatches.for_dataset(dataset, budget)
             taken = min(count, len(sampler))
-            held = _rss_mb("VmRSS")
-            _reset_peak_rss()
+            held = rss_mb("VmRSS")
+            reset_peak_rss()
             best = float("inf")
             for _ in range(repeats):
                 start = time.perf_counter()
@@ -291,7 +291,7 @@ def measure_pipeline(
                     int(b["attention_mask"].sum()) for b in itertools.islice(stream, taken)
                 )
                 best = min(best, time.perf_counter() - start)
-            growth = _rss_mb("VmHWM") - held
+            growth = rss_mb("VmHWM") - held
             digest = hashlib.sha256()
             for batch in itertools.islice(data.MaskedLMIterable(dataset, sampler), taken):
                 for key in sorted(batch):
@@ -335,19 +335,6 @@ def measure_pipeline(
         f"{transformers.__version__}"
     )
     print(render(headers, rows, markdown))
-
-
-def _reset_peak_rss() -> None:
-    """Start the process's peak RSS (VmHWM) afresh from what it holds now (Linux)."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-
-
-def _rss_mb(field: str) -> float:
-    """VmRSS (now) or VmHWM (the peak) of this process, in MB."""
-    with open("/proc/self/status") as status:
-        kb = next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
-    return kb / 1024
 
 
 def _batch_stats(lengths: np.ndarray, sampler) -> tuple[float, float, float]:
