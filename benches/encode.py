@@ -6,7 +6,11 @@ first pass over the text with cold caches: once pinned to one core with one thre
 once on all cores. The parent compares every engine's ids with tiktoken's, document by
 document, outside the timed call. Beside each speed is how far the call took the
 worker's resident memory (peak RSS, VmHWM) above what it held before: the result,
-and whatever caches and scratch the engine keeps, at their peak.
+and whatever caches and scratch the engine keeps, at their peak. With --repeats, runs go
+in rounds (every engine and thread count once per round) and the best run is reported;
+each ratio also shows, in brackets and in the peer table, the median over rounds of the
+ratio within a round, whose two runs were close in time: on a VM whose speed drifts,
+the steadier figure.
 
 With --utf8-ready, each worker has CPython make (and keep) every text's UTF-8 before
 the timed call, so engines that take CPython's UTF-8 are timed without converting.
@@ -28,6 +32,7 @@ import ctypes
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -344,12 +349,25 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x" if a and b else "-"
 
 
+def round_ratio(ours: list[float] | None, theirs: list[float] | None) -> str:
+    """The median over rounds of our rate over theirs in the same round."""
+    if not ours or not theirs or len(ours) != len(theirs):
+        return "-"
+    return f"{statistics.median(a / b for a, b in zip(ours, theirs, strict=True)):.2f}x"
+
+
+def with_rounds(best: str, ours: list[float] | None, theirs: list[float] | None) -> str:
+    """A best-against-best ratio, and the rounds' median beside it when there are rounds."""
+    rounds = round_ratio(ours, theirs)
+    return best if rounds == "-" or len(ours) < 2 else f"{best} ({rounds})"
+
+
 def mbps(value: float | None) -> str:
     return f"{value:.1f}" if value else "-"
 
 
 def measure(args, tmp: str) -> tuple[dict, dict, dict, dict]:
-    """speed[corpus][engine][threads] in MB/s (best of the repeats), memory[corpus][engine]
+    """speed[corpus][engine][threads], MB/s of each repeat in order, memory[corpus][engine]
     [threads] (the call's peak RSS growth in MB, most of the repeats), diffs[corpus][engine]
     (documents differing from tiktoken in any run), versions[engine] (a set)."""
     token_bytes = gpt2_token_bytes()
@@ -377,8 +395,7 @@ def measure(args, tmp: str) -> tuple[dict, dict, dict, dict]:
                     continue
                 versions.setdefault(engine, set()).add(run["version"])
                 rate = run["bytes"] / MB / run["seconds"]
-                rates = speed[corpus].setdefault(engine, {})
-                rates[threads] = max(rate, rates.get(threads, 0.0))
+                speed[corpus].setdefault(engine, {}).setdefault(threads, []).append(rate)
                 growths = memory[corpus].setdefault(engine, {})
                 growths[threads] = max(run["rss_growth_mb"], growths.get(threads, 0.0))
                 print(
@@ -421,11 +438,16 @@ def report(args, speed: dict, memory: dict, diffs: dict, versions: dict) -> None
         f"peak RSS growth, MB (1 / {n} cores)" if n > 1 else "peak RSS growth, MB",
         "differing docs",
     ]
+    best = {
+        corpus: {engine: {t: max(r) for t, r in runs.items()} for engine, runs in engines.items()}
+        for corpus, engines in speed.items()
+    }
     rows = []
-    for corpus, engines in speed.items():
+    for corpus, engines in best.items():
         base = engines.get(REFERENCE, {}).get(1)
         for engine, rates in engines.items():
             one, all_ = rates.get(1), rates.get(n)
+            runs, reference_runs = speed[corpus][engine], speed[corpus].get(REFERENCE, {}).get(1)
             differing = diffs[corpus].get(engine)
             growth = memory[corpus][engine]
             rss = " / ".join(f"{growth[t]:.0f}" for t in sorted(growth))
@@ -435,20 +457,21 @@ def report(args, speed: dict, memory: dict, diffs: dict, versions: dict) -> None
                     engine,
                     mbps(one),
                     mbps(all_),
-                    ratio(one, base),
-                    ratio(all_, one) if n > 1 else "-",
+                    with_rounds(ratio(one, base), runs.get(1), reference_runs),
+                    with_rounds(ratio(all_, one), runs.get(n), runs.get(1)) if n > 1 else "-",
                     rss,
                     "-" if differing is None else str(differing),
                 ]
             )
+    thread_counts = [1, n] if n > 1 else [1]
     peer_rows = [
-        [
-            corpus,
-            peer,
-            ratio(e["bbpe"].get(1), e[peer].get(1)),
-            ratio(e["bbpe"].get(n), e[peer].get(n)),
+        [corpus, peer]
+        + [ratio(e["bbpe"].get(t), e[peer].get(t)) for t in thread_counts]
+        + [
+            round_ratio(speed[corpus]["bbpe"].get(t), speed[corpus][peer].get(t))
+            for t in thread_counts
         ]
-        for corpus, e in speed.items()
+        for corpus, e in best.items()
         if "bbpe" in e
         for peer in e
         if peer != "bbpe"
@@ -465,9 +488,19 @@ def report(args, speed: dict, memory: dict, diffs: dict, versions: dict) -> None
     print(render(headers, rows, args.markdown, text_columns=2))
     if peer_rows:
         print()
-        print("bbpe speed relative to each peer (higher is faster):")
+        print(
+            "bbpe speed relative to each peer (higher is faster): best against best, and the"
+            " median of the rounds' ratios (each round runs every engine once, close in time):"
+        )
         print()
-        print(render(["corpus", "peer", "1 core", f"{n} cores"], peer_rows, args.markdown, 2))
+        cores = [f"{t} core{'s' if t > 1 else ''}" for t in thread_counts]
+        headers = [
+            "corpus",
+            "peer",
+            *(f"{c}, best" for c in cores),
+            *(f"{c}, rounds" for c in cores),
+        ]
+        print(render(headers, peer_rows, args.markdown, 2))
 
 
 def parse_args() -> argparse.Namespace:
