@@ -67,8 +67,8 @@ impl WholeTokens {
             filter[bit >> 6] |= 1 << (bit & 63);
         }
         WholeTokens {
-            // Nearly full (at most 8/9 of the slots): a bucket holds five,
-            // and a key past its home bucket is usually in the next one.
+            // Nearly full (at most 8/9 of the slots), which five slots to a
+            // bucket allow: a key whose home bucket is full goes to the next.
             short: BucketTable::new((short.len() * 9 / 8).div_ceil(5), short),
             // About half full: one lookup in fifteen reads a second bucket.
             long: BucketTable::new(long.len() / 2, long),
