@@ -457,7 +457,9 @@ def report(args, speed: dict, memory: dict, diffs: dict, versions: dict) -> None
                     engine,
                     mbps(one),
                     mbps(all_),
-                    with_rounds(ratio(one, base), runs.get(1), reference_runs),
+                    ratio(one, base)
+                    if engine == REFERENCE
+                    else with_rounds(ratio(one, base), runs.get(1), reference_runs),
                     with_rounds(ratio(all_, one), runs.get(n), runs.get(1)) if n > 1 else "-",
                     rss,
                     "-" if differing is None else str(differing),
