@@ -7,6 +7,9 @@
 //! and the short words that are not whole tokens (`word_cache`) are kept
 //! in one.
 
+use crate::system::fresh_pages::FreshPages;
+use allocator_api2::boxed::Box;
+
 /// A packed key: its length in the low half of its top byte, so the high
 /// half is free for the count of ids; 0, a length of 0, marks a free slot.
 ///
@@ -64,7 +67,7 @@ struct Set<K, const IDS: usize>([Slot<K, IDS>; 2]);
 /// `2^SET_BITS` sets of two slots, each a key of type `K` and up to `IDS`
 /// ids.
 pub struct SetCache<K, const IDS: usize, const SET_BITS: u32> {
-    sets: Box<[Set<K, IDS>]>,
+    sets: Box<[Set<K, IDS>], FreshPages>,
 }
 
 impl<K: SetKey, const IDS: usize, const SET_BITS: u32> Default for SetCache<K, IDS, SET_BITS> {
@@ -75,10 +78,10 @@ impl<K: SetKey, const IDS: usize, const SET_BITS: u32> Default for SetCache<K, I
                 "two slots fill a cache line"
             )
         };
-        // Zeroed memory, which the allocator takes fresh from the kernel for
-        // a large cache: pages cost nothing until a key lands in them, so a
-        // thread that meets few keys, or none, does not pay for the rest.
-        let sets = Box::<[Set<K, IDS>]>::new_zeroed_slice(1 << SET_BITS);
+        // Zeroed memory fresh from the kernel: pages cost nothing until a
+        // key lands in them, so a thread that meets few keys, or none, does
+        // not pay for the rest.
+        let sets = Box::<[Set<K, IDS>], _>::new_zeroed_slice_in(1 << SET_BITS, FreshPages);
         // SAFETY: every slot is zeroed: keys are free (SetKey's contract), ids 0.
         SetCache {
             sets: unsafe { sets.assume_init() },
@@ -124,7 +127,8 @@ impl<K: SetKey, const IDS: usize, const SET_BITS: u32> SetCache<K, IDS, SET_BITS
         if ids.len() > IDS {
             return false;
         }
-        let set = &mut self.sets[self.set(hash)];
+        let at = self.set(hash);
+        let set = &mut self.sets[at];
         set.0[1] = set.0[0];
         let slot = &mut set.0[0];
         slot.key = key.with_count(ids.len());
