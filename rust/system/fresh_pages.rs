@@ -26,8 +26,7 @@ fn mapped(layout: Layout) -> bool {
 
 /// A private anonymous mapping of `size` bytes, on a 2 MB boundary when it
 /// holds whole 2 MB pages, which the kernel is then asked to use: the first
-/// write to each costs one fault instead of 512 (a 4 KB fault took about
-/// 9 us on the 2-core VM of `benches/RESULTS.md`).
+/// write to each costs one fault instead of 512.
 #[cfg(target_os = "linux")]
 fn map_aligned(size: usize) -> Option<NonNull<u8>> {
     let size = size.next_multiple_of(PAGE);
@@ -69,9 +68,16 @@ fn map_aligned(size: usize) -> Option<NonNull<u8>> {
     NonNull::new(aligned as *mut u8)
 }
 
-/// Zeroed blocks of 64 KB or more as anonymous mappings on Linux (never
-/// touched until used); everything else, and every block elsewhere, from the
-/// global allocator.
+/// A block for `layout` from [`map_aligned`].
+#[cfg(target_os = "linux")]
+fn map(layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+    let block = map_aligned(layout.size()).ok_or(AllocError)?;
+    Ok(NonNull::slice_from_raw_parts(block, layout.size()))
+}
+
+/// Blocks of 64 KB or more as anonymous mappings on Linux (zeroed, and
+/// untouched until used); everything else, and every block elsewhere, from
+/// the global allocator.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FreshPages;
 
@@ -80,15 +86,18 @@ pub struct FreshPages;
 // unmaps it; other blocks are the global allocator's.
 unsafe impl Allocator for FreshPages {
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        // An anonymous mapping is zeroed memory: the same block either way.
-        self.allocate_zeroed(layout)
+        #[cfg(target_os = "linux")]
+        if mapped(layout) {
+            return map(layout);
+        }
+        Global.allocate(layout)
     }
 
     fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         #[cfg(target_os = "linux")]
         if mapped(layout) {
-            let block = map_aligned(layout.size()).ok_or(AllocError)?;
-            return Ok(NonNull::slice_from_raw_parts(block, layout.size()));
+            // An anonymous mapping is zeroed memory.
+            return map(layout);
         }
         Global.allocate_zeroed(layout)
     }
@@ -100,7 +109,7 @@ unsafe impl Allocator for FreshPages {
             unsafe { libc::munmap(ptr.as_ptr().cast(), layout.size().next_multiple_of(PAGE)) };
             return;
         }
-        // SAFETY: the other blocks came from `Global` (see `allocate_zeroed`).
+        // SAFETY: the other blocks came from `Global`.
         unsafe { Global.deallocate(ptr, layout) }
     }
 }
