@@ -7,16 +7,16 @@
 use allocator_api2::alloc::{AllocError, Allocator, Global, Layout};
 use std::ptr::NonNull;
 
-const HUGE: usize = 2 << 20;
+pub(crate) const HUGE: usize = 2 << 20;
 
 /// Hints that the whole 2 MB pages inside `[start, start + bytes)` be huge.
-fn advise(start: *mut u8, bytes: usize) {
+pub(crate) fn advise(start: *mut u8, bytes: usize) {
     #[cfg(target_os = "linux")]
     {
         let start = start as usize;
         let end = start + bytes;
         let aligned = start.next_multiple_of(HUGE);
-        if end > aligned + HUGE {
+        if end >= aligned + HUGE {
             // SAFETY: the range lies inside an allocation the caller owns;
             // MADV_HUGEPAGE changes only how the kernel backs it.
             unsafe {
